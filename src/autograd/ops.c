@@ -1,0 +1,788 @@
+/* Every op: its constructor (shape rule + forward) next to its backward rule.
+ * The table at the end registers the backward rules by op id.
+ * Backward rules add (+=) into the gradients of inputs that need one. */
+#include "autograd/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define IN_OK(g, x) ((x) != NULL && !(g)->err)
+
+static cn_var *shape_error(cn_graph *g, const char *op, const cn_var *a, const cn_var *b, const char *why)
+{
+    char sa[64], sb[64];
+    cn_error(CN_ERR_SHAPE, "%s: %s (shapes %s and %s)", op, why, cn_shape_str(&a->v, sa, sizeof sa),
+             b ? cn_shape_str(&b->v, sb, sizeof sb) : "-");
+    return cn__fail(g, CN_ERR_SHAPE);
+}
+
+static cn_var *arg_error(cn_graph *g, cn_status st, const char *msg)
+{
+    cn_error(st, "%s", msg);
+    return cn__fail(g, st);
+}
+
+static size_t numel(const cn_var *v) { return cn_numel(&v->v); }
+
+/* ------------------------------------------------------------------ */
+/* add, sub, mul with broadcasting of b: iarg[0] = 0 same shape, 1 row, 2 scalar */
+
+static int bcast_mode(const cn_var *a, const cn_var *b)
+{
+    if (cn_same_shape(&a->v, &b->v)) return 0;
+    if (numel(b) == (size_t)cn_cols(&a->v) && b->v.shape[b->v.ndim - 1] == cn_cols(&a->v)) return 1;
+    if (numel(b) == 1) return 2;
+    return -1;
+}
+
+static cn_var *binary(cn_graph *g, int op, cn_var *a, cn_var *b)
+{
+    if (!IN_OK(g, a) || !IN_OK(g, b)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int mode = bcast_mode(a, b);
+    if (mode < 0) return shape_error(g, cn_op_info(op)->name, a, b, "b must match a, be a row of a's last dim, or a scalar");
+    cn_var *in[2] = {a, b};
+    cn_var *y = cn__node(g, op, in, 2, a->v.ndim, a->v.shape, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = mode;
+    size_t n = numel(a), c = (size_t)cn_cols(&a->v);
+    const float *x = a->v.data, *z = b->v.data;
+    float *o = y->v.data;
+    for (size_t i = 0; i < n; i++) {
+        float bv = mode == 0 ? z[i] : mode == 1 ? z[i % c] : z[0];
+        o[i] = op == CN_OP_ADD ? x[i] + bv : op == CN_OP_SUB ? x[i] - bv : x[i] * bv;
+    }
+    return y;
+}
+
+/* Adds s * dy (reduced to b's broadcast shape) into gb. */
+static void reduce_into(float *gb, const float *dy, const float *mult, size_t n, size_t c, int mode, float s)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = s * (mult ? dy[i] * mult[i] : dy[i]);
+        if (mode == 0) gb[i] += d;
+        else if (mode == 1) gb[i % c] += d;
+        else gb[0] += d;
+    }
+}
+
+cn_var *cn_add(cn_graph *g, cn_var *a, cn_var *b) { return binary(g, CN_OP_ADD, a, b); }
+cn_var *cn_sub(cn_graph *g, cn_var *a, cn_var *b) { return binary(g, CN_OP_SUB, a, b); }
+cn_var *cn_mul(cn_graph *g, cn_var *a, cn_var *b) { return binary(g, CN_OP_MUL, a, b); }
+
+static void add_sub_backward(cn_var *y)
+{
+    cn_var *a = y->in[0], *b = y->in[1];
+    size_t n = numel(y), c = (size_t)cn_cols(&a->v);
+    if (a->requires_grad) cn_axpy(n, 1.0f, y->grad, a->grad);
+    if (b->requires_grad) reduce_into(b->grad, y->grad, NULL, n, c, y->iarg[0], y->op == CN_OP_ADD ? 1.0f : -1.0f);
+}
+
+static void mul_backward(cn_var *y)
+{
+    cn_var *a = y->in[0], *b = y->in[1];
+    size_t n = numel(y), c = (size_t)cn_cols(&a->v);
+    int mode = y->iarg[0];
+    if (a->requires_grad)
+        for (size_t i = 0; i < n; i++) {
+            float bv = mode == 0 ? b->v.data[i] : mode == 1 ? b->v.data[i % c] : b->v.data[0];
+            a->grad[i] += y->grad[i] * bv;
+        }
+    if (b->requires_grad) reduce_into(b->grad, y->grad, a->v.data, n, c, mode, 1.0f);
+}
+
+cn_var *cn_scale(cn_graph *g, cn_var *a, float s)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    cn_var *y = cn__node(g, CN_OP_SCALE, &a, 1, a->v.ndim, a->v.shape, NULL);
+    if (!y) return NULL;
+    y->farg[0] = s;
+    for (size_t i = 0, n = numel(a); i < n; i++) y->v.data[i] = a->v.data[i] * s;
+    return y;
+}
+
+static void scale_backward(cn_var *y)
+{
+    if (y->in[0]->requires_grad) cn_axpy(numel(y), y->farg[0], y->grad, y->in[0]->grad);
+}
+
+/* ------------------------------------------------------------------ */
+/* matmul: C = op(A) op(B); A seen as [M, K] (or [K, M] when transposed), B 2-D.
+ * dA += dC op(B)^T (or op(B) dC^T when A is transposed); dB += op(A)^T dC (or dC^T op(A)). */
+
+cn_var *cn_matmul(cn_graph *g, cn_var *a, cn_var *b, int trans_a, int trans_b)
+{
+    if (!IN_OK(g, a) || !IN_OK(g, b)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (b->v.ndim != 2) return shape_error(g, "matmul", a, b, "b must be 2-D");
+    if (trans_a && a->v.ndim != 2) return shape_error(g, "matmul", a, b, "a transposed must be 2-D");
+    int ar = (int)cn_rows(&a->v), ac = cn_cols(&a->v);
+    int M = trans_a ? ac : ar, K = trans_a ? ar : ac;
+    int Kb = trans_b ? b->v.shape[1] : b->v.shape[0], N = trans_b ? b->v.shape[0] : b->v.shape[1];
+    if (K != Kb) return shape_error(g, "matmul", a, b, "inner dimensions differ");
+    int shape[CN_MAX_DIMS], nd;
+    if (trans_a) { nd = 2; shape[0] = M; shape[1] = N; }
+    else { nd = a->v.ndim; memcpy(shape, a->v.shape, sizeof shape); shape[nd - 1] = N; }
+    cn_var *in[2] = {a, b};
+    cn_var *y = cn__node(g, CN_OP_MATMUL, in, 2, nd, shape, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = trans_a; y->iarg[1] = trans_b; y->iarg[2] = M; y->iarg[3] = N;
+    cn_gemm(trans_a, trans_b, M, N, K, 1.0f, a->v.data, ac, b->v.data, b->v.shape[1], 0.0f, y->v.data, N);
+    return y;
+}
+
+static void matmul_backward(cn_var *y)
+{
+    cn_var *a = y->in[0], *b = y->in[1];
+    int ta = y->iarg[0], tb = y->iarg[1], M = y->iarg[2], N = y->iarg[3];
+    int ac = cn_cols(&a->v), bc = b->v.shape[1];
+    int K = ta ? (int)cn_rows(&a->v) : ac;
+    if (a->requires_grad) {
+        if (!ta) /* dA[M,K] += dC[M,N] op(B)^T[N,K] */
+            cn_gemm(0, !tb, M, K, N, 1.0f, y->grad, N, b->v.data, bc, 1.0f, a->grad, ac);
+        else     /* dA[K,M] += op(B)[K,N] dC^T[N,M] */
+            cn_gemm(tb, 1, K, M, N, 1.0f, b->v.data, bc, y->grad, N, 1.0f, a->grad, ac);
+    }
+    if (b->requires_grad) {
+        if (!tb) /* dB[K,N] += op(A)^T[K,M] dC[M,N] */
+            cn_gemm(!ta, 0, K, N, M, 1.0f, a->v.data, ac, y->grad, N, 1.0f, b->grad, bc);
+        else     /* dB[N,K] += dC^T[N,M] op(A)[M,K] */
+            cn_gemm(1, ta, N, K, M, 1.0f, y->grad, N, a->v.data, ac, 1.0f, b->grad, bc);
+    }
+}
+
+/* linear: Y[R,O] = X[R,I] W[O,I]^T + b[O].  dX += dY W;  dW += dY^T X;  db += sum over rows of dY. */
+cn_var *cn_linear(cn_graph *g, cn_var *x, cn_var *w, cn_var *b)
+{
+    if (!IN_OK(g, x) || !IN_OK(g, w) || (b && g->err)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (w->v.ndim != 2 || w->v.shape[1] != cn_cols(&x->v))
+        return shape_error(g, "linear", x, w, "weight must be [out, in] with in = last dim of x");
+    int O = w->v.shape[0], I = w->v.shape[1], R = (int)cn_rows(&x->v);
+    if (b && numel(b) != (size_t)O) return shape_error(g, "linear", w, b, "bias must have `out` elements");
+    int shape[CN_MAX_DIMS];
+    memcpy(shape, x->v.shape, sizeof shape);
+    shape[x->v.ndim - 1] = O;
+    cn_var *in[3] = {x, w, b};
+    cn_var *y = cn__node(g, CN_OP_LINEAR, in, b ? 3 : 2, x->v.ndim, shape, NULL);
+    if (!y) return NULL;
+    float beta = 0.0f;
+    if (b) {
+        for (int r = 0; r < R; r++) memcpy(y->v.data + (size_t)r * O, b->v.data, sizeof(float) * (size_t)O);
+        beta = 1.0f;
+    }
+    cn_gemm(0, 1, R, O, I, 1.0f, x->v.data, I, w->v.data, I, beta, y->v.data, O);
+    return y;
+}
+
+static void linear_backward(cn_var *y)
+{
+    cn_var *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
+    int O = w->v.shape[0], I = w->v.shape[1], R = (int)cn_rows(&x->v);
+    if (x->requires_grad) cn_gemm(0, 0, R, I, O, 1.0f, y->grad, O, w->v.data, I, 1.0f, x->grad, I);
+    if (w->requires_grad) cn_gemm(1, 0, O, I, R, 1.0f, y->grad, O, x->v.data, I, 1.0f, w->grad, I);
+    if (b && b->requires_grad)
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < O; o++) b->grad[o] += y->grad[(size_t)r * O + o];
+}
+
+cn_var *cn_transpose(cn_graph *g, cn_var *a)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (a->v.ndim != 2) return shape_error(g, "transpose", a, NULL, "input must be 2-D");
+    int R = a->v.shape[0], C = a->v.shape[1], shape[2] = {C, R};
+    cn_var *y = cn__node(g, CN_OP_TRANSPOSE, &a, 1, 2, shape, NULL);
+    if (!y) return NULL;
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) y->v.data[(size_t)c * R + r] = a->v.data[(size_t)r * C + c];
+    return y;
+}
+
+static void transpose_backward(cn_var *y)
+{
+    cn_var *a = y->in[0];
+    if (!a->requires_grad) return;
+    int R = a->v.shape[0], C = a->v.shape[1];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) a->grad[(size_t)r * C + c] += y->grad[(size_t)c * R + r];
+}
+
+/* ------------------------------------------------------------------ */
+/* Unary elementwise. Backward rules use the saved output where possible. */
+
+static cn_var *unary(cn_graph *g, int op, cn_var *a)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    cn_var *y = cn__node(g, op, &a, 1, a->v.ndim, a->v.shape, NULL);
+    if (!y) return NULL;
+    const float *x = a->v.data;
+    float *o = y->v.data;
+    size_t n = numel(a);
+    switch (op) {
+    case CN_OP_TANH:    for (size_t i = 0; i < n; i++) o[i] = tanhf(x[i]); break;
+    case CN_OP_SIGMOID: for (size_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i])); break;
+    /* relu keeps NaN (x > 0 is false for NaN, so test x < 0 instead) */
+    case CN_OP_RELU:    for (size_t i = 0; i < n; i++) o[i] = x[i] < 0.0f ? 0.0f : x[i]; break;
+    case CN_OP_EXP:     for (size_t i = 0; i < n; i++) o[i] = expf(x[i]); break;
+    case CN_OP_LOG:     for (size_t i = 0; i < n; i++) o[i] = logf(x[i]); break;
+    }
+    return y;
+}
+
+cn_var *cn_tanh(cn_graph *g, cn_var *a) { return unary(g, CN_OP_TANH, a); }
+cn_var *cn_sigmoid(cn_graph *g, cn_var *a) { return unary(g, CN_OP_SIGMOID, a); }
+cn_var *cn_relu(cn_graph *g, cn_var *a) { return unary(g, CN_OP_RELU, a); }
+cn_var *cn_exp(cn_graph *g, cn_var *a) { return unary(g, CN_OP_EXP, a); }
+cn_var *cn_log(cn_graph *g, cn_var *a) { return unary(g, CN_OP_LOG, a); }
+
+static void unary_backward(cn_var *y)
+{
+    cn_var *a = y->in[0];
+    if (!a->requires_grad) return;
+    const float *o = y->v.data, *dy = y->grad, *x = a->v.data;
+    float *dx = a->grad;
+    size_t n = numel(y);
+    switch (y->op) {
+    case CN_OP_TANH:    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - o[i] * o[i]); break;
+    case CN_OP_SIGMOID: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * o[i] * (1.0f - o[i]); break;
+    case CN_OP_RELU:    for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f; break;
+    case CN_OP_EXP:     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * o[i]; break;
+    case CN_OP_LOG:     for (size_t i = 0; i < n; i++) dx[i] += dy[i] / x[i]; break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* sum, mean -> [1], accumulated in double */
+
+static cn_var *reduce(cn_graph *g, int op, cn_var *a)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int one = 1;
+    cn_var *y = cn__node(g, op, &a, 1, 1, &one, NULL);
+    if (!y) return NULL;
+    double s = 0.0;
+    size_t n = numel(a);
+    for (size_t i = 0; i < n; i++) s += a->v.data[i];
+    if (op == CN_OP_MEAN) s /= (double)n;
+    y->scalar = s;
+    y->v.data[0] = (float)s;
+    return y;
+}
+
+cn_var *cn_sum(cn_graph *g, cn_var *a) { return reduce(g, CN_OP_SUM, a); }
+cn_var *cn_mean(cn_graph *g, cn_var *a) { return reduce(g, CN_OP_MEAN, a); }
+
+static void reduce_backward(cn_var *y)
+{
+    cn_var *a = y->in[0];
+    if (!a->requires_grad) return;
+    size_t n = numel(a);
+    float d = y->op == CN_OP_MEAN ? (float)((double)y->grad[0] / (double)n) : y->grad[0];
+    for (size_t i = 0; i < n; i++) a->grad[i] += d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Feature-axis slice and concatenation (copies). */
+
+cn_var *cn_slice_cols(cn_graph *g, cn_var *a, int start, int len)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int C = cn_cols(&a->v);
+    if (start < 0 || len < 1 || start + len > C) return shape_error(g, "slice_cols", a, NULL, "column range out of bounds");
+    int shape[CN_MAX_DIMS];
+    memcpy(shape, a->v.shape, sizeof shape);
+    shape[a->v.ndim - 1] = len;
+    cn_var *y = cn__node(g, CN_OP_SLICE_COLS, &a, 1, a->v.ndim, shape, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = start;
+    size_t R = cn_rows(&a->v);
+    for (size_t r = 0; r < R; r++)
+        memcpy(y->v.data + r * (size_t)len, a->v.data + r * (size_t)C + start, sizeof(float) * (size_t)len);
+    return y;
+}
+
+static void slice_cols_backward(cn_var *y)
+{
+    cn_var *a = y->in[0];
+    if (!a->requires_grad) return;
+    int C = cn_cols(&a->v), len = cn_cols(&y->v), start = y->iarg[0];
+    size_t R = cn_rows(&a->v);
+    for (size_t r = 0; r < R; r++) cn_axpy((size_t)len, 1.0f, y->grad + r * (size_t)len, a->grad + r * (size_t)C + start);
+}
+
+cn_var *cn_concat_cols(cn_graph *g, cn_var **parts, int n)
+{
+    if (g->err) return NULL;
+    if (n < 1) return arg_error(g, CN_ERR_ARG, "concat_cols: no inputs");
+    for (int i = 0; i < n; i++) if (!parts[i]) return cn__fail(g, CN_ERR_ARG);
+    size_t R = cn_rows(&parts[0]->v);
+    int C = 0;
+    for (int i = 0; i < n; i++) {
+        if (cn_rows(&parts[i]->v) != R || parts[i]->v.ndim != parts[0]->v.ndim)
+            return shape_error(g, "concat_cols", parts[0], parts[i], "inputs must have the same leading dims");
+        C += cn_cols(&parts[i]->v);
+    }
+    int shape[CN_MAX_DIMS];
+    memcpy(shape, parts[0]->v.shape, sizeof shape);
+    shape[parts[0]->v.ndim - 1] = C;
+    cn_var *y = cn__node(g, CN_OP_CONCAT_COLS, parts, n, parts[0]->v.ndim, shape, NULL);
+    if (!y) return NULL;
+    for (size_t r = 0; r < R; r++) {
+        int off = 0;
+        for (int i = 0; i < n; i++) {
+            int c = cn_cols(&parts[i]->v);
+            memcpy(y->v.data + r * (size_t)C + off, parts[i]->v.data + r * (size_t)c, sizeof(float) * (size_t)c);
+            off += c;
+        }
+    }
+    return y;
+}
+
+static void concat_cols_backward(cn_var *y)
+{
+    int C = cn_cols(&y->v), off = 0;
+    size_t R = cn_rows(&y->v);
+    for (int i = 0; i < y->n_in; i++) {
+        cn_var *p = y->in[i];
+        int c = cn_cols(&p->v);
+        if (p->requires_grad)
+            for (size_t r = 0; r < R; r++) cn_axpy((size_t)c, 1.0f, y->grad + r * (size_t)C + off, p->grad + r * (size_t)c);
+        off += c;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* First-axis views (no copy; their gradient aliases the input's) and concatenation. */
+
+static size_t inner_numel(const cn_var *a) { return numel(a) / (size_t)a->v.shape[0]; }
+
+cn_var *cn_narrow(cn_graph *g, cn_var *a, int start, int len)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (start < 0 || len < 1 || start + len > a->v.shape[0]) return shape_error(g, "narrow", a, NULL, "range out of bounds on the first axis");
+    int shape[CN_MAX_DIMS];
+    memcpy(shape, a->v.shape, sizeof shape);
+    shape[0] = len;
+    return cn__node(g, CN_OP_NARROW, &a, 1, a->v.ndim, shape, a->v.data + (size_t)start * inner_numel(a));
+}
+
+cn_var *cn_select(cn_graph *g, cn_var *a, int index)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (a->v.ndim < 2) return shape_error(g, "select", a, NULL, "input must have rank >= 2");
+    if (index < 0 || index >= a->v.shape[0]) return shape_error(g, "select", a, NULL, "index out of bounds on the first axis");
+    return cn__node(g, CN_OP_SELECT, &a, 1, a->v.ndim - 1, a->v.shape + 1, a->v.data + (size_t)index * inner_numel(a));
+}
+
+cn_var *cn_reshape(cn_graph *g, cn_var *a, int ndim, const int *shape)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (ndim < 1 || ndim > CN_MAX_DIMS || cn_shape_numel(ndim, shape) != numel(a))
+        return shape_error(g, "reshape", a, NULL, "new shape has a different number of elements");
+    return cn__node(g, CN_OP_RESHAPE, &a, 1, ndim, shape, a->v.data);
+}
+
+cn_var *cn_concat0(cn_graph *g, cn_var **parts, int n, int stack)
+{
+    if (g->err) return NULL;
+    if (n < 1) return arg_error(g, CN_ERR_ARG, "concat0: no inputs");
+    for (int i = 0; i < n; i++) if (!parts[i]) return cn__fail(g, CN_ERR_ARG);
+    const cn_var *p0 = parts[0];
+    int lead = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_var *p = parts[i];
+        int same = p->v.ndim == p0->v.ndim;
+        for (int d = stack ? 0 : 1; same && d < p->v.ndim; d++) same = p->v.shape[d] == p0->v.shape[d];
+        if (!same) return shape_error(g, stack ? "stack" : "concat0", parts[0], parts[i], "inputs must agree on all but the first axis");
+        lead += stack ? 1 : p->v.shape[0];
+    }
+    if (stack && p0->v.ndim >= CN_MAX_DIMS) return shape_error(g, "stack", parts[0], NULL, "rank too high to stack");
+    int shape[CN_MAX_DIMS], nd = stack ? p0->v.ndim + 1 : p0->v.ndim;
+    shape[0] = lead;
+    for (int d = 1; d < nd; d++) shape[d] = p0->v.shape[stack ? d - 1 : d];
+    cn_var *y = cn__node(g, CN_OP_CONCAT0, parts, n, nd, shape, NULL);
+    if (!y) return NULL;
+    float *o = y->v.data;
+    for (int i = 0; i < n; i++) {
+        memcpy(o, parts[i]->v.data, sizeof(float) * numel(parts[i]));
+        o += numel(parts[i]);
+    }
+    return y;
+}
+
+static void concat0_backward(cn_var *y)
+{
+    const float *d = y->grad;
+    for (int i = 0; i < y->n_in; i++) {
+        cn_var *p = y->in[i];
+        if (p->requires_grad) cn_axpy(numel(p), 1.0f, d, p->grad);
+        d += numel(p);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* embedding: y[i, :] = W[idx[i], :];  dW[idx[i], :] += dy[i, :] */
+
+cn_var *cn_embedding(cn_graph *g, cn_var *w, const int32_t *idx, int idx_ndim, const int *idx_shape)
+{
+    if (!IN_OK(g, w)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (w->v.ndim != 2) return shape_error(g, "embedding", w, NULL, "weight must be [vocab, dim]");
+    if (idx_ndim < 1 || idx_ndim >= CN_MAX_DIMS) return arg_error(g, CN_ERR_SHAPE, "embedding: index rank must be 1..3");
+    int V = w->v.shape[0], D = w->v.shape[1], shape[CN_MAX_DIMS];
+    memcpy(shape, idx_shape, sizeof(int) * (size_t)idx_ndim);
+    shape[idx_ndim] = D;
+    size_t n = cn_shape_numel(idx_ndim, idx_shape);
+    for (size_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= V) {
+            cn_error(CN_ERR_ARG, "embedding: index %d at position %zu is outside [0, %d)", (int)idx[i], i, V);
+            return cn__fail(g, CN_ERR_ARG);
+        }
+    cn_var *y = cn__node(g, CN_OP_EMBEDDING, &w, 1, idx_ndim + 1, shape, NULL);
+    if (!y) return NULL;
+    y->ints = idx;
+    for (size_t i = 0; i < n; i++) memcpy(y->v.data + i * (size_t)D, w->v.data + (size_t)idx[i] * D, sizeof(float) * (size_t)D);
+    return y;
+}
+
+static void embedding_backward(cn_var *y)
+{
+    cn_var *w = y->in[0];
+    if (!w->requires_grad) return;
+    const int32_t *idx = y->ints;
+    int D = w->v.shape[1];
+    size_t n = cn_rows(&y->v);
+    for (size_t i = 0; i < n; i++) cn_axpy((size_t)D, 1.0f, y->grad + i * (size_t)D, w->grad + (size_t)idx[i] * D);
+}
+
+/* dropout: mask m in {0, 1/(1-p)}, y = x * m */
+cn_var *cn_dropout(cn_graph *g, cn_var *a, float p)
+{
+    if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (!(p >= 0.0f && p < 1.0f)) return arg_error(g, CN_ERR_ARG, "dropout: p must be in [0, 1)");
+    if (!g->training || p == 0.0f) return a;
+    if (!g->rng) return arg_error(g, CN_ERR_STATE, "dropout: the graph has no RNG");
+    cn_var *y = cn__node(g, CN_OP_DROPOUT, &a, 1, a->v.ndim, a->v.shape, NULL);
+    if (!y) return NULL;
+    size_t n = numel(a);
+    float *m = cn_arena_floats(&g->arena, n, 0);
+    if (!m) return arg_error(g, CN_ERR_NOMEM, "dropout: out of memory for the mask");
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = cn_rng_double(g->rng) < (double)p ? 0.0f : keep;
+        y->v.data[i] = a->v.data[i] * m[i];
+    }
+    y->aux = m;
+    return y;
+}
+
+static void dropout_backward(cn_var *y)
+{
+    cn_var *a = y->in[0];
+    const float *m = y->aux;
+    if (a->requires_grad)
+        for (size_t i = 0, n = numel(y); i < n; i++) a->grad[i] += y->grad[i] * m[i];
+}
+
+/* ------------------------------------------------------------------ */
+/* Losses, mean reduction, accumulated in double. */
+
+static cn_var *scalar_node(cn_graph *g, int op, cn_var **in, int n_in)
+{
+    int one = 1;
+    return cn__node(g, op, in, n_in, 1, &one, NULL);
+}
+
+/* mse = mean((p - t)^2);  dp = 2 (p - t) / n,  dt = -dp */
+cn_var *cn_mse(cn_graph *g, cn_var *pred, cn_var *target)
+{
+    if (!IN_OK(g, pred) || !IN_OK(g, target)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (numel(pred) != numel(target)) return shape_error(g, "mse", pred, target, "prediction and target sizes differ");
+    cn_var *in[2] = {pred, target};
+    cn_var *y = scalar_node(g, CN_OP_MSE, in, 2);
+    if (!y) return NULL;
+    double s = 0.0;
+    size_t n = numel(pred);
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred->v.data[i] - (double)target->v.data[i];
+        s += d * d;
+    }
+    y->scalar = s / (double)n;
+    y->v.data[0] = (float)y->scalar;
+    return y;
+}
+
+static void mse_backward(cn_var *y)
+{
+    cn_var *p = y->in[0], *t = y->in[1];
+    size_t n = numel(p);
+    float k = (float)(2.0 * (double)y->grad[0] / (double)n);
+    for (size_t i = 0; i < n; i++) {
+        float d = k * (p->v.data[i] - t->v.data[i]);
+        if (p->requires_grad) p->grad[i] += d;
+        if (t->requires_grad) t->grad[i] -= d;
+    }
+}
+
+/* cross-entropy over rows: loss_r = logsumexp(x_r) - x_r[label_r];
+ * dx_r = (softmax(x_r) - onehot(label_r)) / R. Softmax saved in aux. */
+cn_var *cn_cross_entropy(cn_graph *g, cn_var *logits, const int32_t *labels)
+{
+    if (!IN_OK(g, logits)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (!labels) return arg_error(g, CN_ERR_ARG, "cross_entropy: no labels");
+    size_t R = cn_rows(&logits->v);
+    int C = cn_cols(&logits->v);
+    for (size_t r = 0; r < R; r++)
+        if (labels[r] < 0 || labels[r] >= C) {
+            cn_error(CN_ERR_ARG, "cross_entropy: label %d at row %zu is outside [0, %d)", (int)labels[r], r, C);
+            return cn__fail(g, CN_ERR_ARG);
+        }
+    cn_var *y = scalar_node(g, CN_OP_CROSS_ENTROPY, &logits, 1);
+    if (!y) return NULL;
+    float *prob = cn_arena_floats(&g->arena, numel(logits), 0);
+    if (!prob) return arg_error(g, CN_ERR_NOMEM, "cross_entropy: out of memory");
+    double total = 0.0;
+    for (size_t r = 0; r < R; r++) {
+        const float *x = logits->v.data + r * (size_t)C;
+        float *pr = prob + r * (size_t)C;
+        float mx = x[0];
+        for (int c = 1; c < C; c++) if (x[c] > mx || x[c] != x[c]) mx = x[c];
+        double se = 0.0;
+        for (int c = 0; c < C; c++) se += exp((double)x[c] - (double)mx);
+        double lse = (double)mx + log(se);
+        for (int c = 0; c < C; c++) pr[c] = (float)exp((double)x[c] - lse);
+        total += lse - (double)x[labels[r]];
+    }
+    y->aux = prob;
+    y->ints = labels;
+    y->scalar = total / (double)R;
+    y->v.data[0] = (float)y->scalar;
+    return y;
+}
+
+static void cross_entropy_backward(cn_var *y)
+{
+    cn_var *x = y->in[0];
+    if (!x->requires_grad) return;
+    const int32_t *labels = y->ints;
+    const float *prob = y->aux;
+    int C = cn_cols(&x->v);
+    size_t R = cn_rows(&x->v);
+    float k = (float)((double)y->grad[0] / (double)R);
+    for (size_t r = 0; r < R; r++) {
+        float *dx = x->grad + r * (size_t)C;
+        const float *pr = prob + r * (size_t)C;
+        for (int c = 0; c < C; c++) dx[c] += k * (pr[c] - (c == labels[r] ? 1.0f : 0.0f));
+    }
+}
+
+/* bce_with_logits: l = max(x,0) - x t + log(1 + exp(-|x|));  dx = (sigmoid(x) - t) / n */
+cn_var *cn_bce_with_logits(cn_graph *g, cn_var *logits, cn_var *target)
+{
+    if (!IN_OK(g, logits) || !IN_OK(g, target)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    if (numel(logits) != numel(target)) return shape_error(g, "bce_with_logits", logits, target, "logit and target sizes differ");
+    cn_var *in[2] = {logits, target};
+    cn_var *y = scalar_node(g, CN_OP_BCE_LOGITS, in, 2);
+    if (!y) return NULL;
+    double s = 0.0;
+    size_t n = numel(logits);
+    for (size_t i = 0; i < n; i++) {
+        double x = logits->v.data[i], t = target->v.data[i];
+        s += (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
+    }
+    y->scalar = s / (double)n;
+    y->v.data[0] = (float)y->scalar;
+    return y;
+}
+
+static void bce_backward(cn_var *y)
+{
+    cn_var *x = y->in[0], *t = y->in[1];
+    size_t n = numel(x);
+    double k = (double)y->grad[0] / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double xv = x->v.data[i];
+        double sg = xv >= 0 ? 1.0 / (1.0 + exp(-xv)) : exp(xv) / (1.0 + exp(xv));
+        if (x->requires_grad) x->grad[i] += (float)(k * (sg - (double)t->v.data[i]));
+        if (t->requires_grad) t->grad[i] += (float)(-k * xv);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Fused recurrent cells. */
+
+static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* c' = s(f) c + s(i) tanh(g) */
+cn_var *cn_lstm_cell_c(cn_graph *g, cn_var *gates, cn_var *c)
+{
+    if (!IN_OK(g, gates) || !IN_OK(g, c)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    if (cn_cols(&gates->v) != 4 * H || cn_rows(&gates->v) != B) return shape_error(g, "lstm_cell_c", gates, c, "gates must be [B, 4H] for c [B, H]");
+    cn_var *in[2] = {gates, c};
+    cn_var *y = cn__node(g, CN_OP_LSTM_CELL_C, in, 2, c->v.ndim, c->v.shape, NULL);
+    if (!y) return NULL;
+    for (size_t b = 0; b < B; b++) {
+        const float *gt = gates->v.data + b * 4 * (size_t)H, *cp = c->v.data + b * (size_t)H;
+        float *cn = y->v.data + b * (size_t)H;
+        for (int h = 0; h < H; h++)
+            cn[h] = sigm(gt[H + h]) * cp[h] + sigm(gt[h]) * tanhf(gt[2 * H + h]);
+    }
+    return y;
+}
+
+static void lstm_c_backward(cn_var *y)
+{
+    cn_var *gates = y->in[0], *c = y->in[1];
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    for (size_t b = 0; b < B; b++) {
+        const float *gt = gates->v.data + b * 4 * (size_t)H, *cp = c->v.data + b * (size_t)H;
+        const float *dc = y->grad + b * (size_t)H;
+        for (int h = 0; h < H; h++) {
+            float i = sigm(gt[h]), f = sigm(gt[H + h]), gg = tanhf(gt[2 * H + h]);
+            if (gates->requires_grad) {
+                float *dg = gates->grad + b * 4 * (size_t)H;
+                dg[h] += dc[h] * gg * i * (1.0f - i);
+                dg[H + h] += dc[h] * cp[h] * f * (1.0f - f);
+                dg[2 * H + h] += dc[h] * i * (1.0f - gg * gg);
+            }
+            if (c->requires_grad) c->grad[b * (size_t)H + h] += dc[h] * f;
+        }
+    }
+}
+
+/* h' = s(o) tanh(c') */
+cn_var *cn_lstm_cell_h(cn_graph *g, cn_var *gates, cn_var *c_new)
+{
+    if (!IN_OK(g, gates) || !IN_OK(g, c_new)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int H = cn_cols(&c_new->v);
+    size_t B = cn_rows(&c_new->v);
+    if (cn_cols(&gates->v) != 4 * H || cn_rows(&gates->v) != B) return shape_error(g, "lstm_cell_h", gates, c_new, "gates must be [B, 4H] for c [B, H]");
+    cn_var *in[2] = {gates, c_new};
+    cn_var *y = cn__node(g, CN_OP_LSTM_CELL_H, in, 2, c_new->v.ndim, c_new->v.shape, NULL);
+    if (!y) return NULL;
+    for (size_t b = 0; b < B; b++) {
+        const float *gt = gates->v.data + b * 4 * (size_t)H, *cc = c_new->v.data + b * (size_t)H;
+        float *hn = y->v.data + b * (size_t)H;
+        for (int h = 0; h < H; h++) hn[h] = sigm(gt[3 * H + h]) * tanhf(cc[h]);
+    }
+    return y;
+}
+
+static void lstm_h_backward(cn_var *y)
+{
+    cn_var *gates = y->in[0], *c = y->in[1];
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    for (size_t b = 0; b < B; b++) {
+        const float *gt = gates->v.data + b * 4 * (size_t)H, *cc = c->v.data + b * (size_t)H;
+        const float *dh = y->grad + b * (size_t)H;
+        for (int h = 0; h < H; h++) {
+            float o = sigm(gt[3 * H + h]), tc = tanhf(cc[h]);
+            if (gates->requires_grad) gates->grad[b * 4 * (size_t)H + 3 * (size_t)H + h] += dh[h] * tc * o * (1.0f - o);
+            if (c->requires_grad) c->grad[b * (size_t)H + h] += dh[h] * o * (1.0f - tc * tc);
+        }
+    }
+}
+
+/* GRU, PyTorch formulation; saves r, z, n and gh_n in aux for backward. */
+cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h)
+{
+    if (!IN_OK(g, gi) || !IN_OK(g, gh) || !IN_OK(g, h)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
+    int H = cn_cols(&h->v);
+    size_t B = cn_rows(&h->v);
+    if (cn_cols(&gi->v) != 3 * H || cn_rows(&gi->v) != B || cn_cols(&gh->v) != 3 * H || cn_rows(&gh->v) != B)
+        return shape_error(g, "gru_cell", gi, h, "gi and gh must be [B, 3H] for h [B, H]");
+    cn_var *in[3] = {gi, gh, h};
+    cn_var *y = cn__node(g, CN_OP_GRU_CELL, in, 3, h->v.ndim, h->v.shape, NULL);
+    if (!y) return NULL;
+    float *save = cn_arena_floats(&g->arena, 3 * B * (size_t)H, 0);  /* r, z, n per element */
+    if (!save) return arg_error(g, CN_ERR_NOMEM, "gru_cell: out of memory");
+    y->aux = save;
+    for (size_t b = 0; b < B; b++) {
+        const float *xi = gi->v.data + b * 3 * (size_t)H, *xh = gh->v.data + b * 3 * (size_t)H, *hp = h->v.data + b * (size_t)H;
+        float *hn = y->v.data + b * (size_t)H, *s = save + b * 3 * (size_t)H;
+        for (int k = 0; k < H; k++) {
+            float r = sigm(xi[k] + xh[k]), z = sigm(xi[H + k] + xh[H + k]);
+            float n = tanhf(xi[2 * H + k] + r * xh[2 * H + k]);
+            s[k] = r; s[H + k] = z; s[2 * H + k] = n;
+            hn[k] = (1.0f - z) * n + z * hp[k];
+        }
+    }
+    return y;
+}
+
+static void gru_backward(cn_var *y)
+{
+    cn_var *gi = y->in[0], *gh = y->in[1], *h = y->in[2];
+    int H = cn_cols(&h->v);
+    size_t B = cn_rows(&h->v);
+    const float *save = y->aux;
+    for (size_t b = 0; b < B; b++) {
+        const float *xh = gh->v.data + b * 3 * (size_t)H, *hp = h->v.data + b * (size_t)H;
+        const float *s = save + b * 3 * (size_t)H, *dy = y->grad + b * (size_t)H;
+        for (int k = 0; k < H; k++) {
+            float r = s[k], z = s[H + k], n = s[2 * H + k], d = dy[k];
+            float dn = d * (1.0f - z) * (1.0f - n * n);         /* d pre_n */
+            float dz = d * (hp[k] - n) * z * (1.0f - z);         /* d pre_z */
+            float dr = dn * xh[2 * H + k] * r * (1.0f - r);      /* d pre_r */
+            if (gi->requires_grad) {
+                float *g_ = gi->grad + b * 3 * (size_t)H;
+                g_[k] += dr; g_[H + k] += dz; g_[2 * H + k] += dn;
+            }
+            if (gh->requires_grad) {
+                float *g_ = gh->grad + b * 3 * (size_t)H;
+                g_[k] += dr; g_[H + k] += dz; g_[2 * H + k] += dn * r;
+            }
+            if (h->requires_grad) h->grad[b * (size_t)H + k] += d * z;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+static const cn_op_def op_table[CN_OP_COUNT] = {
+    [CN_OP_LEAF]          = {"leaf", NULL},
+    [CN_OP_ADD]           = {"add", add_sub_backward},
+    [CN_OP_SUB]           = {"sub", add_sub_backward},
+    [CN_OP_MUL]           = {"mul", mul_backward},
+    [CN_OP_SCALE]         = {"scale", scale_backward},
+    [CN_OP_MATMUL]        = {"matmul", matmul_backward},
+    [CN_OP_LINEAR]        = {"linear", linear_backward},
+    [CN_OP_TRANSPOSE]     = {"transpose", transpose_backward},
+    [CN_OP_TANH]          = {"tanh", unary_backward},
+    [CN_OP_SIGMOID]       = {"sigmoid", unary_backward},
+    [CN_OP_RELU]          = {"relu", unary_backward},
+    [CN_OP_EXP]           = {"exp", unary_backward},
+    [CN_OP_LOG]           = {"log", unary_backward},
+    [CN_OP_SUM]           = {"sum", reduce_backward},
+    [CN_OP_MEAN]          = {"mean", reduce_backward},
+    [CN_OP_SLICE_COLS]    = {"slice_cols", slice_cols_backward},
+    [CN_OP_CONCAT_COLS]   = {"concat_cols", concat_cols_backward},
+    [CN_OP_NARROW]        = {"narrow", NULL, 1},
+    [CN_OP_SELECT]        = {"select", NULL, 1},
+    [CN_OP_RESHAPE]       = {"reshape", NULL, 1},
+    [CN_OP_CONCAT0]       = {"concat0", concat0_backward},
+    [CN_OP_EMBEDDING]     = {"embedding", embedding_backward},
+    [CN_OP_DROPOUT]       = {"dropout", dropout_backward},
+    [CN_OP_MSE]           = {"mse", mse_backward},
+    [CN_OP_CROSS_ENTROPY] = {"cross_entropy", cross_entropy_backward},
+    [CN_OP_BCE_LOGITS]    = {"bce_with_logits", bce_backward},
+    [CN_OP_LSTM_CELL_C]   = {"lstm_cell_c", lstm_c_backward},
+    [CN_OP_LSTM_CELL_H]   = {"lstm_cell_h", lstm_h_backward},
+    [CN_OP_GRU_CELL]      = {"gru_cell", gru_backward},
+};
+
+double cn_scalar_value(const cn_var *v)
+{
+    switch (v->op) {
+    case CN_OP_SUM: case CN_OP_MEAN: case CN_OP_MSE: case CN_OP_CROSS_ENTROPY: case CN_OP_BCE_LOGITS:
+        return v->scalar;
+    default:
+        return (double)v->v.data[0];
+    }
+}
+
+const cn_op_def *cn_op_info(int op)
+{
+    static const cn_op_def bad = {"?", NULL, 0};
+    return op >= 0 && op < CN_OP_COUNT ? &op_table[op] : &bad;
+}

@@ -1,0 +1,12 @@
+/* clipnn: the public API in one header. Prefix cn_ for everything public. */
+#ifndef CLIPNN_H
+#define CLIPNN_H
+
+#define CLIPNN_VERSION "0.1.0"
+
+#include "tensor/core.h"
+#include "tensor/tensor.h"
+#include "tensor/rng.h"
+#include "autograd/autograd.h"
+
+#endif

@@ -1,0 +1,254 @@
+#include "tensor/tensor.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t cn_shape_numel(int ndim, const int *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    return n;
+}
+
+size_t cn_numel(const cn_tensor *t) { return cn_shape_numel(t->ndim, t->shape); }
+
+cn_status cn_tensor_view(cn_tensor *t, float *data, int ndim, const int *shape)
+{
+    if (ndim < 1 || ndim > CN_MAX_DIMS)
+        return cn_error(CN_ERR_SHAPE, "tensor rank %d is outside 1..%d", ndim, CN_MAX_DIMS);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 1) return cn_error(CN_ERR_SHAPE, "tensor dimension %d is %d (must be >= 1)", i, shape[i]);
+    memset(t, 0, sizeof *t);
+    t->data = data;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, sizeof(int) * (size_t)ndim);
+    return CN_OK;
+}
+
+int cn_same_shape(const cn_tensor *a, const cn_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+size_t cn_rows(const cn_tensor *t) { return cn_numel(t) / (size_t)t->shape[t->ndim - 1]; }
+int cn_cols(const cn_tensor *t) { return t->shape[t->ndim - 1]; }
+
+const char *cn_shape_str(const cn_tensor *t, char *buf, size_t n)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, n - k, "[");
+    for (int i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %d" : "%d", t->shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+cn_status cn_tensor_alloc(cn_tensor *t, int ndim, const int *shape)
+{
+    cn_status st = cn_tensor_view(t, NULL, ndim, shape);
+    if (st) return st;
+    t->data = cn_malloc_aligned(cn_numel(t) * sizeof(float));
+    if (!t->data) return cn_error(CN_ERR_NOMEM, "out of memory for a tensor of %zu floats", cn_numel(t));
+    memset(t->data, 0, cn_numel(t) * sizeof(float));
+    return CN_OK;
+}
+
+void cn_tensor_free(cn_tensor *t)
+{
+    if (t && t->data) cn_free_aligned(t->data);
+    if (t) t->data = NULL;
+}
+
+void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+
+/* ---- arena ---- */
+
+struct cn_arena_chunk {
+    cn_arena_chunk *next;
+    size_t size;
+    unsigned char *mem;
+};
+
+void cn_arena_init(cn_arena *a, size_t min_chunk)
+{
+    memset(a, 0, sizeof *a);
+    a->min_chunk = min_chunk ? min_chunk : (1u << 20);
+}
+
+static cn_arena_chunk *chunk_new(size_t size)
+{
+    cn_arena_chunk *c = cn_malloc(sizeof *c);
+    if (!c) return NULL;
+    c->mem = cn_malloc_aligned(size);
+    if (!c->mem) { cn_free(c); return NULL; }
+    c->size = size;
+    c->next = NULL;
+    return c;
+}
+
+void *cn_arena_alloc(cn_arena *a, size_t bytes)
+{
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;
+    if (!a->head || a->used + bytes > a->head->size) {
+        size_t size = a->min_chunk;
+        if (a->head && a->head->size * 2 > size) size = a->head->size * 2;
+        if (bytes > size) size = bytes;
+        cn_arena_chunk *c = chunk_new(size);
+        if (!c) return NULL;
+        c->next = a->head;
+        a->head = c;
+        a->used = 0;
+    }
+    void *p = a->head->mem + a->used;
+    a->used += bytes;
+    a->total_this_step += bytes;
+    return p;
+}
+
+float *cn_arena_floats(cn_arena *a, size_t n, int zero)
+{
+    float *p = cn_arena_alloc(a, n * sizeof(float));
+    if (p && zero) memset(p, 0, n * sizeof(float));
+    return p;
+}
+
+cn_status cn_arena_reset(cn_arena *a)
+{
+    if (a->total_this_step > a->high_water) a->high_water = a->total_this_step;
+    a->total_this_step = 0;
+    a->used = 0;
+    if (a->head && a->head->next) {
+        /* Several chunks: replace them by one that holds a whole step. */
+        size_t total = 0;
+        for (cn_arena_chunk *c = a->head; c; c = c->next) total += c->size;
+        cn_arena_chunk *c = a->head;
+        while (c) { cn_arena_chunk *n = c->next; cn_free_aligned(c->mem); cn_free(c); c = n; }
+        a->head = chunk_new(total);
+        if (!a->head) return cn_error(CN_ERR_NOMEM, "out of memory resizing the step arena to %zu bytes", total);
+    }
+    return CN_OK;
+}
+
+void cn_arena_free(cn_arena *a)
+{
+    cn_arena_chunk *c = a->head;
+    while (c) { cn_arena_chunk *n = c->next; cn_free_aligned(c->mem); cn_free(c); c = n; }
+    a->head = NULL;
+    a->used = 0;
+}
+
+size_t cn_arena_capacity(const cn_arena *a)
+{
+    size_t total = 0;
+    for (cn_arena_chunk *c = a->head; c; c = c->next) total += c->size;
+    return total;
+}
+
+/* ---- parameter set ---- */
+
+void cn_paramset_init(cn_paramset *ps) { memset(ps, 0, sizeof *ps); }
+
+cn_status cn_paramset_add(cn_paramset *ps, const char *name, int ndim, const int *shape, int *index)
+{
+    if (ps->finalized) return cn_error(CN_ERR_STATE, "parameter '%s' added after the parameter set was finalized", name);
+    if (strlen(name) >= CN_NAME_MAX) return cn_error(CN_ERR_ARG, "parameter name '%.40s...' is too long", name);
+    if (cn_paramset_find(ps, name) >= 0) return cn_error(CN_ERR_ARG, "duplicate parameter name '%s'", name);
+    cn_tensor tmp;
+    cn_status st = cn_tensor_view(&tmp, NULL, ndim, shape);
+    if (st) return cn_error_prefix(st, "parameter '%s'", name);
+    if (ps->count == ps->cap) {
+        int cap = ps->cap ? ps->cap * 2 : 16;
+        cn_param_info *p = cn_realloc(ps->info, sizeof *p * (size_t)cap);
+        if (!p) return cn_error(CN_ERR_NOMEM, "out of memory adding parameter '%s'", name);
+        ps->info = p;
+        ps->cap = cap;
+    }
+    cn_param_info *p = &ps->info[ps->count];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    memcpy(p->shape, shape, sizeof(int) * (size_t)ndim);
+    p->numel = cn_numel(&tmp);
+    /* Each tensor starts on a 16-float (64-byte) boundary. */
+    p->offset = (ps->total + 15) / 16 * 16;
+    ps->total = p->offset + p->numel;
+    if (index) *index = ps->count;
+    ps->count++;
+    return CN_OK;
+}
+
+cn_status cn_paramset_finalize(cn_paramset *ps)
+{
+    if (ps->finalized) return CN_OK;
+    size_t n = ps->total ? ps->total : 1;
+    ps->data = cn_malloc_aligned(n * sizeof(float));
+    ps->grad = cn_malloc_aligned(n * sizeof(float));
+    if (!ps->data || !ps->grad) {
+        cn_free_aligned(ps->data);
+        cn_free_aligned(ps->grad);
+        ps->data = ps->grad = NULL;
+        return cn_error(CN_ERR_NOMEM, "out of memory for %zu parameters", ps->total);
+    }
+    memset(ps->data, 0, n * sizeof(float));
+    memset(ps->grad, 0, n * sizeof(float));
+    ps->finalized = 1;
+    return CN_OK;
+}
+
+void cn_paramset_free(cn_paramset *ps)
+{
+    cn_free(ps->info);
+    cn_free_aligned(ps->data);
+    cn_free_aligned(ps->grad);
+    memset(ps, 0, sizeof *ps);
+}
+
+int cn_paramset_find(const cn_paramset *ps, const char *name)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (strcmp(ps->info[i].name, name) == 0) return i;
+    return -1;
+}
+
+static cn_tensor param_view(const cn_paramset *ps, int i, float *base)
+{
+    cn_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = base ? base + ps->info[i].offset : NULL;
+    t.ndim = ps->info[i].ndim;
+    memcpy(t.shape, ps->info[i].shape, sizeof t.shape);
+    return t;
+}
+
+cn_tensor cn_param_value(const cn_paramset *ps, int i) { return param_view(ps, i, ps->data); }
+cn_tensor cn_param_grad(const cn_paramset *ps, int i) { return param_view(ps, i, ps->grad); }
+
+void cn_paramset_zero_grad(cn_paramset *ps)
+{
+    if (ps->grad) memset(ps->grad, 0, ps->total * sizeof(float));
+}
+
+/* ---- elementwise ---- */
+
+void cn_fill(float *x, size_t n, float v) { for (size_t i = 0; i < n; i++) x[i] = v; }
+void cn_axpy(size_t n, float a, const float *x, float *y) { for (size_t i = 0; i < n; i++) y[i] += a * x[i]; }
+
+double cn_sumsq(const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
