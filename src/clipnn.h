@@ -7,6 +7,8 @@
 #include "tensor/core.h"
 #include "tensor/tensor.h"
 #include "tensor/rng.h"
+#include "tensor/state.h"
+#include "json/json.h"
 #include "autograd/autograd.h"
 
 #endif

@@ -1,0 +1,262 @@
+#include "json/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cn_json_join(char *out, size_t n, const char *path, const char *key)
+{
+    if (!path || !*path) snprintf(out, n, "%s", key);
+    else snprintf(out, n, "%s.%s", path, key);
+}
+
+const char *cn_json_describe(const cJSON *v, char *buf, size_t n)
+{
+    if (!v) snprintf(buf, n, "nothing");
+    else if (cJSON_IsNull(v)) snprintf(buf, n, "null");
+    else if (cJSON_IsBool(v)) snprintf(buf, n, cJSON_IsTrue(v) ? "true" : "false");
+    else if (cJSON_IsNumber(v)) snprintf(buf, n, "%.17g", v->valuedouble);
+    else if (cJSON_IsString(v)) snprintf(buf, n, "\"%.60s%s\"", v->valuestring, strlen(v->valuestring) > 60 ? "..." : "");
+    else if (cJSON_IsArray(v)) snprintf(buf, n, "an array");
+    else if (cJSON_IsObject(v)) snprintf(buf, n, "an object");
+    else snprintf(buf, n, "an invalid value");
+    return buf;
+}
+
+static cn_status bad(const char *path, const char *key, const char *expected, const cJSON *got)
+{
+    char p[256], d[96];
+    cn_json_join(p, sizeof p, path, key);
+    return cn_error(CN_ERR_ARG, "%s: expected %s, got %s", p, expected, cn_json_describe(got, d, sizeof d));
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+cn_status cn_json_expect_object(const cJSON *obj, const char *path)
+{
+    if (cJSON_IsObject(obj)) return CN_OK;
+    char d[96];
+    return cn_error(CN_ERR_ARG, "%s: expected an object, got %s", path && *path ? path : "(top level)",
+                    cn_json_describe(obj, d, sizeof d));
+}
+
+cn_status cn_json_check_keys(const cJSON *obj, const char *path, const char *const *allowed)
+{
+    cn_status st = cn_json_expect_object(obj, path);
+    if (st) return st;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ok = 0;
+        const char *best = NULL;
+        size_t bestd = 3;
+        for (const char *const *a = allowed; *a; a++) {
+            if (!strcmp(it->string, *a)) { ok = 1; break; }
+            size_t dd = edit_distance(it->string, *a);
+            if (dd < bestd) { bestd = dd; best = *a; }
+        }
+        if (ok) continue;
+        char p[256], list[512];
+        size_t k = 0;
+        list[0] = 0;
+        for (const char *const *a = allowed; *a && k < sizeof list - 1; a++)
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? ", " : "", *a);
+        cn_json_join(p, sizeof p, path, it->string);
+        if (best) return cn_error(CN_ERR_ARG, "%s: unknown key (did you mean \"%s\"?)", p, best);
+        return cn_error(CN_ERR_ARG, "%s: unknown key (allowed: %s)", p, list);
+    }
+    return CN_OK;
+}
+
+cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value)
+{
+    if (!value) return cn_error(CN_ERR_NOMEM, "out of memory building JSON");
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value)) {
+            cJSON_Delete(value);
+            return cn_error(CN_ERR_NOMEM, "out of memory building JSON");
+        }
+    } else if (!cJSON_AddItemToObject(obj, key, value)) {
+        cJSON_Delete(value);
+        return cn_error(CN_ERR_NOMEM, "out of memory building JSON");
+    }
+    return CN_OK;
+}
+
+static cn_status missing(const char *path, const char *key)
+{
+    char p[256];
+    cn_json_join(p, sizeof p, path, key);
+    return cn_error(CN_ERR_ARG, "%s: required key is missing", p);
+}
+
+static int in_range(double v, double lo, int lo_open, double hi, int hi_open)
+{
+    if (!isfinite(v)) return 0;
+    if (lo_open ? !(v > lo) : !(v >= lo)) return 0;
+    if (hi_open ? !(v < hi) : !(v <= hi)) return 0;
+    return 1;
+}
+
+static void range_text(char *buf, size_t n, const char *what, double lo, int lo_open, double hi, int hi_open)
+{
+    if (isinf(lo) && isinf(hi)) snprintf(buf, n, "a finite %s", what);
+    else if (isinf(hi)) snprintf(buf, n, "a %s %s %.17g", what, lo_open ? ">" : ">=", lo);
+    else if (isinf(lo)) snprintf(buf, n, "a %s %s %.17g", what, hi_open ? "<" : "<=", hi);
+    else snprintf(buf, n, "a %s in %s%.17g, %.17g%s", what, lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
+}
+
+cn_status cn_json_number(cJSON *obj, const char *path, const char *key, int required, double def,
+                         double lo, int lo_open, double hi, int hi_open, double *out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char exp[128];
+    range_text(exp, sizeof exp, "number", lo, lo_open, hi, hi_open);
+    if (!v) {
+        if (required) return missing(path, key);
+        *out = def;
+        return cn_json_set(obj, key, cJSON_CreateNumber(def));
+    }
+    if (!cJSON_IsNumber(v) || !in_range(v->valuedouble, lo, lo_open, hi, hi_open)) return bad(path, key, exp, v);
+    *out = v->valuedouble;
+    return CN_OK;
+}
+
+cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, double lo, int lo_open,
+                             double hi, int hi_open, int *present, double *out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *present = 0;
+    if (!v || cJSON_IsNull(v)) return v ? CN_OK : cn_json_set(obj, key, cJSON_CreateNull());
+    char exp[128];
+    range_text(exp, sizeof exp, "number", lo, lo_open, hi, hi_open);
+    if (!cJSON_IsNumber(v) || !in_range(v->valuedouble, lo, lo_open, hi, hi_open)) {
+        char e2[160];
+        snprintf(e2, sizeof e2, "%s or null", exp);
+        return bad(path, key, e2, v);
+    }
+    *present = 1;
+    *out = v->valuedouble;
+    return CN_OK;
+}
+
+cn_status cn_json_int(cJSON *obj, const char *path, const char *key, int required, long long def,
+                      long long lo, long long hi, long long *out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char exp[128];
+    if (hi == (long long)9e18) snprintf(exp, sizeof exp, "an integer >= %lld", lo);
+    else snprintf(exp, sizeof exp, "an integer in [%lld, %lld]", lo, hi);
+    if (!v) {
+        if (required) return missing(path, key);
+        *out = def;
+        return cn_json_set(obj, key, cJSON_CreateNumber((double)def));
+    }
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+        return bad(path, key, exp, v);
+    *out = (long long)v->valuedouble;
+    return CN_OK;
+}
+
+cn_status cn_json_bool(cJSON *obj, const char *path, const char *key, int required, int def, int *out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) {
+        if (required) return missing(path, key);
+        *out = def;
+        return cn_json_set(obj, key, cJSON_CreateBool(def));
+    }
+    if (!cJSON_IsBool(v)) return bad(path, key, "true or false", v);
+    *out = cJSON_IsTrue(v);
+    return CN_OK;
+}
+
+cn_status cn_json_string(cJSON *obj, const char *path, const char *key, int required, const char *def,
+                         const char *const *choices, const char **out)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) {
+        if (required || !def) return missing(path, key);
+        cn_status st = cn_json_set(obj, key, cJSON_CreateString(def));
+        if (st) return st;
+        v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    }
+    char exp[512];
+    if (choices) {
+        size_t k = (size_t)snprintf(exp, sizeof exp, "one of ");
+        for (const char *const *c = choices; *c && k < sizeof exp; c++)
+            k += (size_t)snprintf(exp + k, sizeof exp - k, "%s\"%s\"", c == choices ? "" : ", ", *c);
+    } else {
+        snprintf(exp, sizeof exp, "a string");
+    }
+    if (!cJSON_IsString(v)) return bad(path, key, exp, v);
+    if (choices) {
+        int ok = 0;
+        for (const char *const *c = choices; *c; c++) if (!strcmp(*c, v->valuestring)) ok = 1;
+        if (!ok) return bad(path, key, exp, v);
+    }
+    *out = v->valuestring;
+    return CN_OK;
+}
+
+cn_status cn_json_parse(const char *text, const char *what, cJSON **out)
+{
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(text, &end, 1);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        if (!at) at = text;
+        int line = 1, col = 1;
+        for (const char *p = text; p < at && *p; p++) {
+            if (*p == '\n') { line++; col = 1; } else col++;
+        }
+        return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d (near \"%.20s\")", what, line, col, at);
+    }
+    *out = j;
+    return CN_OK;
+}
+
+cn_status cn_json_load_file(const char *file, cJSON **out)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) return cn_error(CN_ERR_ARG, "%s: cannot open: %s", file, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > ((size_t)64 << 20)) { cn_free(buf); fclose(f); return cn_error(CN_ERR_ARG, "%s: file larger than 64 MiB", file); }
+            char *nb = cn_realloc(buf, cap);
+            if (!nb) { cn_free(buf); fclose(f); return cn_error(CN_ERR_NOMEM, "%s: out of memory", file); }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len - 1, f);
+        len += k;
+        if (k == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: read error (is it a directory?)", file); }
+    buf[len] = 0;
+    if (strlen(buf) != len) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: contains a NUL byte; not a JSON text file", file); }
+    if (len == 0) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: file is empty", file); }
+    cn_status st = cn_json_parse(buf, file, out);
+    cn_free(buf);
+    return st;
+}

@@ -1,0 +1,54 @@
+/* Strict, path-aware reading of JSON config objects (on cJSON).
+ *
+ * Every getter takes the object, its dotted path ("" at the top level,
+ * "optimizer", "model.0") and a key. Errors name the full path and the bad
+ * value: `optimizer.lr: expected a number > 0, got "fast"`.
+ * Getters FILL DEFAULTS: a missing optional key is added to the object with its
+ * default value, so after parsing, the tree is the resolved config that
+ * reproduces the run on its own. A JSON null counts as missing only where a
+ * getter says so (the `_opt` getters store null for "no value").
+ * All errors are CN_ERR_ARG. */
+#ifndef CN_JSON_H
+#define CN_JSON_H
+
+#include <cJSON.h>
+#include "tensor/core.h"
+
+/* "path.key" (or "key" at top level; "path.3" for array items). */
+void cn_json_join(char *out, size_t n, const char *path, const char *key);
+/* Short rendering of a value for messages: "fast" (quoted), 3, true, null, an object, an array. */
+const char *cn_json_describe(const cJSON *v, char *buf, size_t n);
+
+/* Fails on any key of obj not in the NULL-terminated `allowed` list, naming it
+ * (and suggesting the closest allowed key when one is near). */
+cn_status cn_json_check_keys(const cJSON *obj, const char *path, const char *const *allowed);
+/* obj must be a JSON object. */
+cn_status cn_json_expect_object(const cJSON *obj, const char *path);
+
+/* Number getters. `required` = 1: missing is an error; otherwise `def` is used and stored.
+ * Range: value must satisfy lo <(=) v <(=) hi; pass -INFINITY/INFINITY for none;
+ * lo_open/hi_open make the bound strict. NaN/Inf never pass. */
+cn_status cn_json_number(cJSON *obj, const char *path, const char *key, int required, double def,
+                         double lo, int lo_open, double hi, int hi_open, double *out);
+/* Integers (a number with no fractional part) in [lo, hi]. */
+cn_status cn_json_int(cJSON *obj, const char *path, const char *key, int required, long long def,
+                      long long lo, long long hi, long long *out);
+cn_status cn_json_bool(cJSON *obj, const char *path, const char *key, int required, int def, int *out);
+/* A string; if `choices` (NULL-terminated) is given, it must be one of them.
+ * *out points into the tree (valid while the tree lives). */
+cn_status cn_json_string(cJSON *obj, const char *path, const char *key, int required, const char *def,
+                         const char *const *choices, const char **out);
+/* Optional number that may be absent or null (stored as null): *present says which. */
+cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, double lo, int lo_open,
+                             double hi, int hi_open, int *present, double *out);
+
+/* Sets obj[key] = value (replacing). Returns CN_ERR_NOMEM on failure. */
+cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value);
+
+/* Parses a whole file; errors name the file and the line/column of a syntax
+ * error. Caller frees with cJSON_Delete. */
+cn_status cn_json_load_file(const char *file, cJSON **out);
+/* Parses text that must hold exactly one JSON value (no trailing garbage). */
+cn_status cn_json_parse(const char *text, const char *what, cJSON **out);
+
+#endif
