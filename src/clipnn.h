@@ -2,13 +2,13 @@
 #ifndef CLIPNN_H
 #define CLIPNN_H
 
-#define CLIPNN_VERSION "0.1.0"
-
 #include "tensor/core.h"
 #include "tensor/tensor.h"
 #include "tensor/rng.h"
 #include "tensor/state.h"
 #include "json/json.h"
+
+#define CLIPNN_VERSION CN_VERSION
 #include "autograd/autograd.h"
 
 #endif

@@ -1,8 +1,312 @@
+/* Suite "autograd": forward values and finite-difference gradients of every op,
+ * error paths, tape behaviour, allocation behaviour and NaN propagation.
+ *
+ * Coverage rule: every op id in the op table must have a gradient-check case in
+ * gc_cases[] (verified on the tape, not just declared) and a forward-value test
+ * listed in fwd_covered[]; gradcheck_cases_cover_every_op fails otherwise. */
 #include "testutil.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* loss = sum(w * tanh(linear(x, W, b))) with fixed random w */
+/* ------------------------------------------------------------------ */
+/* helpers */
+
+#define SHAPE(...) ((int[]){__VA_ARGS__})
+#define NDIM(...) ((int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int)))
+
+/* A constant input over caller data (not copied: must outlive the graph). */
+static cn_var *input(cn_graph *g, float *data, int ndim, const int *shape)
+{
+    cn_tensor t;
+    ck_assert_ok(cn_tensor_view(&t, data, ndim, shape));
+    return cn_input(g, &t);
+}
+
+/* A gradient-requiring leaf; its gradient goes into an arena buffer. */
+static cn_var *leaf(cn_graph *g, float *data, int ndim, const int *shape)
+{
+    cn_tensor t;
+    ck_assert_ok(cn_tensor_view(&t, data, ndim, shape));
+    return cn_leaf(g, &t, NULL);
+}
+
+#define IN(g, data, ...) input((g), (data), NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
+#define LEAF(g, data, ...) leaf((g), (data), NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
+
+static void assert_values(const cn_var *v, const float *want, size_t n, double tol)
+{
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(cn_numel(&v->v), n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs((double)v->v.data[i] - (double)want[i]) <= tol, "value[%zu] = %.9g, expected %.9g", i,
+                      (double)v->v.data[i], (double)want[i]);
+}
+#define ASSERT_VALUES(v, tol, ...) \
+    assert_values((v), (const float[]){__VA_ARGS__}, sizeof((float[]){__VA_ARGS__}) / sizeof(float), (tol))
+
+static void assert_shape(const cn_var *v, int ndim, const int *shape)
+{
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(v->v.ndim, ndim);
+    for (int i = 0; i < ndim; i++) ck_assert_int_eq(v->v.shape[i], shape[i]);
+}
+#define ASSERT_SHAPE(v, ...) assert_shape((v), NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__))
+
+/* Fixed, non-uniform weights so that sum(w * y) gives every element of y its own gradient. */
+static float wbuf[4096];
+static cn_var *wsum(cn_graph *g, cn_var *y)
+{
+    if (!y) return NULL;
+    if (wbuf[0] == 0.0f)
+        for (int i = 0; i < 4096; i++) wbuf[i] = (float)(0.2 + 0.9 * sin(1.7 * i + 0.4));
+    ck_assert_uint_le(cn_numel(&y->v), 4096);
+    cn_tensor t;
+    ck_assert_ok(cn_tensor_view(&t, wbuf, y->v.ndim, y->v.shape));
+    return cn_sum(g, cn_mul(g, y, cn_input(g, &t)));
+}
+
+static int on_tape(const cn_graph *g, int op)
+{
+    for (size_t i = 0; i < g->n_tape; i++)
+        if (g->tape[i]->op == op) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Gradient-check cases: one per op and mode. Each builds a scalar loss. */
+
+enum { RANGE_SYM = 0, RANGE_POS, RANGE_AWAY0, RANGE_UNIT, RANGE_WIDE };
+
+typedef struct {
+    int ndim;
+    int shape[CN_MAX_DIMS];
+    int range;                /* RANGE_*: how to fill the input */
+} gc_input;
+
+typedef struct gc_case gc_case;
+struct gc_case {
+    const char *name;
+    int op;                   /* the op this case checks; must appear on its tape */
+    cn_gradcheck_fn f;
+    int n;
+    gc_input in[4];
+    int arg[4];               /* case-specific integers */
+};
+
+#define T1(a) {1, {a}, RANGE_SYM}
+#define T2(a, b) {2, {a, b}, RANGE_SYM}
+#define T3(a, b, c) {3, {a, b, c}, RANGE_SYM}
+#define TR(r, nd, ...) {nd, {__VA_ARGS__}, r}
+
+static cn_var *f_add(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_add(g, x[0], x[1])); }
+static cn_var *f_sub(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_sub(g, x[0], x[1])); }
+static cn_var *f_mul(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_mul(g, x[0], x[1])); }
+static cn_var *f_scale(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_scale(g, x[0], -1.7f)); }
+static cn_var *f_matmul(cn_graph *g, cn_var **x, void *c)
+{
+    const gc_case *k = c;
+    return wsum(g, cn_matmul(g, x[0], x[1], k->arg[0], k->arg[1]));
+}
+static cn_var *f_linear(cn_graph *g, cn_var **x, void *c)
+{
+    const gc_case *k = c;
+    return wsum(g, cn_linear(g, x[0], x[1], k->n > 2 ? x[2] : NULL));
+}
+static cn_var *f_transpose(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_transpose(g, x[0])); }
+static cn_var *f_unary(cn_graph *g, cn_var **x, void *c)
+{
+    const gc_case *k = c;
+    cn_var *(*fn)(cn_graph *, cn_var *) = k->op == CN_OP_TANH ? cn_tanh : k->op == CN_OP_SIGMOID ? cn_sigmoid
+                                        : k->op == CN_OP_RELU ? cn_relu : k->op == CN_OP_EXP ? cn_exp : cn_log;
+    return wsum(g, fn(g, x[0]));
+}
+/* sum/mean directly (their backward spreads one value), then scaled so the check is not trivial */
+static cn_var *f_sum(cn_graph *g, cn_var **x, void *c) { (void)c; return cn_sum(g, cn_mul(g, cn_sum(g, cn_tanh(g, x[0])), cn_sum(g, x[0]))); }
+static cn_var *f_mean(cn_graph *g, cn_var **x, void *c) { (void)c; return cn_mean(g, cn_mul(g, x[0], cn_mean(g, x[0]))); }
+static cn_var *f_slice_cols(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_slice_cols(g, x[0], 1, 3)); }
+static cn_var *f_concat_cols(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_concat_cols(g, x, 3)); }
+static cn_var *f_narrow(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;   /* two overlapping narrows of the same input: both contributions land in x */
+    return cn_add(g, wsum(g, cn_narrow(g, x[0], 1, 2)), wsum(g, cn_tanh(g, cn_narrow(g, x[0], 2, 2))));
+}
+static cn_var *f_select(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;   /* select through a view of a computed node and of a leaf */
+    cn_var *t = cn_tanh(g, x[0]);
+    return cn_add(g, wsum(g, cn_select(g, t, 2)), wsum(g, cn_mul(g, cn_select(g, x[0], 0), cn_select(g, t, 1))));
+}
+static cn_var *f_reshape(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;   /* [2,6] -> [4,3] then a matmul, so the layout matters */
+    return wsum(g, cn_matmul(g, cn_reshape(g, x[0], 2, SHAPE(4, 3)), x[1], 0, 0));
+}
+static cn_var *f_concat0(cn_graph *g, cn_var **x, void *c)
+{
+    const gc_case *k = c;
+    cn_var *y = cn_concat0(g, x, 2, k->arg[0]);
+    return wsum(g, cn_tanh(g, y));
+}
+static cn_var *f_embedding(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;   /* index 1 three times: its gradient row must accumulate */
+    static const int32_t idx[6] = {1, 3, 1, 4, 1, 0};
+    return wsum(g, cn_tanh(g, cn_embedding(g, x[0], idx, 2, SHAPE(2, 3))));
+}
+static cn_var *f_dropout(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;   /* reseed every evaluation so the finite differences see the same mask */
+    static cn_rng rng;
+    cn_rng_seed(&rng, 1234);
+    g->rng = &rng;
+    g->training = 1;
+    return wsum(g, cn_dropout(g, cn_tanh(g, x[0]), 0.4f));
+}
+static cn_var *f_mse(cn_graph *g, cn_var **x, void *c) { (void)c; return cn_mse(g, cn_tanh(g, x[0]), x[1]); }
+static cn_var *f_cross_entropy(cn_graph *g, cn_var **x, void *c)
+{
+    (void)c;
+    static const int32_t labels[6] = {2, 0, 3, 3, 1, 0};
+    return cn_cross_entropy(g, x[0], labels);
+}
+static cn_var *f_bce(cn_graph *g, cn_var **x, void *c) { (void)c; return cn_bce_with_logits(g, x[0], x[1]); }
+static cn_var *f_lstm_c(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_lstm_cell_c(g, x[0], x[1])); }
+static cn_var *f_lstm_h(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_lstm_cell_h(g, x[0], x[1])); }
+static cn_var *f_gru(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_gru_cell(g, x[0], x[1], x[2])); }
+
+static const gc_case gc_cases[] = {
+    {"add same shape", CN_OP_ADD, f_add, 2, {T2(2, 3), T2(2, 3)}, {0}},
+    {"add row bias (rank 3)", CN_OP_ADD, f_add, 2, {T3(2, 3, 4), T1(4)}, {0}},
+    {"add scalar", CN_OP_ADD, f_add, 2, {T2(2, 3), T1(1)}, {0}},
+    {"sub same shape", CN_OP_SUB, f_sub, 2, {T2(2, 3), T2(2, 3)}, {0}},
+    {"sub row bias", CN_OP_SUB, f_sub, 2, {T2(3, 4), T2(1, 4)}, {0}},
+    {"sub scalar", CN_OP_SUB, f_sub, 2, {T3(2, 2, 3), T1(1)}, {0}},
+    {"mul same shape", CN_OP_MUL, f_mul, 2, {T2(2, 3), T2(2, 3)}, {0}},
+    {"mul row bias", CN_OP_MUL, f_mul, 2, {T3(2, 3, 4), T1(4)}, {0}},
+    {"mul scalar", CN_OP_MUL, f_mul, 2, {T2(2, 3), T1(1)}, {0}},
+    {"scale", CN_OP_SCALE, f_scale, 1, {T2(2, 3)}, {0}},
+    {"matmul a b", CN_OP_MATMUL, f_matmul, 2, {T2(2, 3), T2(3, 4)}, {0, 0}},
+    {"matmul a b^T", CN_OP_MATMUL, f_matmul, 2, {T2(2, 3), T2(4, 3)}, {0, 1}},
+    {"matmul a^T b", CN_OP_MATMUL, f_matmul, 2, {T2(3, 2), T2(3, 4)}, {1, 0}},
+    {"matmul a^T b^T", CN_OP_MATMUL, f_matmul, 2, {T2(3, 2), T2(4, 3)}, {1, 1}},
+    {"matmul rank-3 a", CN_OP_MATMUL, f_matmul, 2, {T3(2, 3, 4), T2(4, 5)}, {0, 0}},
+    {"matmul rank-3 a, b^T", CN_OP_MATMUL, f_matmul, 2, {T3(2, 3, 4), T2(5, 4)}, {0, 1}},
+    {"linear with bias, rank-3 x", CN_OP_LINEAR, f_linear, 3, {T3(2, 3, 4), T2(5, 4), T1(5)}, {0}},
+    {"linear without bias, rank-3 x", CN_OP_LINEAR, f_linear, 2, {T3(2, 3, 4), T2(5, 4)}, {0}},
+    {"transpose", CN_OP_TRANSPOSE, f_transpose, 1, {T2(3, 4)}, {0}},
+    {"tanh", CN_OP_TANH, f_unary, 1, {TR(RANGE_WIDE, 2, 3, 4)}, {0}},
+    {"sigmoid", CN_OP_SIGMOID, f_unary, 1, {TR(RANGE_WIDE, 2, 3, 4)}, {0}},
+    {"relu", CN_OP_RELU, f_unary, 1, {TR(RANGE_AWAY0, 2, 3, 4)}, {0}},
+    {"exp", CN_OP_EXP, f_unary, 1, {T2(3, 4)}, {0}},
+    {"log", CN_OP_LOG, f_unary, 1, {TR(RANGE_POS, 2, 3, 4)}, {0}},
+    {"sum", CN_OP_SUM, f_sum, 1, {T3(2, 3, 2)}, {0}},
+    {"mean", CN_OP_MEAN, f_mean, 1, {T3(2, 3, 2)}, {0}},
+    {"slice_cols", CN_OP_SLICE_COLS, f_slice_cols, 1, {T3(2, 3, 5)}, {0}},
+    {"concat_cols", CN_OP_CONCAT_COLS, f_concat_cols, 3, {T3(2, 2, 2), T3(2, 2, 3), T3(2, 2, 1)}, {0}},
+    {"narrow (overlapping views)", CN_OP_NARROW, f_narrow, 1, {T3(4, 2, 3)}, {0}},
+    {"select (views of a leaf and of a node)", CN_OP_SELECT, f_select, 1, {T3(3, 2, 3)}, {0}},
+    {"reshape", CN_OP_RESHAPE, f_reshape, 2, {T2(2, 6), T2(3, 2)}, {0}},
+    {"concat0", CN_OP_CONCAT0, f_concat0, 2, {T3(2, 2, 3), T3(1, 2, 3)}, {0}},
+    {"concat0 stack", CN_OP_CONCAT0, f_concat0, 2, {T2(2, 3), T2(2, 3)}, {1}},
+    {"embedding (repeated indices)", CN_OP_EMBEDDING, f_embedding, 1, {T2(5, 3)}, {0}},
+    {"dropout in training, seeded mask", CN_OP_DROPOUT, f_dropout, 1, {T2(4, 5)}, {0}},
+    {"mse", CN_OP_MSE, f_mse, 2, {T2(2, 3), T2(2, 3)}, {0}},
+    {"cross_entropy", CN_OP_CROSS_ENTROPY, f_cross_entropy, 1, {TR(RANGE_WIDE, 2, 3, 4)}, {0}},
+    {"cross_entropy rank-3 rows", CN_OP_CROSS_ENTROPY, f_cross_entropy, 1, {TR(RANGE_WIDE, 3, 2, 3, 4)}, {0}},
+    {"bce_with_logits", CN_OP_BCE_LOGITS, f_bce, 2, {TR(RANGE_WIDE, 2, 2, 3), TR(RANGE_UNIT, 2, 2, 3)}, {0}},
+    {"lstm_cell_c", CN_OP_LSTM_CELL_C, f_lstm_c, 2, {TR(RANGE_WIDE, 2, 2, 12), T2(2, 3)}, {0}},
+    {"lstm_cell_h", CN_OP_LSTM_CELL_H, f_lstm_h, 2, {TR(RANGE_WIDE, 2, 2, 12), T2(2, 3)}, {0}},
+    {"gru_cell", CN_OP_GRU_CELL, f_gru, 3, {TR(RANGE_WIDE, 2, 2, 9), TR(RANGE_WIDE, 2, 2, 9), T2(2, 3)}, {0}},
+};
+#define N_GC_CASES ((int)(sizeof gc_cases / sizeof *gc_cases))
+
+/* Fills the case's inputs deterministically; data[i] has room for 256 floats. */
+static void gc_fill(const gc_case *k, int case_no, float data[4][256], cn_tensor *t)
+{
+    for (int i = 0; i < k->n; i++) {
+        const gc_input *s = &k->in[i];
+        ck_assert_ok(cn_tensor_view(&t[i], data[i], s->ndim, s->shape));
+        size_t n = cn_numel(&t[i]);
+        ck_assert_uint_le(n, 256);
+        uint64_t seed = 1000u + 10u * (uint64_t)case_no + (uint64_t)i;
+        switch (s->range) {
+        case RANGE_SYM:  tu_fill_uniform(data[i], n, seed, -1.0f, 1.0f); break;
+        case RANGE_POS:  tu_fill_uniform(data[i], n, seed, 0.5f, 2.0f); break;
+        case RANGE_UNIT: tu_fill_uniform(data[i], n, seed, 0.0f, 1.0f); break;
+        case RANGE_WIDE: tu_fill_uniform(data[i], n, seed, -2.5f, 2.5f); break;
+        case RANGE_AWAY0:   /* |x| in [0.1, 1], alternating sign: no kink within eps */
+            tu_fill_uniform(data[i], n, seed, 0.1f, 1.0f);
+            for (size_t j = 0; j < n; j += 2) data[i][j] = -data[i][j];
+            break;
+        }
+    }
+}
+
+START_TEST(gradcheck_op_case)
+{
+    const gc_case *k = &gc_cases[_i];
+    float data[4][256];
+    cn_tensor t[4];
+    gc_fill(k, _i, data, t);
+    cn_gradcheck_result r;
+    cn_status st = cn_gradcheck(k->f, (void *)k, t, k->n, NULL, NULL, &r);
+    ck_assert_msg(st == CN_OK, "%s: gradcheck failed to run: %s", k->name, cn_errmsg());
+    ck_assert_msg(r.ok, "%s: input %d[%zu]: analytic %.9g numeric %.9g (max abs err %.3g)", k->name, r.worst_input,
+                  r.worst_index, r.worst_analytic, r.worst_numeric, r.max_abs_err);
+    size_t total = 0;
+    for (int i = 0; i < k->n; i++) total += cn_numel(&t[i]);
+    ck_assert_uint_eq(r.n_checked, total);
+}
+END_TEST
+
+/* Ops with a forward-value test below (keep in step with the tests). */
+static const int fwd_covered[] = {
+    CN_OP_LEAF, CN_OP_ADD, CN_OP_SUB, CN_OP_MUL, CN_OP_SCALE, CN_OP_MATMUL, CN_OP_LINEAR, CN_OP_TRANSPOSE,
+    CN_OP_TANH, CN_OP_SIGMOID, CN_OP_RELU, CN_OP_EXP, CN_OP_LOG, CN_OP_SUM, CN_OP_MEAN, CN_OP_SLICE_COLS,
+    CN_OP_CONCAT_COLS, CN_OP_NARROW, CN_OP_SELECT, CN_OP_RESHAPE, CN_OP_CONCAT0, CN_OP_EMBEDDING, CN_OP_DROPOUT,
+    CN_OP_MSE, CN_OP_CROSS_ENTROPY, CN_OP_BCE_LOGITS, CN_OP_LSTM_CELL_C, CN_OP_LSTM_CELL_H, CN_OP_GRU_CELL,
+};
+
+START_TEST(gradcheck_cases_cover_every_op)
+{
+    int covered[CN_OP_COUNT] = {0};
+    covered[CN_OP_LEAF] = 1;   /* leaves: every case */
+    for (int c = 0; c < N_GC_CASES; c++) {
+        const gc_case *k = &gc_cases[c];
+        ck_assert_int_gt(k->op, CN_OP_LEAF);
+        ck_assert_int_lt(k->op, CN_OP_COUNT);
+        float data[4][256];
+        cn_tensor t[4];
+        gc_fill(k, c, data, t);
+        cn_graph g;
+        cn_graph_init(&g);
+        cn_var *x[4];
+        for (int i = 0; i < k->n; i++) x[i] = cn_leaf(&g, &t[i], NULL);
+        cn_var *loss = k->f(&g, x, (void *)k);
+        ck_assert_msg(loss != NULL, "%s: %s", k->name, cn_errmsg());
+        ck_assert_msg(on_tape(&g, k->op), "case '%s' never tapes op %s", k->name, cn_op_info(k->op)->name);
+        covered[k->op] = 1;
+        cn_graph_free(&g);
+    }
+    for (int op = 0; op < CN_OP_COUNT; op++) {
+        ck_assert_msg(covered[op], "op %d (%s) has no gradient-check case", op, cn_op_info(op)->name);
+        ck_assert_str_ne(cn_op_info(op)->name, "?");
+        /* A differentiable non-view op needs a backward rule. */
+        if (op != CN_OP_LEAF && !cn_op_info(op)->is_view)
+            ck_assert_msg(cn_op_info(op)->backward != NULL, "op %s has no backward", cn_op_info(op)->name);
+    }
+    int fwd[CN_OP_COUNT] = {0};
+    for (size_t i = 0; i < sizeof fwd_covered / sizeof *fwd_covered; i++) fwd[fwd_covered[i]] = 1;
+    for (int op = 0; op < CN_OP_COUNT; op++)
+        ck_assert_msg(fwd[op], "op %d (%s) has no forward-value test", op, cn_op_info(op)->name);
+    ck_assert_str_eq(cn_op_info(CN_OP_COUNT)->name, "?");
+    ck_assert_str_eq(cn_op_info(-1)->name, "?");
+}
+END_TEST
+
+/* The original case: a small network through cn_linear + tanh. */
 static cn_var *f_linear_tanh(cn_graph *g, cn_var **in, void *ctx)
 {
     (void)ctx;
@@ -30,11 +334,1114 @@ START_TEST(linear_tanh_gradcheck)
 }
 END_TEST
 
+/* Parameters through cn_param: gradcheck perturbs ps->data and reads ps->grad. */
+static cn_var *f_param_linear(cn_graph *g, cn_var **in, void *ctx)
+{
+    cn_paramset *ps = ctx;
+    cn_var *y = cn_linear(g, in[0], cn_param(g, ps, 0), cn_param(g, ps, 1));
+    return wsum(g, cn_sigmoid(g, y));
+}
+
+START_TEST(param_gradcheck_through_paramset)
+{
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(3, 4), NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(3), NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    tu_fill_uniform(ps.data, ps.total, 5, -1, 1);
+    float x[2 * 2 * 4];
+    tu_fill_uniform(x, 16, 6, -1, 1);
+    cn_tensor in;
+    ck_assert_ok(cn_tensor_view(&in, x, 3, SHAPE(2, 2, 4)));
+    cn_gradcheck_result r;
+    ck_assert_ok(cn_gradcheck(f_param_linear, &ps, &in, 1, &ps, NULL, &r));
+    ck_assert_msg(r.ok, "worst input %d[%zu]: analytic %g numeric %g", r.worst_input, r.worst_index,
+                  r.worst_analytic, r.worst_numeric);
+    ck_assert_uint_eq(r.n_checked, 16 + 12 + 3);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* The checker itself must be able to fail (see gradcheck_detects_a_wrong_gradient). */
+static cn_var *f_smooth(cn_graph *g, cn_var **in, void *ctx)
+{
+    (void)ctx;
+    return wsum(g, cn_tanh(g, in[0]));
+}
+
+START_TEST(gradcheck_detects_a_wrong_gradient)
+{
+    /* A kinked function evaluated exactly at the kink: relu at 0 has analytic
+     * gradient 0 but central difference 0.5. */
+    float x[3] = {0.0f, 0.5f, -0.5f};
+    cn_tensor in;
+    ck_assert_ok(cn_tensor_view(&in, x, 1, SHAPE(3)));
+    cn_gradcheck_result r;
+    ck_assert_int_eq(gc_cases[21].op, CN_OP_RELU);
+    ck_assert_ok(cn_gradcheck(f_unary, (void *)&gc_cases[21], &in, 1, NULL, NULL, &r));
+    ck_assert(!r.ok);
+    ck_assert_int_eq(r.worst_input, 0);
+    ck_assert_uint_eq(r.worst_index, 0);
+    ck_assert_near(r.worst_analytic, 0.0, 1e-12);
+    ck_assert_near(r.worst_numeric, 0.5 * wbuf[0], 1e-3);
+    /* and a smooth function passes at the same points */
+    ck_assert_ok(cn_gradcheck(f_smooth, NULL, &in, 1, NULL, NULL, &r));
+    ck_assert(r.ok);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Forward values on small hand-computed cases */
+
+START_TEST(forward_leaf_input_and_zeros)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {1, 2, 3};
+    cn_var *x = IN(&g, a, 3);
+    ck_assert_ptr_eq(x->v.data, a);     /* not copied */
+    ck_assert_int_eq(x->op, CN_OP_LEAF);
+    ck_assert(!x->requires_grad);
+    cn_var *l = LEAF(&g, a, 3);
+    ck_assert(l->requires_grad);
+    ck_assert_ptr_nonnull(l->grad);
+    for (int i = 0; i < 3; i++) ck_assert(l->grad[i] == 0.0f);
+    cn_var *z = cn_zeros(&g, 2, SHAPE(2, 2));
+    ASSERT_VALUES(z, 0, 0, 0, 0, 0);
+    ck_assert(!z->requires_grad);
+    ck_assert_uint_eq(g.n_tape, 0);    /* leaves are never taped */
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_add_sub_mul_broadcast_modes)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {1, 2, 3, 4, 5, 6}, same[6] = {10, 20, 30, 40, 50, 60}, row[3] = {10, 20, 30}, sc[1] = {2};
+    cn_var *A = IN(&g, a, 2, 3);
+    ASSERT_VALUES(cn_add(&g, A, IN(&g, same, 2, 3)), 0, 11, 22, 33, 44, 55, 66);
+    ASSERT_VALUES(cn_add(&g, A, IN(&g, row, 3)), 0, 11, 22, 33, 14, 25, 36);
+    ASSERT_VALUES(cn_add(&g, A, IN(&g, sc, 1)), 0, 3, 4, 5, 6, 7, 8);
+    ASSERT_VALUES(cn_sub(&g, A, IN(&g, same, 2, 3)), 0, -9, -18, -27, -36, -45, -54);
+    ASSERT_VALUES(cn_sub(&g, A, IN(&g, row, 1, 3)), 0, -9, -18, -27, -6, -15, -24);
+    ASSERT_VALUES(cn_sub(&g, A, IN(&g, sc, 1)), 0, -1, 0, 1, 2, 3, 4);
+    ASSERT_VALUES(cn_mul(&g, A, IN(&g, same, 2, 3)), 0, 10, 40, 90, 160, 250, 360);
+    ASSERT_VALUES(cn_mul(&g, A, IN(&g, row, 3)), 0, 10, 40, 90, 40, 100, 180);
+    cn_var *m = cn_mul(&g, A, IN(&g, sc, 1, 1));
+    ASSERT_VALUES(m, 0, 2, 4, 6, 8, 10, 12);
+    ASSERT_SHAPE(m, 2, 3);
+    ASSERT_VALUES(cn_scale(&g, A, -0.5f), 0, -0.5f, -1, -1.5f, -2, -2.5f, -3);
+    /* rank 3 with a row bias */
+    cn_var *r3 = cn_add(&g, IN(&g, a, 2, 1, 3), IN(&g, row, 3));
+    ASSERT_SHAPE(r3, 2, 1, 3);
+    ASSERT_VALUES(r3, 0, 11, 22, 33, 14, 25, 36);
+    ck_assert_int_eq(g.err, CN_OK);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_matmul_all_transposes_and_rank3)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {1, 2, 3, 4, 5, 6}, at[6] = {1, 4, 2, 5, 3, 6};      /* [2,3] and its transpose [3,2] */
+    float b[6] = {1, 0, 0, 1, 1, 1}, bt[6] = {1, 0, 1, 0, 1, 1};      /* [3,2] and its transpose [2,3] */
+    cn_var *y;
+    y = cn_matmul(&g, IN(&g, a, 2, 3), IN(&g, b, 3, 2), 0, 0);
+    ASSERT_SHAPE(y, 2, 2);
+    ASSERT_VALUES(y, 0, 4, 5, 10, 11);
+    ASSERT_VALUES(cn_matmul(&g, IN(&g, a, 2, 3), IN(&g, bt, 2, 3), 0, 1), 0, 4, 5, 10, 11);
+    ASSERT_VALUES(cn_matmul(&g, IN(&g, at, 3, 2), IN(&g, b, 3, 2), 1, 0), 0, 4, 5, 10, 11);
+    ASSERT_VALUES(cn_matmul(&g, IN(&g, at, 3, 2), IN(&g, bt, 2, 3), 1, 1), 0, 4, 5, 10, 11);
+    y = cn_matmul(&g, IN(&g, a, 2, 1, 3), IN(&g, b, 3, 2), 0, 0);
+    ASSERT_SHAPE(y, 2, 1, 2);
+    ASSERT_VALUES(y, 0, 4, 5, 10, 11);
+    /* non-square: [1,3] x [3,2]^T... a row vector times b */
+    y = cn_matmul(&g, IN(&g, a, 1, 3), IN(&g, b, 3, 2), 0, 0);
+    ASSERT_VALUES(y, 0, 4, 5);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_linear_with_and_without_bias)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float x[4] = {1, 2, -1, 0.5f}, w[6] = {1, 0, 0, 1, 1, 1}, b[3] = {0.5f, -0.5f, 0};
+    cn_var *y = cn_linear(&g, IN(&g, x, 2, 1, 2), IN(&g, w, 3, 2), IN(&g, b, 3));
+    ASSERT_SHAPE(y, 2, 1, 3);
+    ASSERT_VALUES(y, 0, 1.5f, 1.5f, 3, -0.5f, 0, -0.5f);
+    y = cn_linear(&g, IN(&g, x, 2, 2), IN(&g, w, 3, 2), NULL);
+    ASSERT_SHAPE(y, 2, 3);
+    ASSERT_VALUES(y, 0, 1, 2, 3, -1, 0.5f, -0.5f);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_transpose)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    cn_var *y = cn_transpose(&g, IN(&g, a, 2, 3));
+    ASSERT_SHAPE(y, 3, 2);
+    ASSERT_VALUES(y, 0, 1, 4, 2, 5, 3, 6);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_unary_values)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {0, 1, -2}, p[3] = {1, 2.718281828f, 0.5f};
+    cn_var *x = IN(&g, a, 3);
+    ASSERT_VALUES(cn_tanh(&g, x), 1e-7, 0, 0.761594156f, -0.964027580f);
+    ASSERT_VALUES(cn_sigmoid(&g, x), 1e-7, 0.5f, 0.731058579f, 0.119202922f);
+    ASSERT_VALUES(cn_relu(&g, x), 0, 0, 1, 0);
+    ASSERT_VALUES(cn_exp(&g, x), 1e-6, 1, 2.718281828f, 0.135335283f);
+    ASSERT_VALUES(cn_log(&g, IN(&g, p, 3)), 1e-6, 0, 1, -0.693147181f);
+    /* saturation: no NaN from overflow in sigmoid/tanh */
+    float big[2] = {-100, 100};
+    ASSERT_VALUES(cn_sigmoid(&g, IN(&g, big, 2)), 0, 0, 1);
+    ASSERT_VALUES(cn_tanh(&g, IN(&g, big, 2)), 0, -1, 1);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_sum_mean_accumulate_in_double)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[4] = {1, 2, 3, 4};
+    cn_var *s = cn_sum(&g, IN(&g, a, 2, 2)), *m = cn_mean(&g, IN(&g, a, 4));
+    ASSERT_SHAPE(s, 1);
+    ck_assert(cn_scalar_value(s) == 10.0);
+    ck_assert(cn_scalar_value(m) == 2.5);
+    ck_assert(s->v.data[0] == 10.0f);
+    /* in float, 1e8 + 1 - 1e8 is 0 */
+    float c[3] = {1e8f, 1, -1e8f};
+    ck_assert(cn_scalar_value(cn_sum(&g, IN(&g, c, 3))) == 1.0);
+    ck_assert_near(cn_scalar_value(cn_mean(&g, IN(&g, c, 3))), 1.0 / 3.0, 1e-15);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_slice_and_concat_cols)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[8] = {0, 1, 2, 3, 4, 5, 6, 7}, b[2] = {-1, -2};
+    cn_var *s = cn_slice_cols(&g, IN(&g, a, 2, 1, 4), 1, 2);
+    ASSERT_SHAPE(s, 2, 1, 2);
+    ASSERT_VALUES(s, 0, 1, 2, 5, 6);
+    cn_var *parts[3] = {IN(&g, b, 2, 1), IN(&g, a, 2, 4), IN(&g, b, 2, 1)};
+    cn_var *c = cn_concat_cols(&g, parts, 3);
+    ASSERT_SHAPE(c, 2, 6);
+    ASSERT_VALUES(c, 0, -1, 0, 1, 2, 3, -1, -2, 4, 5, 6, 7, -2);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_narrow_select_reshape_are_views)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[12];
+    for (int i = 0; i < 12; i++) a[i] = (float)i;
+    cn_var *x = IN(&g, a, 3, 2, 2);
+    cn_var *n = cn_narrow(&g, x, 1, 2);
+    ASSERT_SHAPE(n, 2, 2, 2);
+    ck_assert_ptr_eq(n->v.data, a + 4);
+    cn_var *s = cn_select(&g, x, 2);
+    ASSERT_SHAPE(s, 2, 2);
+    ck_assert_ptr_eq(s->v.data, a + 8);
+    ASSERT_VALUES(s, 0, 8, 9, 10, 11);
+    cn_var *r = cn_reshape(&g, x, 2, SHAPE(4, 3));
+    ASSERT_SHAPE(r, 4, 3);
+    ck_assert_ptr_eq(r->v.data, a);
+    ck_assert(cn_op_info(CN_OP_NARROW)->is_view && cn_op_info(CN_OP_SELECT)->is_view &&
+              cn_op_info(CN_OP_RESHAPE)->is_view);
+    /* a view of a view */
+    cn_var *ss = cn_select(&g, n, 1);
+    ck_assert_ptr_eq(ss->v.data, a + 8);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_concat0_and_stack)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[2] = {1, 2}, b[4] = {3, 4, 5, 6}, c[2] = {7, 8};
+    cn_var *p1[2] = {IN(&g, a, 1, 2), IN(&g, b, 2, 2)};
+    cn_var *y = cn_concat0(&g, p1, 2, 0);
+    ASSERT_SHAPE(y, 3, 2);
+    ASSERT_VALUES(y, 0, 1, 2, 3, 4, 5, 6);
+    cn_var *p2[3] = {IN(&g, a, 2), IN(&g, c, 2), IN(&g, a, 2)};
+    y = cn_concat0(&g, p2, 3, 1);
+    ASSERT_SHAPE(y, 3, 2);
+    ASSERT_VALUES(y, 0, 1, 2, 7, 8, 1, 2);
+    cn_var *p3[2] = {IN(&g, b, 2, 2), IN(&g, b, 2, 2)};
+    y = cn_concat0(&g, p3, 2, 1);
+    ASSERT_SHAPE(y, 2, 2, 2);
+    ASSERT_VALUES(y, 0, 3, 4, 5, 6, 3, 4, 5, 6);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_embedding_picks_rows)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float w[8] = {0, 1, 10, 11, 20, 21, 30, 31};
+    int32_t idx[4] = {3, 0, 3, 2};
+    cn_var *y = cn_embedding(&g, IN(&g, w, 4, 2), idx, 2, SHAPE(2, 2));
+    ASSERT_SHAPE(y, 2, 2, 2);
+    ASSERT_VALUES(y, 0, 30, 31, 0, 1, 30, 31, 20, 21);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(embedding_gradient_accumulates_repeated_indices)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    int32_t idx[4] = {1, 1, 0, 1};
+    cn_var *W = LEAF(&g, w, 3, 2);
+    ck_assert_ok(cn_backward(&g, cn_sum(&g, cn_embedding(&g, W, idx, 1, SHAPE(4)))));
+    const float want[6] = {1, 1, 3, 3, 0, 0};
+    for (int i = 0; i < 6; i++) ck_assert(W->grad[i] == want[i]);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_dropout_training_masks_and_scales)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    cn_rng rng;
+    cn_rng_seed(&rng, 7);
+    g.rng = &rng;
+    enum { N = 2000 };
+    static float a[N];
+    for (int i = 0; i < N; i++) a[i] = 1.0f + (float)(i % 7);
+    cn_var *x = IN(&g, a, 40, 50);
+    cn_var *y = cn_dropout(&g, x, 0.25f);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_ptr_ne(y, x);
+    int zeros = 0;
+    for (int i = 0; i < N; i++) {
+        if (y->v.data[i] == 0.0f) zeros++;
+        else ck_assert_near(y->v.data[i], a[i] / 0.75f, 1e-5);
+    }
+    ck_assert_int_gt(zeros, 400);   /* 500 expected, SE 19 */
+    ck_assert_int_lt(zeros, 600);
+    /* same seed, same mask */
+    cn_rng_seed(&rng, 7);
+    cn_var *y2 = cn_dropout(&g, x, 0.25f);
+    ck_assert(memcmp(y->v.data, y2->v.data, sizeof a) == 0);
+    /* p = 0 is the identity even in training */
+    ck_assert_ptr_eq(cn_dropout(&g, x, 0.0f), x);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(dropout_in_eval_is_identity)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    g.training = 0;   /* no RNG needed */
+    float a[4] = {1, 2, 3, 4};
+    cn_var *x = LEAF(&g, a, 4);
+    cn_var *y = cn_dropout(&g, x, 0.9f);
+    ck_assert_ptr_eq(y, x);
+    ck_assert_ok(cn_backward(&g, cn_sum(&g, y)));
+    for (int i = 0; i < 4; i++) ck_assert(x->grad[i] == 1.0f);
+    ck_assert_int_eq(g.err, CN_OK);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_mse)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float p[3] = {1, 2, 3}, t[3] = {1, 0, 0};
+    cn_var *l = cn_mse(&g, IN(&g, p, 3), IN(&g, t, 1, 3));
+    ASSERT_SHAPE(l, 1);
+    ck_assert_near(cn_scalar_value(l), 13.0 / 3.0, 1e-12);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_cross_entropy)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    /* row 0: [0, 0], label 0 -> ln 2; row 1: [0, ln 3], label 1 -> ln 4 - ln 3 */
+    float x[4] = {0, 0, 0, (float)log(3.0)};
+    int32_t lab[2] = {0, 1};
+    cn_var *l = cn_cross_entropy(&g, IN(&g, x, 2, 2), lab);
+    ck_assert_near(cn_scalar_value(l), (log(2.0) + log(4.0 / 3.0)) / 2, 1e-7);
+    /* rank 3 [T=2, B=1, C=2]: same rows */
+    l = cn_cross_entropy(&g, IN(&g, x, 2, 1, 2), lab);
+    ck_assert_near(cn_scalar_value(l), (log(2.0) + log(4.0 / 3.0)) / 2, 1e-7);
+    /* large logits do not overflow */
+    float big[3] = {1000, 0, -1000};
+    int32_t l1[1] = {1};
+    l = cn_cross_entropy(&g, IN(&g, big, 1, 3), l1);
+    ck_assert_near(cn_scalar_value(l), 1000.0, 1e-9);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_bce_with_logits)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float x[3] = {0, 0, 2}, t[3] = {1, 0, 1};
+    cn_var *l = cn_bce_with_logits(&g, IN(&g, x, 3), IN(&g, t, 3));
+    ck_assert_near(cn_scalar_value(l), (2 * log(2.0) + log1p(exp(-2.0))) / 3, 1e-7);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(bce_with_logits_large_logits_stay_finite)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float x[4] = {100, -100, 1e4f, -1e4f}, t[4] = {0, 1, 1, 0};
+    cn_var *X = LEAF(&g, x, 4);
+    cn_var *l = cn_bce_with_logits(&g, X, IN(&g, t, 4));
+    /* the two wrong ones cost |x| each; the right ones ~0 */
+    ck_assert_near(cn_scalar_value(l), 200.0 / 4, 1e-9);
+    ck_assert_ok(cn_backward(&g, l));
+    /* d/dx = (sigmoid(x) - t) / n */
+    const float want[4] = {0.25f, -0.25f, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        ck_assert(isfinite(X->grad[i]));
+        ck_assert_near(X->grad[i], want[i], 1e-7);
+    }
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_lstm_cells)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    /* H = 1, gates i, f, g, o: sigmoid(0) = .5, sigmoid(ln 3) = .75, tanh(atanh .5) = .5 */
+    float gates[4] = {0, (float)log(3.0), (float)atanh(0.5), 0}, c[1] = {2};
+    cn_var *G = IN(&g, gates, 1, 4);
+    cn_var *cn = cn_lstm_cell_c(&g, G, IN(&g, c, 1, 1));
+    ASSERT_SHAPE(cn, 1, 1);
+    ASSERT_VALUES(cn, 1e-6, 0.75f * 2 + 0.5f * 0.5f);
+    cn_var *h = cn_lstm_cell_h(&g, G, cn);
+    ASSERT_VALUES(h, 1e-6, (float)(0.5 * tanh(1.75)));
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(forward_gru_cell)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    /* r = z = .5, n = tanh(0.5 + .5 * 1) = tanh 1, h' = .5 n + .5 * 2 */
+    float gi[3] = {0, 0, 0.5f}, gh[3] = {0, 0, 1}, h[1] = {2};
+    cn_var *y = cn_gru_cell(&g, IN(&g, gi, 1, 3), IN(&g, gh, 1, 3), IN(&g, h, 1, 1));
+    ASSERT_SHAPE(y, 1, 1);
+    ASSERT_VALUES(y, 1e-6, (float)(0.5 * tanh(1.0) + 1.0));
+    cn_graph_free(&g);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Error paths */
+
+START_TEST(shape_mismatch_names_op_and_shapes)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {0}, b[4] = {0};
+    cn_error_clear();
+    cn_var *y = cn_add(&g, IN(&g, a, 2, 3), IN(&g, b, 2, 2));
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(g.err, CN_ERR_SHAPE);
+    ck_assert_int_eq(cn_graph_status(&g), CN_ERR_SHAPE);
+    const char *m = cn_errmsg();
+    ck_assert_msg(strstr(m, "add") && strstr(m, "[2, 3]") && strstr(m, "[2, 2]"), "message: %s", m);
+    cn_graph_free(&g);
+}
+END_TEST
+
+/* Each bad call on a fresh graph: NULL, CN_ERR_SHAPE, message naming op and first shape. */
+typedef cn_var *(*bad_call)(cn_graph *g, float *d);
+static cn_var *bad_sub(cn_graph *g, float *d) { return cn_sub(g, IN(g, d, 2, 3), IN(g, d, 2)); }
+static cn_var *bad_mul(cn_graph *g, float *d) { return cn_mul(g, IN(g, d, 2, 3), IN(g, d, 3, 1)); }
+static cn_var *bad_matmul(cn_graph *g, float *d) { return cn_matmul(g, IN(g, d, 2, 3), IN(g, d, 2, 3), 0, 0); }
+static cn_var *bad_matmul_b3(cn_graph *g, float *d) { return cn_matmul(g, IN(g, d, 2, 3), IN(g, d, 3, 1, 1), 0, 0); }
+static cn_var *bad_matmul_ta3(cn_graph *g, float *d) { return cn_matmul(g, IN(g, d, 2, 2, 3), IN(g, d, 2, 3), 1, 0); }
+static cn_var *bad_linear(cn_graph *g, float *d) { return cn_linear(g, IN(g, d, 2, 3), IN(g, d, 4, 2), NULL); }
+static cn_var *bad_linear_bias(cn_graph *g, float *d) { return cn_linear(g, IN(g, d, 2, 3), IN(g, d, 4, 3), IN(g, d, 3)); }
+static cn_var *bad_transpose(cn_graph *g, float *d) { return cn_transpose(g, IN(g, d, 2, 3, 1)); }
+static cn_var *bad_slice(cn_graph *g, float *d) { return cn_slice_cols(g, IN(g, d, 2, 3), 2, 2); }
+static cn_var *bad_slice_neg(cn_graph *g, float *d) { return cn_slice_cols(g, IN(g, d, 2, 3), -1, 1); }
+static cn_var *bad_concat_cols(cn_graph *g, float *d)
+{
+    cn_var *p[2] = {IN(g, d, 2, 3), IN(g, d, 3, 3)};
+    return cn_concat_cols(g, p, 2);
+}
+static cn_var *bad_concat_cols_lead(cn_graph *g, float *d)
+{
+    /* same number of rows (6) but different leading dims */
+    cn_var *p[2] = {IN(g, d, 2, 3, 1), IN(g, d, 3, 2, 1)};
+    return cn_concat_cols(g, p, 2);
+}
+static cn_var *bad_narrow(cn_graph *g, float *d) { return cn_narrow(g, IN(g, d, 3, 2), 2, 2); }
+static cn_var *bad_select(cn_graph *g, float *d) { return cn_select(g, IN(g, d, 3, 2), 3); }
+static cn_var *bad_select_rank1(cn_graph *g, float *d) { return cn_select(g, IN(g, d, 3), 0); }
+static cn_var *bad_reshape(cn_graph *g, float *d) { return cn_reshape(g, IN(g, d, 2, 3), 2, SHAPE(4, 2)); }
+static cn_var *bad_reshape_neg(cn_graph *g, float *d) { return cn_reshape(g, IN(g, d, 2, 3), 2, SHAPE(-2, -3)); }
+static cn_var *bad_concat0(cn_graph *g, float *d)
+{
+    cn_var *p[2] = {IN(g, d, 2, 3), IN(g, d, 2, 2)};
+    return cn_concat0(g, p, 2, 0);
+}
+static cn_var *bad_stack(cn_graph *g, float *d)
+{
+    cn_var *p[2] = {IN(g, d, 2, 3), IN(g, d, 1, 3)};
+    return cn_concat0(g, p, 2, 1);
+}
+static cn_var *bad_mse(cn_graph *g, float *d) { return cn_mse(g, IN(g, d, 2, 3), IN(g, d, 5)); }
+static cn_var *bad_bce(cn_graph *g, float *d) { return cn_bce_with_logits(g, IN(g, d, 2, 3), IN(g, d, 2, 2)); }
+static cn_var *bad_embedding(cn_graph *g, float *d)
+{
+    static const int32_t idx[1] = {0};
+    return cn_embedding(g, IN(g, d, 2, 3, 1), idx, 1, SHAPE(1));
+}
+static cn_var *bad_lstm_c(cn_graph *g, float *d) { return cn_lstm_cell_c(g, IN(g, d, 2, 7), IN(g, d, 2, 2)); }
+static cn_var *bad_lstm_h(cn_graph *g, float *d) { return cn_lstm_cell_h(g, IN(g, d, 1, 8), IN(g, d, 2, 2)); }
+static cn_var *bad_gru(cn_graph *g, float *d) { return cn_gru_cell(g, IN(g, d, 2, 6), IN(g, d, 2, 5), IN(g, d, 2, 2)); }
+
+static const struct { const char *op; bad_call f; } bad_calls[] = {
+    {"sub", bad_sub}, {"mul", bad_mul}, {"matmul", bad_matmul}, {"matmul", bad_matmul_b3},
+    {"matmul", bad_matmul_ta3}, {"linear", bad_linear}, {"linear", bad_linear_bias},
+    {"transpose", bad_transpose}, {"slice_cols", bad_slice}, {"slice_cols", bad_slice_neg},
+    {"concat_cols", bad_concat_cols}, {"concat_cols", bad_concat_cols_lead}, {"narrow", bad_narrow},
+    {"select", bad_select}, {"select", bad_select_rank1}, {"reshape", bad_reshape}, {"reshape", bad_reshape_neg},
+    {"concat0", bad_concat0}, {"stack", bad_stack}, {"mse", bad_mse}, {"bce_with_logits", bad_bce},
+    {"embedding", bad_embedding}, {"lstm_cell_c", bad_lstm_c}, {"lstm_cell_h", bad_lstm_h},
+    {"gru_cell", bad_gru},
+};
+
+START_TEST(shape_errors_return_null_and_name_the_op)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    static float d[64];
+    cn_error_clear();
+    cn_var *y = bad_calls[_i].f(&g, d);
+    ck_assert_msg(y == NULL, "%s: bad shapes accepted", bad_calls[_i].op);
+    ck_assert_msg(g.err == CN_ERR_SHAPE, "%s: err %d", bad_calls[_i].op, g.err);
+    ck_assert_msg(strstr(cn_errmsg(), bad_calls[_i].op) != NULL, "message does not name %s: %s", bad_calls[_i].op,
+                  cn_errmsg());
+    ck_assert_msg(strchr(cn_errmsg(), '[') != NULL, "message has no shape: %s", cn_errmsg());
+    ck_assert_uint_eq(g.n_tape, 0);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(null_input_keeps_the_first_error)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {0}, b[4] = {0};
+    cn_var *x = IN(&g, a, 2, 3);
+    cn_var *bad = cn_add(&g, x, IN(&g, b, 2, 2));
+    ck_assert_ptr_null(bad);
+    char first[256];
+    snprintf(first, sizeof first, "%s", cn_errmsg());
+    /* the rest of the forward pass runs without checks */
+    cn_var *t = cn_tanh(&g, bad);
+    cn_var *m = cn_matmul(&g, t, x, 0, 1);
+    cn_var *parts[2] = {x, t};
+    ck_assert_ptr_null(t);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_null(cn_concat_cols(&g, parts, 2));
+    ck_assert_ptr_null(cn_concat0(&g, parts, 2, 1));
+    ck_assert_ptr_null(cn_linear(&g, x, NULL, NULL));
+    ck_assert_ptr_null(cn_gru_cell(&g, NULL, x, x));
+    ck_assert_ptr_null(cn_mse(&g, m, x));
+    ck_assert_ptr_null(cn_cross_entropy(&g, m, NULL));
+    /* even valid inputs give NULL once the graph has failed */
+    ck_assert_ptr_null(cn_tanh(&g, x));
+    ck_assert_ptr_null(cn_input(&g, &x->v));
+    ck_assert_int_eq(g.err, CN_ERR_SHAPE);
+    ck_assert_str_eq(cn_errmsg(), first);
+    ck_assert_int_eq(cn_backward(&g, m), CN_ERR_SHAPE);
+    ck_assert_str_eq(cn_errmsg(), first);
+    /* reset clears the error */
+    ck_assert_ok(cn_graph_reset(&g));
+    ck_assert_int_eq(g.err, CN_OK);
+    ck_assert_ptr_nonnull(cn_tanh(&g, IN(&g, a, 6)));
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(null_input_as_first_error_fails_the_graph)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {0};
+    ck_assert_ptr_null(cn_tanh(&g, NULL));
+    ck_assert_int_ne(g.err, CN_OK);
+    ck_assert_ptr_null(cn_add(&g, IN(&g, a, 3), NULL));
+    ck_assert_int_ne(cn_backward(&g, NULL), CN_OK);
+    cn_graph_free(&g);
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_concat_cols(&g, (cn_var *[]){NULL}, 1));
+    ck_assert_int_ne(g.err, CN_OK);
+    cn_graph_free(&g);
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_concat0(&g, NULL, 0, 0));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_leaf(&g, NULL, NULL));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(backward_on_non_scalar_fails)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {1, 2, 3};
+    cn_var *y = cn_tanh(&g, LEAF(&g, a, 3));
+    ck_assert_int_eq(cn_backward(&g, y), CN_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(cn_errmsg(), "scalar"));
+    ck_assert_ptr_nonnull(strstr(cn_errmsg(), "[3]"));
+    ck_assert_int_eq(cn_backward(&g, NULL), CN_ERR_ARG);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(cross_entropy_label_out_of_range_fails)
+{
+    int32_t bad[3][2] = {{0, 3}, {-1, 0}, {0, 2147483647}};
+    for (int k = 0; k < 3; k++) {
+        cn_graph g;
+        cn_graph_init(&g);
+        float x[6] = {0};
+        ck_assert_ptr_null(cn_cross_entropy(&g, LEAF(&g, x, 2, 3), bad[k]));
+        ck_assert_int_eq(g.err, CN_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(cn_errmsg(), "cross_entropy"));
+        ck_assert_uint_eq(g.n_tape, 0);
+        cn_graph_free(&g);
+    }
+    cn_graph g;
+    cn_graph_init(&g);
+    float x[6] = {0};
+    ck_assert_ptr_null(cn_cross_entropy(&g, LEAF(&g, x, 2, 3), NULL));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(embedding_index_out_of_range_fails)
+{
+    int32_t bad[3][2] = {{0, 4}, {-1, 0}, {3, -2147483647 - 1}};
+    for (int k = 0; k < 3; k++) {
+        cn_graph g;
+        cn_graph_init(&g);
+        float w[8] = {0};
+        ck_assert_ptr_null(cn_embedding(&g, LEAF(&g, w, 4, 2), bad[k], 1, SHAPE(2)));
+        ck_assert_int_eq(g.err, CN_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(cn_errmsg(), "embedding"));
+        cn_graph_free(&g);
+    }
+}
+END_TEST
+
+START_TEST(embedding_bad_index_shape_fails)
+{
+    float w[8] = {0};
+    int32_t idx[4] = {0, 1, 2, 3};
+    struct { int ndim; int shape[4]; } bad[] = {{0, {1}}, {4, {1, 1, 1, 1}}, {1, {0}}, {2, {2, -2}}, {1, {-1}}};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        cn_graph g;
+        cn_graph_init(&g);
+        ck_assert_ptr_null(cn_embedding(&g, LEAF(&g, w, 4, 2), idx, bad[k].ndim, bad[k].shape));
+        ck_assert_msg(g.err == CN_ERR_SHAPE, "case %zu: err %d", k, g.err);
+        cn_graph_free(&g);
+    }
+    cn_graph g;
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_embedding(&g, LEAF(&g, w, 4, 2), NULL, 1, SHAPE(2)));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(dropout_bad_p_or_missing_rng_fails)
+{
+    float a[4] = {1, 2, 3, 4};
+    float ps[4] = {-0.1f, 1.0f, NAN, 2.0f};
+    for (int k = 0; k < 4; k++) {
+        cn_graph g;
+        cn_graph_init(&g);
+        ck_assert_ptr_null(cn_dropout(&g, LEAF(&g, a, 4), ps[k]));
+        ck_assert_int_eq(g.err, CN_ERR_ARG);
+        ck_assert_ptr_nonnull(strstr(cn_errmsg(), "dropout"));
+        cn_graph_free(&g);
+    }
+    cn_graph g;
+    cn_graph_init(&g);
+    g.training = 1;
+    g.rng = NULL;
+    ck_assert_ptr_null(cn_dropout(&g, LEAF(&g, a, 4), 0.5f));
+    ck_assert_int_eq(g.err, CN_ERR_STATE);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(param_from_unfinalized_set_fails)
+{
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "w", 1, SHAPE(2), NULL));
+    cn_graph g;
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_param(&g, &ps, 0));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    cn_graph_init(&g);
+    ck_assert_ptr_null(cn_param(&g, &ps, 1));
+    ck_assert_int_eq(g.err, CN_ERR_ARG);
+    cn_graph_free(&g);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Tape behaviour */
+
+START_TEST(no_grad_mode_tapes_nothing_and_backward_is_noop)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    g.no_grad = 1;
+    float a[3] = {1, 2, 3}, gbuf[3] = {0};
+    cn_tensor t;
+    ck_assert_ok(cn_tensor_view(&t, a, 1, SHAPE(3)));
+    cn_var *x = cn_leaf(&g, &t, gbuf);
+    cn_var *l = cn_sum(&g, cn_mul(&g, cn_tanh(&g, x), x));
+    ck_assert_ptr_nonnull(l);
+    ck_assert_uint_eq(g.n_tape, 0);
+    ck_assert(!l->requires_grad);
+    ck_assert_ok(cn_backward(&g, l));
+    for (int i = 0; i < 3; i++) ck_assert(gbuf[i] == 0.0f);
+    ck_assert_near(cn_scalar_value(l), tanh(1) + 2 * tanh(2) + 3 * tanh(3), 1e-5);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(nodes_without_grad_inputs_are_not_taped)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {1, 2, 3}, b[3] = {4, 5, 6};
+    cn_var *c = IN(&g, a, 3);
+    cn_var *t = cn_exp(&g, cn_tanh(&g, c));           /* constants only */
+    ck_assert_uint_eq(g.n_tape, 0);
+    ck_assert(!t->requires_grad);
+    ck_assert_ptr_null(t->grad);
+    cn_var *x = LEAF(&g, b, 3);
+    cn_var *y = cn_mul(&g, t, x);                      /* mixed: taped */
+    ck_assert_uint_eq(g.n_tape, 1);
+    ck_assert(y->requires_grad);
+    cn_var *l = cn_sum(&g, y);
+    ck_assert_uint_eq(g.n_tape, 2);
+    ck_assert_ok(cn_backward(&g, l));
+    ck_assert_ptr_null(t->grad);                       /* constants got no buffer */
+    for (int i = 0; i < 3; i++) ck_assert_near(x->grad[i], t->v.data[i], 0);
+    /* a loss that depends on no gradient-requiring value: backward is a no-op */
+    ck_assert_ok(cn_backward(&g, cn_sum(&g, c)));
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(value_used_twice_gets_both_contributions)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {0.5f, -1, 2};
+    cn_var *x = LEAF(&g, a, 3);
+    cn_var *t = cn_tanh(&g, x);
+    /* l = sum(t + t) + sum(x * x):  dl/dx = 2 (1 - t^2) + 2 x */
+    cn_var *l = cn_add(&g, cn_sum(&g, cn_add(&g, t, t)), cn_sum(&g, cn_mul(&g, x, x)));
+    ck_assert_ok(cn_backward(&g, l));
+    for (int i = 0; i < 3; i++) {
+        double th = tanh(a[i]);
+        ck_assert_near(x->grad[i], 2 * (1 - th * th) + 2 * a[i], 1e-6);
+    }
+    cn_graph_free(&g);
+}
+END_TEST
+
+static cn_var *param_step(cn_graph *g, cn_paramset *ps, float *x)
+{
+    cn_var *X = IN(g, x, 2, 3);
+    cn_var *y = cn_tanh(g, cn_linear(g, X, cn_param(g, ps, 0), cn_param(g, ps, 1)));
+    return cn_mean(g, cn_mul(g, y, y));
+}
+
+START_TEST(params_accumulate_grad_across_two_backward_passes)
+{
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(4, 3), NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(4), NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    tu_fill_uniform(ps.data, ps.total, 11, -1, 1);
+    float x[6];
+    tu_fill_uniform(x, 6, 12, -1, 1);
+    cn_graph g;
+    cn_graph_init(&g);
+    ck_assert_ok(cn_backward(&g, param_step(&g, &ps, x)));
+    float *once = malloc(ps.total * sizeof(float));
+    memcpy(once, ps.grad, ps.total * sizeof(float));
+    double norm = cn_sumsq(once, ps.total);
+    ck_assert(norm > 0);
+    ck_assert_ok(cn_graph_reset(&g));
+    ck_assert_ok(cn_backward(&g, param_step(&g, &ps, x)));
+    for (size_t i = 0; i < ps.total; i++) ck_assert_near(ps.grad[i], 2 * once[i], 1e-6);
+    cn_paramset_zero_grad(&ps);
+    ck_assert_ok(cn_graph_reset(&g));
+    ck_assert_ok(cn_backward(&g, param_step(&g, &ps, x)));
+    for (size_t i = 0; i < ps.total; i++) ck_assert(ps.grad[i] == once[i]);
+    free(once);
+    cn_graph_free(&g);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+START_TEST(backward_twice_on_one_graph_adds_the_same_gradient_again)
+{
+    /* Like retain_graph=True in PyTorch: the second call must not re-propagate
+     * the gradients of intermediate nodes left over from the first. */
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(4, 3), NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(4), NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    tu_fill_uniform(ps.data, ps.total, 11, -1, 1);
+    float x[6];
+    tu_fill_uniform(x, 6, 12, -1, 1);
+    cn_graph g;
+    cn_graph_init(&g);
+    cn_var *l = param_step(&g, &ps, x);
+    ck_assert_ok(cn_backward(&g, l));
+    float *once = malloc(ps.total * sizeof(float));
+    memcpy(once, ps.grad, ps.total * sizeof(float));
+    ck_assert_ok(cn_backward(&g, l));
+    for (size_t i = 0; i < ps.total; i++) ck_assert_near(ps.grad[i], 2 * once[i], 1e-6);
+    free(once);
+    cn_graph_free(&g);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* A step big enough for several arena chunks (> 1 MiB) and a tape longer than its first size (256). */
+static void big_step(cn_graph *g, cn_paramset *ps, float *x)
+{
+    cn_var *h = IN(g, x, 128, 128);
+    for (int i = 0; i < 10; i++) h = cn_tanh(g, cn_linear(g, h, cn_param(g, ps, 0), cn_param(g, ps, 1)));
+    cn_var *s = cn_mean(g, h);
+    for (int i = 0; i < 300; i++) s = cn_add(g, s, cn_scale(g, s, 1e-4f));
+    ck_assert_ok(cn_backward(g, s));
+}
+
+START_TEST(graph_reset_then_identical_step_allocates_nothing)
+{
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(128, 128), NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(128), NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    tu_fill_uniform(ps.data, ps.total, 3, -0.1f, 0.1f);
+    float *x = malloc(128 * 128 * sizeof(float));
+    tu_fill_uniform(x, 128 * 128, 4, -1, 1);
+    cn_graph g;
+    cn_graph_init(&g);
+    big_step(&g, &ps, x);
+    ck_assert_uint_gt(g.n_tape, 256);
+    ck_assert_ok(cn_graph_reset(&g));
+    size_t cap = cn_arena_capacity(&g.arena);
+    ck_assert_uint_gt(cap, 1u << 20);
+    uint64_t before = cn_alloc_count();
+    big_step(&g, &ps, x);
+    ck_assert_uint_eq(cn_alloc_count(), before);
+    ck_assert_ok(cn_graph_reset(&g));
+    big_step(&g, &ps, x);
+    ck_assert_ok(cn_graph_reset(&g));
+    ck_assert_uint_eq(cn_alloc_count(), before);
+    ck_assert_uint_eq(cn_arena_capacity(&g.arena), cap);
+    free(x);
+    cn_graph_free(&g);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+START_TEST(views_share_the_input_gradient)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    cn_var *x = LEAF(&g, a, 3, 2);
+    cn_var *r = cn_reshape(&g, x, 1, SHAPE(6));
+    cn_var *s = cn_select(&g, x, 1);
+    cn_var *l = cn_add(&g, cn_sum(&g, cn_scale(&g, r, 2.0f)), cn_sum(&g, cn_scale(&g, s, 10.0f)));
+    ck_assert_ok(cn_backward(&g, l));
+    ASSERT_VALUES(x, 0, 1, 2, 3, 4, 5, 6);
+    const float want[6] = {2, 2, 12, 12, 2, 2};
+    for (int i = 0; i < 6; i++) ck_assert(x->grad[i] == want[i]);
+    ck_assert_ptr_eq(s->grad, x->grad + 2);
+    cn_graph_free(&g);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Allocation failure injection */
+
+/* One small training step; returns its status (first error). */
+static cn_status tiny_step(cn_paramset *ps, float *x)
+{
+    cn_graph g;
+    cn_status st = cn_graph_init(&g);
+    if (st) return st;
+    cn_rng rng;
+    cn_rng_seed(&rng, 1);
+    g.rng = &rng;
+    cn_var *X = IN(&g, x, 4, 3);
+    cn_var *h = cn_dropout(&g, cn_tanh(&g, cn_linear(&g, X, cn_param(&g, ps, 0), cn_param(&g, ps, 1))), 0.2f);
+    static const int32_t lab[4] = {0, 1, 2, 1};
+    cn_var *l = cn_cross_entropy(&g, h, lab);
+    st = cn_backward(&g, l);
+    if (!st) st = cn_graph_status(&g);
+    if (!st) st = cn_graph_reset(&g);
+    cn_graph_free(&g);
+    return st;
+}
+
+START_TEST(every_allocation_failure_in_a_step_is_reported_as_nomem)
+{
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(3, 3), NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(3), NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    tu_fill_uniform(ps.data, ps.total, 3, -1, 1);
+    float x[12];
+    tu_fill_uniform(x, 12, 4, -1, 1);
+    uint64_t c0 = cn_alloc_count();
+    ck_assert_ok(tiny_step(&ps, x));
+    uint64_t n = cn_alloc_count() - c0;
+    ck_assert_uint_gt(n, 0);
+    for (uint64_t k = 1; k <= n; k++) {
+        cn_alloc_fail_at(k);
+        cn_status st = tiny_step(&ps, x);
+        cn_alloc_fail_at(0);
+        ck_assert_msg(st == CN_ERR_NOMEM, "allocation %llu of %llu failing gave status %d (%s)",
+                      (unsigned long long)k, (unsigned long long)n, st, cn_errmsg());
+    }
+    cn_alloc_fail_at(n + 1);
+    cn_status st = tiny_step(&ps, x);
+    cn_alloc_fail_at(0);
+    ck_assert_ok(st);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+START_TEST(graph_op_with_failing_allocation_returns_nomem)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {1, 2, 3};
+    cn_tensor t;
+    ck_assert_ok(cn_tensor_view(&t, a, 1, SHAPE(3)));
+    cn_alloc_fail_at(1);       /* the arena's first chunk */
+    cn_var *x = cn_input(&g, &t);
+    cn_alloc_fail_at(0);
+    ck_assert_ptr_null(x);
+    ck_assert_int_eq(g.err, CN_ERR_NOMEM);
+    ck_assert_ptr_null(cn_tanh(&g, x));
+    ck_assert_int_eq(g.err, CN_ERR_NOMEM);
+    ck_assert_ok(cn_graph_reset(&g));
+    ck_assert_ptr_nonnull(cn_tanh(&g, cn_input(&g, &t)));
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(gradcheck_with_failing_allocation_returns_nomem)
+{
+    float x[6], w[12], b[4], wt[8];
+    tu_fill_uniform(x, 6, 1, -1, 1);
+    tu_fill_uniform(w, 12, 2, -1, 1);
+    tu_fill_uniform(b, 4, 3, -1, 1);
+    tu_fill_uniform(wt, 8, 4, -1, 1);
+    cn_tensor in[4];
+    ck_assert_ok(cn_tensor_view(&in[0], x, 2, (int[]){2, 3}));
+    ck_assert_ok(cn_tensor_view(&in[1], w, 2, (int[]){4, 3}));
+    ck_assert_ok(cn_tensor_view(&in[2], b, 1, (int[]){4}));
+    ck_assert_ok(cn_tensor_view(&in[3], wt, 2, (int[]){2, 4}));
+    cn_gradcheck_result r;
+    uint64_t c0 = cn_alloc_count();
+    ck_assert_ok(cn_gradcheck(f_linear_tanh, NULL, in, 4, NULL, NULL, &r));
+    uint64_t n = cn_alloc_count() - c0;
+    for (uint64_t k = 1; k <= n; k++) {
+        cn_alloc_fail_at(k);
+        cn_status st = cn_gradcheck(f_linear_tanh, NULL, in, 4, NULL, NULL, &r);
+        cn_alloc_fail_at(0);
+        ck_assert_msg(st == CN_ERR_NOMEM, "k=%llu of %llu: status %d", (unsigned long long)k, (unsigned long long)n, st);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* NaN propagation */
+
+START_TEST(relu_of_nan_is_nan)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float a[3] = {NAN, -1, 1};
+    cn_var *x = LEAF(&g, a, 3);
+    cn_var *y = cn_relu(&g, x);
+    ck_assert(isnan(y->v.data[0]));
+    ck_assert(y->v.data[1] == 0.0f && y->v.data[2] == 1.0f);
+    /* the gradient passes through a NaN, as in PyTorch (x <= 0 is false) */
+    ck_assert_ok(cn_backward(&g, cn_sum(&g, y)));
+    ck_assert(x->grad[0] == 1.0f && x->grad[1] == 0.0f && x->grad[2] == 1.0f);
+    cn_graph_free(&g);
+    cn_graph_init(&g);
+    x = IN(&g, a, 3);
+    ck_assert(isnan(cn_tanh(&g, x)->v.data[0]));
+    ck_assert(isnan(cn_sigmoid(&g, x)->v.data[0]));
+    ck_assert(isnan(cn_exp(&g, x)->v.data[0]));
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(nan_in_loss_input_gives_nan_loss)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float p[3] = {1, NAN, 2}, t[3] = {0, 0, 0}, y[3] = {0.5f, 1, 0};
+    int32_t lab[1] = {0};
+    ck_assert(isnan(cn_scalar_value(cn_mse(&g, IN(&g, p, 3), IN(&g, t, 3)))));
+    ck_assert(isnan(cn_scalar_value(cn_mse(&g, IN(&g, t, 3), IN(&g, p, 3)))));
+    ck_assert(isnan(cn_scalar_value(cn_bce_with_logits(&g, IN(&g, p, 3), IN(&g, y, 3)))));
+    ck_assert(isnan(cn_scalar_value(cn_bce_with_logits(&g, IN(&g, y, 3), IN(&g, p, 3)))));
+    ck_assert(isnan(cn_scalar_value(cn_cross_entropy(&g, IN(&g, p, 1, 3), lab))));
+    float first[3] = {NAN, 1, 2};     /* NaN in the first (max-seed) position */
+    ck_assert(isnan(cn_scalar_value(cn_cross_entropy(&g, IN(&g, first, 1, 3), lab))));
+    float last[3] = {1, 2, NAN};
+    ck_assert(isnan(cn_scalar_value(cn_cross_entropy(&g, IN(&g, last, 1, 3), lab))));
+    ck_assert(isnan(cn_scalar_value(cn_sum(&g, IN(&g, p, 3)))));
+    ck_assert(isnan(cn_scalar_value(cn_mean(&g, IN(&g, p, 3)))));
+    float inf[2] = {INFINITY, 0};
+    ck_assert(!isfinite(cn_scalar_value(cn_sum(&g, IN(&g, inf, 2)))));
+    ck_assert_int_eq(g.err, CN_OK);
+    cn_graph_free(&g);
+}
+END_TEST
+
+START_TEST(nan_loss_gives_nan_gradients)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float p[3] = {1, NAN, 2}, t[3] = {0, 0, 0};
+    cn_var *P = LEAF(&g, p, 3);
+    ck_assert_ok(cn_backward(&g, cn_mse(&g, P, IN(&g, t, 3))));
+    ck_assert(isnan(P->grad[1]));
+    cn_graph_free(&g);
+}
+END_TEST
+
 Suite *suite_autograd(void)
 {
     Suite *s = suite_create("autograd");
-    TCase *tc = tcase_create("ops");
+    TCase *tc = tcase_create("gradcheck");
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, linear_tanh_gradcheck);
+    tcase_add_loop_test(tc, gradcheck_op_case, 0, N_GC_CASES);
+    tcase_add_test(tc, gradcheck_cases_cover_every_op);
+    tcase_add_test(tc, param_gradcheck_through_paramset);
+    tcase_add_test(tc, gradcheck_detects_a_wrong_gradient);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("forward");
+    tcase_add_test(tc, forward_leaf_input_and_zeros);
+    tcase_add_test(tc, forward_add_sub_mul_broadcast_modes);
+    tcase_add_test(tc, forward_matmul_all_transposes_and_rank3);
+    tcase_add_test(tc, forward_linear_with_and_without_bias);
+    tcase_add_test(tc, forward_transpose);
+    tcase_add_test(tc, forward_unary_values);
+    tcase_add_test(tc, forward_sum_mean_accumulate_in_double);
+    tcase_add_test(tc, forward_slice_and_concat_cols);
+    tcase_add_test(tc, forward_narrow_select_reshape_are_views);
+    tcase_add_test(tc, forward_concat0_and_stack);
+    tcase_add_test(tc, forward_embedding_picks_rows);
+    tcase_add_test(tc, embedding_gradient_accumulates_repeated_indices);
+    tcase_add_test(tc, forward_dropout_training_masks_and_scales);
+    tcase_add_test(tc, dropout_in_eval_is_identity);
+    tcase_add_test(tc, forward_mse);
+    tcase_add_test(tc, forward_cross_entropy);
+    tcase_add_test(tc, forward_bce_with_logits);
+    tcase_add_test(tc, bce_with_logits_large_logits_stay_finite);
+    tcase_add_test(tc, forward_lstm_cells);
+    tcase_add_test(tc, forward_gru_cell);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, shape_mismatch_names_op_and_shapes);
+    tcase_add_loop_test(tc, shape_errors_return_null_and_name_the_op, 0,
+                        (int)(sizeof bad_calls / sizeof *bad_calls));
+    tcase_add_test(tc, null_input_keeps_the_first_error);
+    tcase_add_test(tc, null_input_as_first_error_fails_the_graph);
+    tcase_add_test(tc, backward_on_non_scalar_fails);
+    tcase_add_test(tc, cross_entropy_label_out_of_range_fails);
+    tcase_add_test(tc, embedding_index_out_of_range_fails);
+    tcase_add_test(tc, embedding_bad_index_shape_fails);
+    tcase_add_test(tc, dropout_bad_p_or_missing_rng_fails);
+    tcase_add_test(tc, param_from_unfinalized_set_fails);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tape");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, no_grad_mode_tapes_nothing_and_backward_is_noop);
+    tcase_add_test(tc, nodes_without_grad_inputs_are_not_taped);
+    tcase_add_test(tc, value_used_twice_gets_both_contributions);
+    tcase_add_test(tc, params_accumulate_grad_across_two_backward_passes);
+    tcase_add_test(tc, backward_twice_on_one_graph_adds_the_same_gradient_again);
+    tcase_add_test(tc, graph_reset_then_identical_step_allocates_nothing);
+    tcase_add_test(tc, views_share_the_input_gradient);
+    tcase_add_test(tc, every_allocation_failure_in_a_step_is_reported_as_nomem);
+    tcase_add_test(tc, graph_op_with_failing_allocation_returns_nomem);
+    tcase_add_test(tc, gradcheck_with_failing_allocation_returns_nomem);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("nan");
+    tcase_add_test(tc, relu_of_nan_is_nan);
+    tcase_add_test(tc, nan_in_loss_input_gives_nan_loss);
+    tcase_add_test(tc, nan_loss_gives_nan_gradients);
     suite_add_tcase(s, tc);
     return s;
 }

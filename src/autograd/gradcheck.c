@@ -64,7 +64,7 @@ cn_status cn_gradcheck(cn_gradcheck_fn f, void *ctx, const cn_tensor *inputs, in
     res->ok = 1;
     res->worst_input = -1;
 
-    cn_tensor in[16];
+    cn_tensor in[16] = {0};   /* zeroed: the cleanup frees in[i].data for every i */
     float *grads[16] = {0}, *pgrad = NULL;
     cn_status st = CN_OK;
     cn_graph g;

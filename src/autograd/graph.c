@@ -139,12 +139,15 @@ cn_status cn_backward(cn_graph *g, cn_var *loss)
         return cn_error(CN_ERR_SHAPE, "backward: loss must be a scalar, got shape %s", cn_shape_str(&loss->v, b, sizeof b));
     }
     if (!loss->requires_grad) return CN_OK;    /* nothing depends on a parameter */
-    /* Tape order is topological, so an input's buffer exists before a view of it. */
+    /* Tape order is topological, so an input's buffer exists before a view of it.
+     * A second backward on the same graph zeroes the intermediate gradients left by
+     * the first (leaves are never taped, so their gradients keep accumulating). */
     for (size_t i = 0; i < g->n_tape; i++) {
         cn_var *v = g->tape[i];
-        if (v->grad) continue;
         if (cn_op_info(v->op)->is_view) {
-            v->grad = view_grad(v);
+            if (!v->grad) v->grad = view_grad(v);
+        } else if (v->grad) {
+            memset(v->grad, 0, cn_numel(&v->v) * sizeof(float));
         } else {
             v->grad = cn_arena_floats(&g->arena, cn_numel(&v->v), 1);
             if (!v->grad) return g->err = cn_error(CN_ERR_NOMEM, "out of memory for gradients");

@@ -242,7 +242,8 @@ static void unary_backward(cn_var *y)
     switch (y->op) {
     case CN_OP_TANH:    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - o[i] * o[i]); break;
     case CN_OP_SIGMOID: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * o[i] * (1.0f - o[i]); break;
-    case CN_OP_RELU:    for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f; break;
+    /* PyTorch's threshold_backward: zero where x <= 0, so a NaN input passes dy (and NaN stays visible) */
+    case CN_OP_RELU:    for (size_t i = 0; i < n; i++) dx[i] += x[i] <= 0.0f ? 0.0f : dy[i]; break;
     case CN_OP_EXP:     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * o[i]; break;
     case CN_OP_LOG:     for (size_t i = 0; i < n; i++) dx[i] += dy[i] / x[i]; break;
     }
@@ -315,8 +316,9 @@ cn_var *cn_concat_cols(cn_graph *g, cn_var **parts, int n)
     size_t R = cn_rows(&parts[0]->v);
     int C = 0;
     for (int i = 0; i < n; i++) {
-        if (cn_rows(&parts[i]->v) != R || parts[i]->v.ndim != parts[0]->v.ndim)
-            return shape_error(g, "concat_cols", parts[0], parts[i], "inputs must have the same leading dims");
+        int same = parts[i]->v.ndim == parts[0]->v.ndim;
+        for (int d = 0; same && d < parts[0]->v.ndim - 1; d++) same = parts[i]->v.shape[d] == parts[0]->v.shape[d];
+        if (!same) return shape_error(g, "concat_cols", parts[0], parts[i], "inputs must have the same leading dims");
         C += cn_cols(&parts[i]->v);
     }
     int shape[CN_MAX_DIMS];
@@ -374,8 +376,17 @@ cn_var *cn_select(cn_graph *g, cn_var *a, int index)
 cn_var *cn_reshape(cn_graph *g, cn_var *a, int ndim, const int *shape)
 {
     if (!IN_OK(g, a)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
-    if (ndim < 1 || ndim > CN_MAX_DIMS || cn_shape_numel(ndim, shape) != numel(a))
-        return shape_error(g, "reshape", a, NULL, "new shape has a different number of elements");
+    cn_tensor want;   /* validates rank and dims (>= 1) before their product can wrap around */
+    char sa[64], sb[64];
+    if (cn_tensor_view(&want, NULL, ndim, shape) != CN_OK) {
+        cn_error(CN_ERR_SHAPE, "reshape: invalid new shape (rank %d) for shape %s", ndim, cn_shape_str(&a->v, sa, sizeof sa));
+        return cn__fail(g, CN_ERR_SHAPE);
+    }
+    if (cn_numel(&want) != numel(a)) {
+        cn_error(CN_ERR_SHAPE, "reshape: new shape has a different number of elements (shapes %s and %s)",
+                 cn_shape_str(&a->v, sa, sizeof sa), cn_shape_str(&want, sb, sizeof sb));
+        return cn__fail(g, CN_ERR_SHAPE);
+    }
     return cn__node(g, CN_OP_RESHAPE, &a, 1, ndim, shape, a->v.data);
 }
 
@@ -425,6 +436,9 @@ cn_var *cn_embedding(cn_graph *g, cn_var *w, const int32_t *idx, int idx_ndim, c
     if (!IN_OK(g, w)) return cn__fail(g, g->err ? g->err : CN_ERR_ARG);
     if (w->v.ndim != 2) return shape_error(g, "embedding", w, NULL, "weight must be [vocab, dim]");
     if (idx_ndim < 1 || idx_ndim >= CN_MAX_DIMS) return arg_error(g, CN_ERR_SHAPE, "embedding: index rank must be 1..3");
+    for (int d = 0; d < idx_ndim; d++)   /* before the index loop: a bad dim would make n huge */
+        if (idx_shape[d] < 1) return arg_error(g, CN_ERR_SHAPE, "embedding: index dimensions must be >= 1");
+    if (!idx) return arg_error(g, CN_ERR_ARG, "embedding: no indices");
     int V = w->v.shape[0], D = w->v.shape[1], shape[CN_MAX_DIMS];
     memcpy(shape, idx_shape, sizeof(int) * (size_t)idx_ndim);
     shape[idx_ndim] = D;

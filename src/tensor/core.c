@@ -8,31 +8,37 @@
 
 static _Thread_local char errbuf[1024];
 
+/* Both format into a local buffer first: the arguments may point into errbuf
+ * (cn_error(st, "%s: %s", path, cn_errmsg()) is the normal way to add context),
+ * and vsnprintf with overlapping source and destination is undefined. */
 cn_status cn_error(cn_status st, const char *fmt, ...)
 {
+    char tmp[sizeof errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(errbuf, tmp, sizeof errbuf);
     return st;
 }
 
 cn_status cn_error_prefix(cn_status st, const char *fmt, ...)
 {
-    char old[sizeof errbuf];
-    memcpy(old, errbuf, sizeof old);
+    char tmp[sizeof errbuf];
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (k >= 0 && (size_t)k + 2 < sizeof errbuf) {
-        size_t room = sizeof errbuf - (size_t)k;
-        memcpy(errbuf + k, ": ", 2);
-        size_t n = strlen(old);
+    if (k >= 0 && (size_t)k + 2 < sizeof tmp) {
+        /* "prefix: old", the old message truncated to fit */
+        size_t room = sizeof tmp - (size_t)k;
+        memcpy(tmp + k, ": ", 2);
+        size_t n = strlen(errbuf);
         if (n > room - 3) n = room - 3;
-        memcpy(errbuf + k + 2, old, n);
-        errbuf[(size_t)k + 2 + n] = 0;
+        memcpy(tmp + k + 2, errbuf, n);
+        tmp[(size_t)k + 2 + n] = 0;
     }
+    memcpy(errbuf, tmp, sizeof errbuf);
     return st;
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CN_VERSION "0.1.0"
+
 typedef enum {
     CN_OK = 0,
     CN_ERR_ARG,       /* a bad argument or value (config, command line)        */

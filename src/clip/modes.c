@@ -1,0 +1,580 @@
+/* Built-in clip modes. Each: a struct whose first member is cn_clipper, a create
+ * function that reads (and fills) its JSON object, and the vtable. Formulas and
+ * sources are in docs CLIPPING.md and src/clip/README.md. */
+#include "clip/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void free_plain(cn_clipper *self) { cn_free(self); }
+
+static void *new_clipper(size_t size, const cn_clipper_ops *ops, const char *path)
+{
+    cn_clipper *c = cn_calloc(1, size);
+    if (!c) {
+        cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    c->ops = ops;
+    return c;
+}
+
+/* ======================= none: report only ======================= */
+
+static cn_status none_apply(cn_clipper *self, cn_clip_ctx *ctx) { return CN_OK; }
+static const cn_clipper_ops none_ops = {none_apply, NULL, NULL, free_plain};
+
+static cn_status none_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    *out = new_clipper(sizeof(cn_clipper), &none_ops, path);
+    return *out ? CN_OK : CN_ERR_NOMEM;
+}
+
+const cn_clip_mode_def cn_clip_mode_none = {"none", NULL, 0, 0, none_create};
+
+/* ======================= value: elementwise clamp ======================= */
+/* PyTorch clip_grad_value_ / Keras clipvalue: g <- clamp(g, -c, c). Written with
+ * comparisons: NaN compares false both ways and stays NaN (fminf/fmaxf would
+ * return c for a NaN); +inf -> c, -inf -> -c. */
+
+typedef struct {
+    cn_clipper base;
+    float c;
+} value_clipper;
+
+static cn_status value_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    const float c = ((value_clipper *)self)->c;
+    long long k = 0;
+    for (int i = 0; i < ctx->ps->count; i++) {
+        float *g = ctx->ps->grad + ctx->ps->info[i].offset;
+        for (size_t j = 0; j < ctx->ps->info[i].numel; j++) {
+            if (g[j] > c) { g[j] = c; k++; }
+            else if (g[j] < -c) { g[j] = -c; k++; }
+        }
+    }
+    ctx->n_elems_clipped = k;
+    ctx->clipped = k > 0;
+    ctx->modified = k > 0;
+    ctx->threshold = c;
+    return CN_OK;
+}
+
+static const cn_clipper_ops value_ops = {value_apply, NULL, NULL, free_plain};
+static const char *const value_keys[] = {"clip_value", NULL};
+
+static cn_status value_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double c;
+    cn_status st = cn_json_number(obj, path, "clip_value", 1, 0, 0, 1, INFINITY, 0, &c);
+    if (st) return st;
+    if (!((float)c > 0) || isinf((float)c)) {
+        char p[200];
+        cn_json_join(p, sizeof p, path, "clip_value");
+        return cn_error(CN_ERR_ARG, "%s: %g is not a positive finite float32", p, c);
+    }
+    value_clipper *v = new_clipper(sizeof *v, &value_ops, path);
+    if (!v) return CN_ERR_NOMEM;
+    v->c = (float)c;
+    *out = &v->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_value = {"value", value_keys, 0, 1, value_create};
+
+/* ======================= norm: global norm ======================= */
+/* PyTorch clip_grad_norm_ (eps 1e-6) or TF/Optax clip_by_global_norm (eps 0); see cn_clip_coef. */
+
+typedef struct {
+    cn_clipper base;
+    double max_norm, norm_type, eps;
+} norm_clipper;
+
+static cn_status norm_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    norm_clipper *n = (norm_clipper *)self;
+    double N = cn_clip_total_norm(ctx->stats, ctx->ps, n->norm_type);
+    double coef = cn_clip_coef(n->max_norm, N, n->eps);
+    cn_clip_scale(ctx->ps, coef);
+    ctx->coef = coef;
+    ctx->threshold = n->max_norm;
+    ctx->clipped = coef < 1.0;
+    ctx->modified = !(coef == 1.0);   /* NaN coef (propagate) changes everything */
+    return CN_OK;
+}
+
+static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain};
+static const char *const norm_keys[] = {"max_norm", "norm_type", "eps", NULL};
+
+/* norm_type: a number p > 0 or "inf" (default 2, filled in). */
+static cn_status get_norm_type(cJSON *obj, const char *path, double *p)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "norm_type");
+    if (!v) {
+        *p = 2.0;
+        return cn_json_set(obj, "norm_type", cJSON_CreateNumber(2.0));
+    }
+    if (cJSON_IsString(v) && !strcmp(v->valuestring, "inf")) {
+        *p = INFINITY;
+        return CN_OK;
+    }
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0) {
+        *p = v->valuedouble;
+        return CN_OK;
+    }
+    char q[200], d[96];
+    cn_json_join(q, sizeof q, path, "norm_type");
+    return cn_error(CN_ERR_ARG, "%s: expected a number > 0 or \"inf\", got %s", q, cn_json_describe(v, d, sizeof d));
+}
+
+static cn_status norm_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double max_norm, p, eps;
+    cn_status st;
+    if ((st = cn_json_number(obj, path, "max_norm", 1, 0, 0, 1, INFINITY, 0, &max_norm))) return st;
+    if ((st = get_norm_type(obj, path, &p))) return st;
+    if ((st = cn_json_number(obj, path, "eps", 0, CN_CLIP_TORCH_EPS, 0, 0, INFINITY, 0, &eps))) return st;
+    norm_clipper *n = new_clipper(sizeof *n, &norm_ops, path);
+    if (!n) return CN_ERR_NOMEM;
+    n->max_norm = max_norm;
+    n->norm_type = p;
+    n->eps = eps;
+    *out = &n->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_norm = {"norm", norm_keys, 1, 1, norm_create};
+
+/* ======================= norm_per_tensor ======================= */
+/* Keras clipnorm (tf.clip_by_norm per variable): g_i <- g_i * c / max(||g_i||_2, c). */
+
+typedef struct {
+    cn_clipper base;
+    double max_norm;
+} npt_clipper;
+
+static cn_status npt_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    const double c = ((npt_clipper *)self)->max_norm;
+    for (int i = 0; i < ctx->ps->count; i++) {
+        double d = sqrt(ctx->stats->sumsq[i]);
+        if (d < c) d = c;              /* comparison: a NaN norm stays NaN */
+        double coef = c / d;
+        if (coef == 1.0) continue;
+        cn_clip_scale_tensor(ctx->ps, i, coef);
+        ctx->modified = 1;
+        if (coef < 1.0) ctx->clipped = 1;
+    }
+    ctx->threshold = c;
+    return CN_OK;
+}
+
+static const cn_clipper_ops npt_ops = {npt_apply, NULL, NULL, free_plain};
+static const char *const npt_keys[] = {"max_norm", NULL};
+
+static cn_status npt_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double c;
+    cn_status st = cn_json_number(obj, path, "max_norm", 1, 0, 0, 1, INFINITY, 0, &c);
+    if (st) return st;
+    npt_clipper *n = new_clipper(sizeof *n, &npt_ops, path);
+    if (!n) return CN_ERR_NOMEM;
+    n->max_norm = c;
+    *out = &n->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_norm_per_tensor = {"norm_per_tensor", npt_keys, 0, 1, npt_create};
+
+/* ======================= agc: adaptive gradient clipping ======================= */
+/* Brock et al. 2021 (NFNets), Optax adaptive_grad_clip. Unit u = a slice along
+ * the first axis of a tensor of rank >= 2 (a row of a [out, in] weight: one
+ * output unit's fan-in), or the whole tensor of rank 1 (a bias):
+ *   m = clipping * max(||w_u||, eps);  if ||g_u|| > m: g_u <- g_u * m / max(||g_u||, 1e-6). */
+
+typedef struct {
+    cn_clipper base;
+    double clipping, eps;
+    int n_tensors;
+    unsigned char *excluded;   /* [n_tensors] */
+} agc_clipper;
+
+static cn_status agc_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    agc_clipper *a = (agc_clipper *)self;
+    cn_paramset *ps = ctx->ps;
+    for (int i = 0; i < ps->count; i++) {
+        if (a->excluded[i]) continue;
+        const cn_param_info *in = &ps->info[i];
+        size_t units = in->ndim >= 2 ? (size_t)in->shape[0] : 1;
+        size_t len = in->numel / units;
+        for (size_t u = 0; u < units; u++) {
+            const float *w = ps->data + in->offset + u * len;   // [len]
+            float *g = ps->grad + in->offset + u * len;         // [len]
+            double wn = sqrt(cn_sumsq(w, len));
+            double gn = sqrt(cn_sumsq(g, len));
+            if (wn < a->eps) wn = a->eps;
+            double m = a->clipping * wn;
+            if (!(gn > m)) continue;
+            double gd = gn < 1e-6 ? 1e-6 : gn;
+            for (size_t j = 0; j < len; j++) g[j] = (float)((double)g[j] * (m / gd));
+            ctx->clipped = 1;
+            ctx->modified = 1;
+        }
+    }
+    return CN_OK;
+}
+
+static void agc_free(cn_clipper *self)
+{
+    cn_free(((agc_clipper *)self)->excluded);
+    cn_free(self);
+}
+
+static const cn_clipper_ops agc_ops = {agc_apply, NULL, NULL, agc_free};
+static const char *const agc_keys[] = {"clipping", "eps", "exclude", NULL};
+
+/* Length of the name's first component ("1.weight" -> 1: the layer). */
+static size_t layer_prefix_len(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? (size_t)(dot - name) : strlen(name);
+}
+
+static cn_status agc_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double clipping, eps;
+    cn_status st;
+    if ((st = cn_json_number(obj, path, "clipping", 0, 0.01, 0, 1, INFINITY, 0, &clipping))) return st;
+    if ((st = cn_json_number(obj, path, "eps", 0, 1e-3, 0, 0, INFINITY, 0, &eps))) return st;
+    agc_clipper *a = new_clipper(sizeof *a, &agc_ops, path);
+    if (!a) return CN_ERR_NOMEM;
+    a->clipping = clipping;
+    a->eps = eps;
+    a->n_tensors = ps->count;
+    a->excluded = cn_calloc((size_t)(ps->count ? ps->count : 1), 1);
+    if (!a->excluded) { agc_free(&a->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
+
+    char p[200], d[96];
+    cn_json_join(p, sizeof p, path, "exclude");
+    cJSON *ex = cJSON_GetObjectItemCaseSensitive(obj, "exclude");
+    if (!ex) {
+        /* default: the last layer (Brock et al. do not clip the final linear layer):
+         * every parameter whose first name component equals the last parameter's */
+        cJSON *arr = cJSON_CreateArray();
+        if (!arr) { agc_free(&a->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
+        if (ps->count > 0) {
+            const char *last = ps->info[ps->count - 1].name;
+            size_t L = layer_prefix_len(last);
+            for (int i = 0; i < ps->count; i++) {
+                const char *nm = ps->info[i].name;
+                if (layer_prefix_len(nm) != L || strncmp(nm, last, L)) continue;
+                a->excluded[i] = 1;
+                cJSON_AddItemToArray(arr, cJSON_CreateString(nm));
+            }
+        }
+        if ((st = cn_json_set(obj, "exclude", arr))) { agc_free(&a->base); return st; }
+    } else {
+        if (!cJSON_IsArray(ex)) {
+            agc_free(&a->base);
+            return cn_error(CN_ERR_ARG, "%s: expected a list of parameter names, got %s", p, cn_json_describe(ex, d, sizeof d));
+        }
+        int k = 0;
+        for (cJSON *it = ex->child; it; it = it->next, k++) {
+            int idx = cJSON_IsString(it) ? cn_paramset_find(ps, it->valuestring) : -1;
+            if (idx < 0) {
+                agc_free(&a->base);
+                if (!cJSON_IsString(it))
+                    return cn_error(CN_ERR_ARG, "%s.%d: expected a parameter name, got %s", p, k, cn_json_describe(it, d, sizeof d));
+                return cn_error(CN_ERR_ARG, "%s.%d: no parameter named \"%s\" (first: \"%s\", last: \"%s\")", p, k,
+                                it->valuestring, ps->count ? ps->info[0].name : "",
+                                ps->count ? ps->info[ps->count - 1].name : "");
+            }
+            a->excluded[idx] = 1;
+        }
+    }
+    *out = &a->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_agc = {"agc", agc_keys, 0, 0, agc_create};
+
+/* ======================= autoclip ======================= */
+/* Seetharaman et al. 2020, "AutoClip: Adaptive Gradient Clipping for Source
+ * Separation Networks". threshold = p-th percentile (linear interpolation, numpy's
+ * default) of the last `history` finite pre-clip L2 norms, taken BEFORE this
+ * step's norm is added (CLIPPING.md; the authors' code adds it first). Then the
+ * PyTorch norm rule with that threshold. */
+
+typedef struct {
+    cn_clipper base;
+    double percentile;
+    int has_fallback;
+    double fallback;
+    int64_t history;          /* ring capacity */
+    int64_t count, pos;       /* filled entries; next write index */
+    double *ring;             /* [history] */
+    double *sorted;           /* [history] scratch */
+} autoclip_clipper;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* numpy.percentile(..., method="linear") of n >= 1 sorted values. */
+static double percentile_linear(const double *s, int64_t n, double p)
+{
+    double rank = p / 100.0 * (double)(n - 1);
+    int64_t lo = (int64_t)floor(rank);
+    if (lo >= n - 1) return s[n - 1];
+    double frac = rank - (double)lo;
+    return s[lo] + frac * (s[lo + 1] - s[lo]);
+}
+
+static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    autoclip_clipper *a = (autoclip_clipper *)self;
+    double N = sqrt(ctx->stats->total_sumsq);
+    double thr = NAN;
+    if (a->count > 0) {
+        memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));
+        qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
+        thr = percentile_linear(a->sorted, a->count, a->percentile);
+    }
+    ctx->report->autoclip_threshold = thr;
+    double use = thr;
+    if (a->count == 0 && a->has_fallback) use = a->fallback;
+    if (!isnan(use)) {
+        double coef = cn_clip_coef(use, N, CN_CLIP_TORCH_EPS);
+        cn_clip_scale(ctx->ps, coef);
+        ctx->coef = coef;
+        ctx->threshold = use;
+        ctx->clipped = coef < 1.0;
+        ctx->modified = !(coef == 1.0);
+    }
+    if (isfinite(N)) {            /* non-finite norms never enter the history */
+        a->ring[a->pos] = N;
+        a->pos = (a->pos + 1) % a->history;
+        if (a->count < a->history) a->count++;
+    }
+    return CN_OK;
+}
+
+static cn_status autoclip_save(const cn_clipper *self, const char *prefix, cn_state *out)
+{
+    const autoclip_clipper *a = (const autoclip_clipper *)self;
+    char nm[96];
+    cn_status st;
+    int64_t shape[1] = {a->history};
+    snprintf(nm, sizeof nm, "%s.history", prefix);
+    if ((st = cn_state_add(out, nm, CN_DT_F64, 1, shape, a->ring))) return st;
+    snprintf(nm, sizeof nm, "%s.count", prefix);
+    if ((st = cn_state_add(out, nm, CN_DT_I64, 0, NULL, (void *)&a->count))) return st;
+    snprintf(nm, sizeof nm, "%s.pos", prefix);
+    return cn_state_add(out, nm, CN_DT_I64, 0, NULL, (void *)&a->pos);
+}
+
+static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
+{
+    autoclip_clipper *a = (autoclip_clipper *)self;
+    char nm[96];
+    cn_status st;
+    int64_t count, pos;
+    snprintf(nm, sizeof nm, "%s.count", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
+    snprintf(nm, sizeof nm, "%s.pos", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &pos))) return st;
+    if (count < 0 || count > a->history || pos < 0 || pos >= a->history)
+        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld / pos %lld do not fit a history of %lld", prefix,
+                        (long long)count, (long long)pos, (long long)a->history);
+    snprintf(nm, sizeof nm, "%s.history", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->ring))) return st;
+    a->count = count;
+    a->pos = pos;
+    return CN_OK;
+}
+
+static void autoclip_free(cn_clipper *self)
+{
+    autoclip_clipper *a = (autoclip_clipper *)self;
+    cn_free(a->ring);
+    cn_free(a->sorted);
+    cn_free(a);
+}
+
+static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free};
+static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", NULL};
+
+static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double pct, fb = 0;
+    long long hist;
+    int has_fb;
+    cn_status st;
+    /* default 10: the paper's recommendation (its experiments found p = 10 best);
+     * the authors' package uses a different default (see README). */
+    if ((st = cn_json_number(obj, path, "percentile", 0, 10, 0, 0, 100, 0, &pct))) return st;
+    if ((st = cn_json_int(obj, path, "history", 0, 1000, 1, 100000000, &hist))) return st;
+    if ((st = cn_json_number_opt(obj, path, "fallback_max_norm", 0, 1, INFINITY, 0, &has_fb, &fb))) return st;
+    autoclip_clipper *a = new_clipper(sizeof *a, &autoclip_ops, path);
+    if (!a) return CN_ERR_NOMEM;
+    a->percentile = pct;
+    a->history = hist;
+    a->has_fallback = has_fb;
+    a->fallback = fb;
+    a->ring = cn_calloc((size_t)hist, sizeof(double));
+    a->sorted = cn_calloc((size_t)hist, sizeof(double));
+    if (!a->ring || !a->sorted) { autoclip_free(&a->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
+    *out = &a->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_autoclip = {"autoclip", autoclip_keys, 1, 1, autoclip_create};
+
+/* ======================= zclip ======================= */
+/* Kumar et al. 2025, "ZClip: Adaptive Spike Mitigation for LLM Pre-Training".
+ * Warm-up: collect `warmup` finite norms, then mu = mean, var = population variance.
+ * After: z = (N - mu) / (sigma + 1e-6); if z > z_thresh the threshold is
+ * mu + z_thresh^2 * sigma / z (their "adaptive scaling": mu + z_thresh*sigma/eta,
+ * eta = z/z_thresh), capped by max_norm when given; scale with the PyTorch rule.
+ * EMA: mu <- a mu + (1-a) x; var <- a var + (1-a) (x - mu)^2 (new mu), x = the
+ * threshold if clipped, else N. During warm-up only max_norm (if any) clips. */
+
+typedef struct {
+    cn_clipper base;
+    double alpha, z_thresh;
+    int has_cap;
+    double cap;
+    int64_t warmup;
+    int64_t count;            /* warm-up norms collected (== warmup once initialised) */
+    double mu, var;
+    double *buf;              /* [warmup] */
+} zclip_clipper;
+
+static void scale_to(cn_clip_ctx *ctx, double thr, double N)
+{
+    double coef = cn_clip_coef(thr, N, CN_CLIP_TORCH_EPS);
+    cn_clip_scale(ctx->ps, coef);
+    ctx->coef = coef;
+    ctx->clipped = coef < 1.0;
+    ctx->modified = !(coef == 1.0);
+}
+
+static cn_status zclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
+{
+    zclip_clipper *z = (zclip_clipper *)self;
+    double N = sqrt(ctx->stats->total_sumsq);
+    if (z->count < z->warmup) {
+        if (z->has_cap) {
+            ctx->threshold = z->cap;
+            scale_to(ctx, z->cap, N);
+        }
+        if (isfinite(N)) {
+            z->buf[z->count++] = N;
+            if (z->count == z->warmup) {
+                double m = 0, v = 0;
+                for (int64_t i = 0; i < z->warmup; i++) m += z->buf[i];
+                m /= (double)z->warmup;
+                for (int64_t i = 0; i < z->warmup; i++) v += (z->buf[i] - m) * (z->buf[i] - m);
+                z->mu = m;
+                z->var = v / (double)z->warmup;
+            }
+        }
+        return CN_OK;
+    }
+    double sigma = sqrt(z->var);
+    double zs = (N - z->mu) / (sigma + 1e-6);
+    ctx->report->zclip_mu = z->mu;
+    ctx->report->zclip_sigma = sigma;
+    ctx->report->zclip_z = zs;
+    int zclip = zs > z->z_thresh;
+    /* the norm at which z reaches z_thresh: the threshold in force when not clipping */
+    double thr = zclip ? z->mu + z->z_thresh * z->z_thresh * sigma / zs : z->mu + z->z_thresh * (sigma + 1e-6);
+    if (z->has_cap && z->cap < thr) thr = z->cap;
+    ctx->threshold = thr;
+    if (zclip || (z->has_cap && thr == z->cap)) scale_to(ctx, thr, N);
+    if (isfinite(N)) {
+        double x = ctx->clipped ? thr : N;
+        z->mu = z->alpha * z->mu + (1 - z->alpha) * x;
+        z->var = z->alpha * z->var + (1 - z->alpha) * (x - z->mu) * (x - z->mu);
+    }
+    return CN_OK;
+}
+
+static cn_status zclip_save(const cn_clipper *self, const char *prefix, cn_state *out)
+{
+    const zclip_clipper *z = (const zclip_clipper *)self;
+    char nm[96];
+    cn_status st;
+    int64_t shape[1] = {z->warmup};
+    snprintf(nm, sizeof nm, "%s.mu", prefix);
+    if ((st = cn_state_add(out, nm, CN_DT_F64, 0, NULL, (void *)&z->mu))) return st;
+    snprintf(nm, sizeof nm, "%s.var", prefix);
+    if ((st = cn_state_add(out, nm, CN_DT_F64, 0, NULL, (void *)&z->var))) return st;
+    snprintf(nm, sizeof nm, "%s.count", prefix);
+    if ((st = cn_state_add(out, nm, CN_DT_I64, 0, NULL, (void *)&z->count))) return st;
+    snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
+    return cn_state_add(out, nm, CN_DT_F64, 1, shape, z->buf);
+}
+
+static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
+{
+    zclip_clipper *z = (zclip_clipper *)self;
+    char nm[96];
+    cn_status st;
+    double mu, var;
+    int64_t count;
+    snprintf(nm, sizeof nm, "%s.mu", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &mu))) return st;
+    snprintf(nm, sizeof nm, "%s.var", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &var))) return st;
+    snprintf(nm, sizeof nm, "%s.count", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
+    if (count < 0 || count > z->warmup || !(var >= 0))
+        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld (warmup %lld) or variance %g invalid", prefix,
+                        (long long)count, (long long)z->warmup, var);
+    snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
+    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)z->warmup, z->buf))) return st;
+    z->mu = mu;
+    z->var = var;
+    z->count = count;
+    return CN_OK;
+}
+
+static void zclip_free(cn_clipper *self)
+{
+    cn_free(((zclip_clipper *)self)->buf);
+    cn_free(self);
+}
+
+static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free};
+static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", NULL};
+
+static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
+{
+    double alpha, zt, cap = 0;
+    long long warm;
+    int has_cap;
+    cn_status st;
+    if ((st = cn_json_number(obj, path, "alpha", 0, 0.97, 0, 1, 1, 1, &alpha))) return st;
+    if ((st = cn_json_number(obj, path, "z_thresh", 0, 2.5, 0, 1, INFINITY, 0, &zt))) return st;
+    if ((st = cn_json_int(obj, path, "warmup", 0, 25, 1, 100000000, &warm))) return st;
+    if ((st = cn_json_number_opt(obj, path, "max_norm", 0, 1, INFINITY, 0, &has_cap, &cap))) return st;
+    zclip_clipper *z = new_clipper(sizeof *z, &zclip_ops, path);
+    if (!z) return CN_ERR_NOMEM;
+    z->alpha = alpha;
+    z->z_thresh = zt;
+    z->warmup = warm;
+    z->has_cap = has_cap;
+    z->cap = cap;
+    z->buf = cn_calloc((size_t)warm, sizeof(double));
+    if (!z->buf) { zclip_free(&z->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
+    *out = &z->base;
+    return CN_OK;
+}
+
+const cn_clip_mode_def cn_clip_mode_zclip = {"zclip", zclip_keys, 1, 1, zclip_create};

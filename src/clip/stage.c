@@ -1,0 +1,500 @@
+/* The clip stage: statistics, the non-finite policy, the list of clippers, the
+ * report, and checkpoint state. See clip.h and docs CLIPPING.md. */
+#include "clip/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Statistics and the norm/scale primitives                                 */
+/* ------------------------------------------------------------------------ */
+
+cn_status cn_clip_stats_init(cn_clip_stats *s, int n_tensors)
+{
+    memset(s, 0, sizeof *s);
+    if (n_tensors < 0) return cn_error(CN_ERR_ARG, "clip stats: negative tensor count");
+    size_t n = (size_t)(n_tensors ? n_tensors : 1);
+    s->sumsq = cn_calloc(n, sizeof(double));
+    s->sumabs = cn_calloc(n, sizeof(double));
+    s->maxabs = cn_calloc(n, sizeof(double));
+    if (!s->sumsq || !s->sumabs || !s->maxabs) {
+        cn_clip_stats_free(s);
+        return cn_error(CN_ERR_NOMEM, "out of memory for clip statistics");
+    }
+    s->n_tensors = n_tensors;
+    s->first_nonfinite = -1;
+    return CN_OK;
+}
+
+void cn_clip_stats_free(cn_clip_stats *s)
+{
+    cn_free(s->sumsq);
+    cn_free(s->sumabs);
+    cn_free(s->maxabs);
+    memset(s, 0, sizeof *s);
+}
+
+cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
+{
+    if (ps->count != s->n_tensors)
+        return cn_error(CN_ERR_STATE, "clip stats: sized for %d tensors, paramset has %d", s->n_tensors, ps->count);
+    s->total_sumsq = 0;
+    s->total_sumabs = 0;
+    s->max_abs = 0;
+    s->n_nonfinite = 0;
+    s->first_nonfinite = -1;
+    int any_nan = 0;
+    for (int i = 0; i < ps->count; i++) {
+        const float *g = ps->grad + ps->info[i].offset;
+        size_t n = ps->info[i].numel;
+        /* double accumulation: 100 x 1e20f gives 1e42 for the sum of squares,
+         * which overflows float but not double (vector 4). */
+        double ss = 0, sa = 0, mx = 0;
+        long long nf = 0;
+        int nan = 0;
+        for (size_t j = 0; j < n; j++) {
+            float v = g[j];
+            double a = fabs((double)v);
+            if (!isfinite(v)) {
+                nf++;
+                if (isnan(v)) nan = 1;
+            }
+            ss += a * a;
+            sa += a;
+            if (a > mx) mx = a;
+        }
+        if (nan) { mx = NAN; any_nan = 1; }    /* torch.max propagates NaN */
+        s->sumsq[i] = ss;
+        s->sumabs[i] = sa;
+        s->maxabs[i] = mx;
+        s->total_sumsq += ss;
+        s->total_sumabs += sa;
+        if (mx > s->max_abs) s->max_abs = mx;
+        s->n_nonfinite += nf;
+        if (nf && s->first_nonfinite < 0) s->first_nonfinite = i;
+    }
+    if (any_nan) s->max_abs = NAN;
+    return CN_OK;
+}
+
+double cn_clip_total_norm(const cn_clip_stats *s, const cn_paramset *ps, double p)
+{
+    if (p == 2.0) return sqrt(s->total_sumsq);
+    if (p == 1.0) return s->total_sumabs;
+    if (isinf(p)) return s->max_abs;
+    /* general p: (sum |g|^p)^(1/p), the same as PyTorch's norm of the per-tensor norms */
+    double acc = 0;
+    for (int i = 0; i < ps->count; i++) {
+        const float *g = ps->grad + ps->info[i].offset;
+        for (size_t j = 0; j < ps->info[i].numel; j++) acc += pow(fabs((double)g[j]), p);
+    }
+    return pow(acc, 1.0 / p);
+}
+
+double cn_clip_coef(double max_norm, double total_norm, double eps)
+{
+    if (eps > 0) {
+        /* PyTorch: clip_coef = max_norm / (total_norm + 1e-6); clamp(max=1).
+         * Written with a comparison so a NaN norm gives a NaN coef. */
+        double coef = max_norm / (total_norm + eps);
+        if (coef > 1.0) coef = 1.0;
+        return coef;
+    }
+    /* TF clip_by_global_norm / Optax: max_norm / max(N, max_norm); exactly 1 at the threshold. */
+    double d = total_norm;
+    if (d < max_norm) d = max_norm;
+    return max_norm / d;
+}
+
+static void scale_range(float *g, size_t n, double coef)
+{
+    /* one rounding: the product is formed in double, then stored as float (PyTorch
+     * rounds coef to float32 first; the two differ by at most an ulp or so) */
+    for (size_t j = 0; j < n; j++) g[j] = (float)((double)g[j] * coef);
+}
+
+void cn_clip_scale(cn_paramset *ps, double coef)
+{
+    if (coef == 1.0) return;    /* unclipped gradients stay bit-identical (vector 8) */
+    for (int i = 0; i < ps->count; i++) scale_range(ps->grad + ps->info[i].offset, ps->info[i].numel, coef);
+}
+
+void cn_clip_scale_tensor(cn_paramset *ps, int index, double coef)
+{
+    if (coef == 1.0 || index < 0 || index >= ps->count) return;
+    scale_range(ps->grad + ps->info[index].offset, ps->info[index].numel, coef);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The stage object                                                         */
+/* ------------------------------------------------------------------------ */
+
+struct cn_clip {
+    int n_stages;
+    cn_clipper **stages;              /* [n_stages] */
+    const cn_clip_mode_def **defs;    /* [n_stages] */
+    int global_stage;                 /* index of the global-norm stage, -1 if none */
+    double norm_type;                 /* of report.norm_pre: the global stage's, else 2 */
+    int has_threshold;
+    cn_nonfinite_policy policy;
+    long long max_skips;
+    int64_t consecutive_skips, total_skips;
+    int n_tensors;
+    cn_clip_stats pre, cur;           /* incoming; current (after a stage changed it) */
+    cn_clip_report rep;
+};
+
+static const char *const k_policies[] = {"propagate", "stop", "skip", "zero", NULL};
+static const char *const k_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
+
+/* The policy is one for the whole stage but may be written on any stage object of
+ * a list: explicit values must agree, and the resolved value is filled into every
+ * object (so the resolved config reads the same whichever object one looks at). */
+static cn_status resolve_shared_key(cJSON **objs, char (*paths)[160], int n, const char *key, cJSON **explicit_val)
+{
+    *explicit_val = NULL;
+    int first = -1;
+    for (int i = 0; i < n; i++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(objs[i], key);
+        if (!v) continue;
+        if (first < 0) { first = i; *explicit_val = v; continue; }
+        if (!cJSON_Compare(v, *explicit_val, 1)) {
+            char p[200], q[200], d[96];
+            cn_json_join(p, sizeof p, paths[i], key);
+            cn_json_join(q, sizeof q, paths[first], key);
+            return cn_error(CN_ERR_ARG, "%s: conflicts with %s (%s); the policy applies to the whole clip stage",
+                            p, q, cn_json_describe(*explicit_val, d, sizeof d));
+        }
+    }
+    for (int i = 0; i < n && *explicit_val; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(objs[i], key)) continue;
+        cn_status st = cn_json_set(objs[i], key, cJSON_Duplicate(*explicit_val, 1));
+        if (st) return st;
+    }
+    return CN_OK;
+}
+
+static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, const cn_paramset *ps)
+{
+    cn_status st;
+    cJSON *ex;
+    if ((st = resolve_shared_key(objs, paths, n, "on_nonfinite", &ex))) return st;
+    if ((st = resolve_shared_key(objs, paths, n, "max_consecutive_skips", &ex))) return st;
+
+    for (int i = 0; i < n; i++) {
+        const char *path = paths[i];
+        if ((st = cn_json_expect_object(objs[i], path))) return st;
+        const char *mode;
+        if ((st = cn_json_string(objs[i], path, "mode", 1, NULL, NULL, &mode))) return st;
+        const cn_clip_mode_def *def = cn_clip_find_mode(mode);
+        if (!def) {
+            char p[200], names[512];
+            cn_json_join(p, sizeof p, path, "mode");
+            return cn_error(CN_ERR_ARG, "%s: unknown mode \"%s\" (known: %s)", p, mode,
+                            cn_clip_mode_names(names, sizeof names));
+        }
+        const char *keys[48];
+        int k = 0;
+        for (const char *const *q = k_common_keys; *q; q++) keys[k++] = *q;
+        for (const char *const *q = def->keys; q && *q && k < 47; q++) keys[k++] = *q;
+        keys[k] = NULL;
+        if ((st = cn_json_check_keys(objs[i], path, keys))) return st;
+
+        const char *pol;
+        long long maxs;
+        if ((st = cn_json_string(objs[i], path, "on_nonfinite", 0, "stop", k_policies, &pol))) return st;
+        if ((st = cn_json_int(objs[i], path, "max_consecutive_skips", 0, 10, 0, (long long)9e18, &maxs))) return st;
+        for (int q = 0; k_policies[q]; q++)
+            if (!strcmp(pol, k_policies[q])) c->policy = (cn_nonfinite_policy)q;
+        c->max_skips = maxs;
+
+        if (def->global_norm) {
+            if (c->global_stage >= 0)
+                return cn_error(CN_ERR_ARG,
+                                "%s: a second global-norm stage (\"%s\"); %s is already one (\"%s\"); use at most one per list",
+                                path, def->name, paths[c->global_stage], c->defs[c->global_stage]->name);
+            c->global_stage = i;
+        }
+        cn_clipper *cl = NULL;
+        if ((st = def->create(objs[i], path, ps, &cl))) return st;
+        if (!cl || !cl->ops || !cl->ops->apply)
+            return cn_error(CN_ERR_STATE, "%s: mode \"%s\" created no clipper", path, def->name);
+        c->stages[i] = cl;
+        c->defs[i] = def;
+        c->n_stages = i + 1;
+        if (def->has_threshold) c->has_threshold = 1;
+        if (def->global_norm && def == &cn_clip_mode_norm) {
+            /* the norm mode records its norm_type in the tree (filled by its create) */
+            cJSON *nt = cJSON_GetObjectItemCaseSensitive(objs[i], "norm_type");
+            if (cJSON_IsString(nt)) c->norm_type = INFINITY;
+            else if (cJSON_IsNumber(nt)) c->norm_type = nt->valuedouble;
+        }
+    }
+    return CN_OK;
+}
+
+cn_status cn_clip_from_json(cJSON *clip_json, const char *path, const cn_paramset *ps, cn_clip **out)
+{
+    *out = NULL;
+    if (!path) path = "clip";
+    if (!ps || !ps->finalized) return cn_error(CN_ERR_STATE, "%s: the parameter set must be finalized first", path);
+    cJSON *tmp = NULL;
+    if (!clip_json) {
+        tmp = cJSON_CreateObject();
+        if (!tmp || !cJSON_AddStringToObject(tmp, "mode", "none")) {
+            cJSON_Delete(tmp);
+            return cn_error(CN_ERR_NOMEM, "out of memory");
+        }
+        clip_json = tmp;
+    }
+    int n;
+    if (cJSON_IsArray(clip_json)) {
+        n = cJSON_GetArraySize(clip_json);
+        if (n == 0) return cn_error(CN_ERR_ARG, "%s: empty list of stages (use {\"mode\": \"none\"} for no clipping)", path);
+    } else if (cJSON_IsObject(clip_json)) {
+        n = 1;
+    } else {
+        char d[96];
+        return cn_error(CN_ERR_ARG, "%s: expected a stage object or a list of them, got %s", path,
+                        cn_json_describe(clip_json, d, sizeof d));
+    }
+
+    cn_status st = CN_ERR_NOMEM;
+    cn_clip *c = cn_calloc(1, sizeof *c);
+    cJSON **objs = cn_calloc((size_t)n, sizeof *objs);
+    char (*paths)[160] = cn_calloc((size_t)n, sizeof *paths);
+    if (!c || !objs || !paths) goto fail_nomem;
+    c->global_stage = -1;
+    c->norm_type = 2.0;
+    c->policy = CN_NONFINITE_STOP;
+    c->max_skips = 10;
+    c->n_tensors = ps->count;
+    c->stages = cn_calloc((size_t)n, sizeof *c->stages);
+    c->defs = cn_calloc((size_t)n, sizeof *c->defs);
+    size_t nt = (size_t)(ps->count ? ps->count : 1);
+    c->rep.tensor_norm_pre = cn_calloc(nt, sizeof(double));
+    c->rep.tensor_norm_post = cn_calloc(nt, sizeof(double));
+    if (!c->stages || !c->defs || !c->rep.tensor_norm_pre || !c->rep.tensor_norm_post) goto fail_nomem;
+    if ((st = cn_clip_stats_init(&c->pre, ps->count)) || (st = cn_clip_stats_init(&c->cur, ps->count))) goto fail;
+    c->rep.n_tensors = ps->count;
+
+    if (cJSON_IsArray(clip_json)) {
+        int i = 0;
+        for (cJSON *it = clip_json->child; it; it = it->next, i++) {
+            objs[i] = it;
+            snprintf(paths[i], sizeof paths[i], "%s.%d", path, i);
+        }
+    } else {
+        objs[0] = clip_json;
+        snprintf(paths[0], sizeof paths[0], "%s", path);
+    }
+    if ((st = build(c, objs, paths, n, ps))) goto fail;
+
+    /* a report before the first step: nothing done yet */
+    c->rep.coef = 1;
+    c->rep.threshold = NAN;
+    c->rep.autoclip_threshold = c->rep.zclip_mu = c->rep.zclip_sigma = c->rep.zclip_z = NAN;
+    cn_free(objs);
+    cn_free(paths);
+    cJSON_Delete(tmp);
+    *out = c;
+    return CN_OK;
+
+fail_nomem:
+    st = cn_error(CN_ERR_NOMEM, "%s: out of memory building the clip stage", path);
+fail:
+    cn_free(objs);
+    cn_free(paths);
+    cJSON_Delete(tmp);
+    cn_clip_free(c);
+    return st;
+}
+
+cn_status cn_clip_from_string(const char *json_text, const cn_paramset *ps, cn_clip **out)
+{
+    cJSON *j = NULL;
+    *out = NULL;
+    cn_status st = cn_json_parse(json_text, "clip", &j);
+    if (st) return st;
+    st = cn_clip_from_json(j, "clip", ps, out);
+    cJSON_Delete(j);
+    return st;
+}
+
+void cn_clip_free(cn_clip *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->n_stages; i++)
+        if (c->stages[i] && c->stages[i]->ops->free) c->stages[i]->ops->free(c->stages[i]);
+    cn_free(c->stages);
+    cn_free(c->defs);
+    cn_clip_stats_free(&c->pre);
+    cn_clip_stats_free(&c->cur);
+    cn_free(c->rep.tensor_norm_pre);
+    cn_free(c->rep.tensor_norm_post);
+    cn_free(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* One step                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* `zero` policy: NaN and +-inf become 0. With a non-finite loss every gradient
+ * element derives from it, so none is trusted: the whole gradient becomes 0. */
+static void zero_nonfinite(cn_paramset *ps, int loss_nonfinite)
+{
+    for (int i = 0; i < ps->count; i++) {
+        float *g = ps->grad + ps->info[i].offset;
+        for (size_t j = 0; j < ps->info[i].numel; j++)
+            if (loss_nonfinite || !isfinite(g[j])) g[j] = 0.0f;
+    }
+}
+
+static void report_post(cn_clip *c, const cn_clip_stats *s)
+{
+    for (int i = 0; i < c->n_tensors; i++) c->rep.tensor_norm_post[i] = sqrt(s->sumsq[i]);
+    c->rep.norm_post = sqrt(s->total_sumsq);
+}
+
+cn_status cn_clip_run(cn_clip *c, cn_paramset *ps, int loss_nonfinite, cn_clip_action *action)
+{
+    *action = CN_CLIP_UPDATE;
+    if (!ps->finalized || ps->count != c->n_tensors)
+        return cn_error(CN_ERR_STATE, "clip: stage built for %d tensors, paramset has %d", c->n_tensors, ps->count);
+    cn_clip_report *r = &c->rep;
+    cn_status st = cn_clip_compute_stats(ps, &c->pre);
+    if (st) return st;
+
+    /* the incoming gradient */
+    for (int i = 0; i < c->n_tensors; i++) r->tensor_norm_pre[i] = sqrt(c->pre.sumsq[i]);
+    r->norm_pre_l2 = sqrt(c->pre.total_sumsq);
+    r->norm_pre = cn_clip_total_norm(&c->pre, ps, c->norm_type);
+    r->max_abs = c->pre.max_abs;
+    r->n_nonfinite = c->pre.n_nonfinite;
+    if (c->pre.first_nonfinite >= 0)
+        snprintf(r->first_nonfinite, sizeof r->first_nonfinite, "%s", ps->info[c->pre.first_nonfinite].name);
+    else
+        r->first_nonfinite[0] = 0;
+    r->loss_nonfinite = loss_nonfinite ? 1 : 0;
+    r->coef = 1;
+    r->threshold = NAN;
+    r->clipped = 0;
+    r->skipped = 0;
+    r->n_elems_clipped = 0;
+    r->autoclip_threshold = r->zclip_mu = r->zclip_sigma = r->zclip_z = NAN;
+
+    /* non-finite policy, on the statistics, before any mode changes anything */
+    const cn_clip_stats *cur = &c->pre;
+    int modified = 0;
+    if (c->pre.n_nonfinite > 0 || loss_nonfinite) {
+        switch (c->policy) {
+        case CN_NONFINITE_SKIP:
+            if (c->consecutive_skips < c->max_skips) {
+                c->consecutive_skips++;
+                c->total_skips++;
+                r->skipped = 1;
+                *action = CN_CLIP_SKIP;
+            } else {
+                *action = CN_CLIP_STOP;   /* too many in a row: behave as stop */
+            }
+            break;
+        case CN_NONFINITE_STOP:
+            *action = CN_CLIP_STOP;
+            break;
+        case CN_NONFINITE_ZERO:
+            zero_nonfinite(ps, loss_nonfinite);
+            if ((st = cn_clip_compute_stats(ps, &c->cur))) return st;
+            cur = &c->cur;
+            modified = 1;
+            break;
+        case CN_NONFINITE_PROPAGATE:
+            break;
+        }
+        if (*action != CN_CLIP_UPDATE) {
+            /* gradients untouched; the optimizer gets nothing */
+            r->consecutive_skips = c->consecutive_skips;
+            r->total_skips = c->total_skips;
+            report_post(c, &c->pre);
+            return CN_OK;
+        }
+    }
+    c->consecutive_skips = 0;
+
+    /* the clippers, in order */
+    int have_global = 0;
+    for (int s = 0; s < c->n_stages; s++) {
+        cn_clip_ctx ctx = {.ps = ps, .stats = cur, .report = r, .coef = 1, .threshold = NAN};
+        if ((st = c->stages[s]->ops->apply(c->stages[s], &ctx)))
+            return cn_error_prefix(st, "clip stage %d (\"%s\")", s, c->defs[s]->name);
+        if (c->defs[s]->global_norm) {
+            r->coef = ctx.coef;
+            r->threshold = ctx.threshold;
+            have_global = 1;
+        } else if (!have_global && isnan(r->threshold)) {
+            r->threshold = ctx.threshold;
+        }
+        if (ctx.clipped) r->clipped = 1;
+        r->n_elems_clipped += ctx.n_elems_clipped;
+        if (ctx.modified) {
+            modified = 1;
+            /* the next stage sees the gradient as it is now */
+            if (s + 1 < c->n_stages) {
+                if ((st = cn_clip_compute_stats(ps, &c->cur))) return st;
+                cur = &c->cur;
+            }
+        }
+    }
+
+    /* what the optimizer receives */
+    if (modified) {
+        if ((st = cn_clip_compute_stats(ps, &c->cur))) return st;
+        cur = &c->cur;
+    }
+    report_post(c, cur);
+    r->consecutive_skips = c->consecutive_skips;
+    r->total_skips = c->total_skips;
+    return CN_OK;
+}
+
+const cn_clip_report *cn_clip_last_report(const cn_clip *c) { return &c->rep; }
+const cn_clip_stats *cn_clip_last_stats(const cn_clip *c) { return &c->pre; }
+int cn_clip_has_threshold(const cn_clip *c) { return c->has_threshold; }
+int cn_clip_n_stages(const cn_clip *c) { return c->n_stages; }
+cn_nonfinite_policy cn_clip_policy(const cn_clip *c) { return c->policy; }
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoint state                                                         */
+/* ------------------------------------------------------------------------ */
+
+cn_status cn_clip_save_state(const cn_clip *c, cn_state *out)
+{
+    char prefix[32];
+    cn_status st;
+    for (int i = 0; i < c->n_stages; i++) {
+        if (!c->stages[i]->ops->save_state) continue;
+        snprintf(prefix, sizeof prefix, "clip.%d", i);
+        if ((st = c->stages[i]->ops->save_state(c->stages[i], prefix, out))) return st;
+    }
+    if ((st = cn_state_add(out, "clip.consecutive_skips", CN_DT_I64, 0, NULL, (void *)&c->consecutive_skips))) return st;
+    return cn_state_add(out, "clip.total_skips", CN_DT_I64, 0, NULL, (void *)&c->total_skips);
+}
+
+cn_status cn_clip_load_state(cn_clip *c, const cn_state *in)
+{
+    char prefix[32];
+    cn_status st;
+    for (int i = 0; i < c->n_stages; i++) {
+        if (!c->stages[i]->ops->load_state) continue;
+        snprintf(prefix, sizeof prefix, "clip.%d", i);
+        if ((st = c->stages[i]->ops->load_state(c->stages[i], prefix, in))) return st;
+    }
+    int64_t cs, ts;
+    if ((st = cn_state_copy_out(in, "clip.consecutive_skips", CN_DT_I64, 1, &cs))) return st;
+    if ((st = cn_state_copy_out(in, "clip.total_skips", CN_DT_I64, 1, &ts))) return st;
+    if (cs < 0 || ts < cs) return cn_error(CN_ERR_FORMAT, "state 'clip.*_skips': invalid counters %lld, %lld",
+                                           (long long)cs, (long long)ts);
+    c->consecutive_skips = cs;
+    c->total_skips = ts;
+    return CN_OK;
+}

@@ -1,0 +1,60 @@
+/* clipnn layers: the model as a PyTorch nn.Sequential built from the JSON "model" list.
+ *
+ * A model is a list of layers run in order (SPEC §4). Parameters live in a cn_paramset under PyTorch's
+ * state_dict names ("0.weight", "1.weight_hh_l0", or "<name>.weight" when the layer has a "name"), so a
+ * checkpoint loads into the matching torch module. Layer table, names and init rules: src/layers/README.md.
+ *
+ * Life cycle:
+ *   cn_model_build(json, "model", &in, &ps, &m);   registers parameters (ps not finalized yet)
+ *   cn_paramset_finalize(&ps);
+ *   cn_model_init(m, &ps, &rng);                   PyTorch default init + "init" overrides
+ *   per step: y = cn_model_forward(m, g, &ps, x, bptt); loss = cn_loss(g, kind, y, target, labels);
+ * Sequences are time-major [T, B, F]. */
+#ifndef CN_LAYERS_H
+#define CN_LAYERS_H
+
+#include <cJSON.h>
+#include "tensor/tensor.h"
+#include "tensor/rng.h"
+#include "autograd/autograd.h"
+
+typedef struct cn_model cn_model;
+
+/* seq: input is [T,B,F] time-major (else [B,F]); ids: input holds token ids (float-valued) for an embedding
+ * first layer, features = 1 (the trailing dim of 1 may be absent); vocab: number of distinct ids (0 unknown). */
+typedef struct { int seq; int features; int ids; int vocab; } cn_model_input;
+/* [T,B,O] if seq else [B,O] */
+typedef struct { int seq; int features; } cn_model_output;
+
+/* Parses the JSON "model" array (mutated: defaults filled in) found at `path`, registers every parameter in
+ * ps (not finalized) under nn.Sequential state_dict names. Errors name the JSON path
+ * (`model.1.hidden: expected an integer >= 1, got 0`) and inconsistent shapes (embedding not first, a
+ * recurrent layer after a non-sequence output, ...). */
+cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_input *in, cn_paramset *ps,
+                         cn_model **out);
+cn_model_output cn_model_output_shape(const cn_model *m);
+/* After cn_paramset_finalize: PyTorch's default initialisation for every layer, or the per-parameter "init"
+ * override, drawing from rng in a fixed order: layers in model order, within a layer its parameters in
+ * state_dict order, within a parameter the elements in row-major order (orthogonal: the rows*cols normal
+ * draws of the matrix in row-major order, then QR). "zeros" draws nothing. */
+cn_status cn_model_init(cn_model *m, cn_paramset *ps, cn_rng *rng);
+/* Forward on graph g (g->training: dropout on/off; g->rng: the dropout RNG). bptt = 0: full BPTT; k > 0: the
+ * recurrent state is carried over the whole sequence but its gradient is cut every k steps (before steps
+ * k, 2k, ...). Initial states are zero. Returns NULL on error (g->err, message in cn_errmsg()). */
+cn_var *cn_model_forward(cn_model *m, cn_graph *g, const cn_paramset *ps, cn_var *x, int bptt);
+void cn_model_free(cn_model *m);
+/* Number of layers and the parameter-name prefix of layer i ("0", "1", or its "name"). */
+int cn_model_layers(const cn_model *m);
+const char *cn_model_layer_prefix(const cn_model *m, int i);
+
+/* ---- Losses ---- */
+typedef enum { CN_LOSS_MSE, CN_LOSS_CROSS_ENTROPY, CN_LOSS_BCE_LOGITS } cn_loss_kind;
+/* "mse", "cross_entropy", "bce_with_logits". */
+cn_status cn_loss_parse(const char *name, cn_loss_kind *out);
+const char *cn_loss_name(cn_loss_kind k);
+/* pred from cn_model_forward. mse / bce_with_logits: `target` a var with pred's number of elements.
+ * cross_entropy: `labels`, one per row of pred seen as [rows, C] (for [T,B,C] time-major: labels[t*B + b]);
+ * the mean over all rows, i.e. over batch and time. Mean reduction as PyTorch's defaults. */
+cn_var *cn_loss(cn_graph *g, cn_loss_kind k, cn_var *pred, cn_var *target, const int32_t *labels);
+
+#endif

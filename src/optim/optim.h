@@ -1,0 +1,56 @@
+/* clipnn optimizers and learning-rate schedules.
+ *
+ * The optimizers update the flat parameter block of a cn_paramset from its flat gradient block with
+ * PyTorch 1.13's rules, defaults and operation order (torch.optim.SGD / Adam / AdamW, single-tensor path,
+ * float32 arithmetic with the scalar coefficients computed in double as Python does):
+ *   sgd:   d = g + wd p;  buf = d at the first step, else buf = momentum buf + (1 - dampening) d;
+ *          d = nesterov ? d + momentum buf : buf (when momentum != 0);  p -= lr d
+ *   adam:  g += wd p (coupled L2);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g g;
+ *          p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   adamw: p *= 1 - lr wd (decoupled), then adam without the L2 term.
+ * State (momentum buffers, moments) is allocated once at creation; a step allocates nothing.
+ *
+ * Schedules give the lr of each 1-based optimizer step s from the base lr (see cn_schedule_lr). */
+#ifndef CN_OPTIM_H
+#define CN_OPTIM_H
+
+#include <cJSON.h>
+#include "tensor/tensor.h"
+#include "tensor/state.h"
+
+typedef struct cn_optim cn_optim;
+
+/* Parses the "optimizer" object (defaults filled in; errors name `path`.key) and allocates the state for
+ * the parameters of ps (which must be finalized). */
+cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out);
+double cn_optim_lr(const cn_optim *o);                            /* configured base lr */
+const char *cn_optim_type(const cn_optim *o);                     /* "sgd", "adam", "adamw" */
+long long cn_optim_steps(const cn_optim *o);                      /* steps taken so far */
+/* One update of ps->data from ps->grad with learning rate lr (from the schedule). */
+cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr);
+/* State items (views into the optimizer, valid while it lives): "optim.step" (I64 scalar), and per
+ * parameter "optim.<param>.momentum_buffer" (sgd with momentum != 0) or "optim.<param>.exp_avg" and
+ * "optim.<param>.exp_avg_sq" (adam, adamw), F32 with the parameter's shape. */
+cn_status cn_optim_save_state(const cn_optim *o, const cn_paramset *ps, cn_state *out);
+/* Copies the same items back; a missing or mis-shaped item is an error that names it. */
+cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in);
+void cn_optim_free(cn_optim *o);
+
+enum { CN_SCHED_CONSTANT = 0, CN_SCHED_STEP, CN_SCHED_COSINE };
+typedef struct {
+    int type;                 /* CN_SCHED_* */
+    double step_size, gamma;  /* step: lr = base gamma^floor(e / step_size) */
+    double t_max, eta_min;    /* cosine: lr = eta_min + (base - eta_min) (1 + cos(pi e / t_max)) / 2, e <= t_max */
+    long long warmup_steps;   /* w: linear warm-up from 0 */
+} cn_schedule;
+
+/* Parses the "schedule" object (NULL means {"type": "constant"}); defaults filled in. */
+cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule *out);
+/* lr for 1-based optimizer step s:
+ *   s <= w: base * s / w                     (warm-up: step 1 gets base/w, step w gets base)
+ *   s >  w: the schedule at e = s - 1 - w    (the schedule starts after the warm-up, at its own step 0)
+ * constant: base; step: base gamma^floor(e / step_size) (torch StepLR); cosine: torch CosineAnnealingLR's
+ * closed form for e <= t_max, then eta_min (held, not restarted). */
+double cn_schedule_lr(const cn_schedule *s, double base_lr, long long step);
+
+#endif

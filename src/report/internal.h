@@ -1,0 +1,99 @@
+/* Internals of src/report: a growable text buffer with escaping, the run loader, the SVG chart writer. */
+#ifndef CN_REPORT_INTERNAL_H
+#define CN_REPORT_INTERNAL_H
+
+#include <stddef.h>
+#include "report/report.h"
+
+/* ---- text buffer (text.c) ---- */
+
+/* Append-only text. An allocation failure sets `oom` and turns later appends into no-ops, so
+ * writers need not check every call; the owner checks `oom` once at the end. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} cn_report_buf;
+
+void cn_report_buf_free(cn_report_buf *b);
+void cn_report_puts(cn_report_buf *b, const char *s);
+void cn_report_printf(cn_report_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Text escaped for HTML/XML content and attribute values (& < > " '); control characters,
+ * which XML forbids, become '?'. */
+void cn_report_html(cn_report_buf *b, const char *s);
+/* Text escaped for a markdown table cell: | \ ` * _ [ ] < > & get a backslash, newlines a space. */
+void cn_report_md(cn_report_buf *b, const char *s);
+
+/* ---- one run, loaded (load.c) ---- */
+
+/* A number from summary.json: absent (key missing, or a test value of a run that never evaluated),
+ * or present with a value that may be non-finite (JSON null or "inf" for a non-finite result). */
+typedef struct {
+    int present;
+    double v;
+} cn_report_val;
+
+enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_NCOLS };
+
+typedef struct {
+    const cn_report_run *in;
+    int failed;                  /* training failed, or its files are missing/unreadable */
+    char reason[600];            /* why, when failed */
+    int have_summary;
+    long long steps;
+    cn_report_val final_loss, test_loss, test_metric, clip_frac, max_gn, steps_per_s;
+    char metric_name[64];
+    int diverged;
+    long long diverged_at;       /* 0 if none */
+    int draw_threshold;          /* clip_threshold is a global-norm threshold (config's clip modes) */
+    /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold (NAN = gap) */
+    long long n;
+    double *col[CN_RC_NCOLS];
+} cn_report_rundata;
+
+/* Loads what can be loaded; sets failed/reason for missing or malformed files. Only an allocation
+ * failure is an error. */
+cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *out);
+void cn_report_rundata_free(cn_report_rundata *r);
+
+/* ---- SVG charts (svg.c) ---- */
+
+/* A polyline in data coordinates; a non-finite y is a gap. */
+typedef struct {
+    double *x, *y;
+    long long n;
+} cn_report_line;
+
+typedef struct {
+    double x, y;                 /* data coordinates of the last finite value before divergence */
+    long long seed;
+    long long step;              /* diverged_at_step */
+    int multi_seed;              /* label names the seed */
+} cn_report_mark;
+
+typedef struct {
+    const char *variant;
+    const char *legend_note;     /* e.g. "1 failed", or NULL */
+    const char *colour;
+    cn_report_line *seeds;       /* thin translucent lines (one per seed) */
+    int n_seeds;
+    cn_report_line bold;         /* the median across seeds (or the only seed); n = 0: none */
+    cn_report_line dashed;       /* the clip threshold; n = 0: none */
+    cn_report_mark *marks;
+    int n_marks;
+} cn_report_series;
+
+typedef struct {
+    const char *id;              /* unique in the page (clipPath ids) */
+    const char *title, *xlabel, *ylabel;
+    int log_y;                   /* 1: log10 axis, ticks at powers of 10; values <= 0 are gaps */
+    double y_min, y_max;         /* linear axis range (log axes fit the data) */
+} cn_report_chart;
+
+void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
+
+#endif

@@ -1,0 +1,34 @@
+/* clipnn report: what clipping did to a set of finished runs, as a markdown table and a
+ * self-contained HTML page with inline SVG charts (no scripts, no network).
+ *
+ * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
+ * and the exit code of the training process. Runs are grouped by variant in the order of first
+ * appearance; seeds of one variant are aggregated (mean ± sample std over seeds for the table,
+ * per-step median across seeds for the charts).
+ *
+ * A diverged or failed run is a result, not an error: it appears in the table and the charts.
+ * A run whose files are missing or unreadable is shown as "failed" with the reason. Only
+ * failing to write the report itself is an error. */
+#ifndef CN_REPORT_H
+#define CN_REPORT_H
+
+#include <stdio.h>
+#include "tensor/core.h"
+
+typedef struct {
+    const char *variant;   /* variant name, e.g. "noclip", "norm" (user text: escaped on output) */
+    long long seed;
+    const char *dir;       /* the run directory (holds summary.json, metrics.csv, config.json) */
+    int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite,
+                              other = failed (no/partial files) */
+} cn_report_run;
+
+/* Reads each run's summary.json and metrics.csv; writes out_dir/report.md and out_dir/report.html
+ * (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown
+ * table to `table` too when non-NULL. `title` may be NULL ("clipnn compare").
+ * Returns CN_ERR_ARG for bad arguments, CN_ERR_NOMEM, or CN_ERR_IO when a report file cannot be
+ * written; never fails because of the runs' content. */
+cn_status cn_report_write(const char *out_dir, const char *title, const cn_report_run *runs, int n_runs,
+                          FILE *table);
+
+#endif

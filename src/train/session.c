@@ -1,0 +1,347 @@
+/* Session set-up, checkpoints and evaluation (see session.h). */
+#include "train/session.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_FORMAT "clipnn-checkpoint"
+#define CKPT_VERSION "1"
+
+/* Separate, fixed streams derived from the run's seed. */
+#define SEED_INIT(seed) ((uint64_t)(seed) * 0x9E3779B97F4A7C15ULL + 0x1111)
+#define SEED_DROPOUT(seed) ((uint64_t)(seed) * 0x9E3779B97F4A7C15ULL + 0x2222)
+
+const char *cn_session_metric_name(const cn_session *s)
+{
+    return s->loss == CN_LOSS_MSE ? "mae" : "accuracy";
+}
+
+/* The model's output must fit the data's targets and the loss. */
+static cn_status check_shapes(cn_session *s)
+{
+    const cn_dataset *d = &s->data.train;
+    cn_model_output o = s->out;
+    const char *kind = s->data.kind;
+    if (d->target_seq && !o.seq)
+        return cn_error(CN_ERR_ARG, "model: data \"%s\" has a target at every time step, but the model outputs "
+                        "only the last step (set \"output\": \"sequence\" on the recurrent layer)", kind);
+    if (!d->target_seq && o.seq)
+        return cn_error(CN_ERR_ARG, "model: data \"%s\" has one target per sequence, but the model outputs a "
+                        "sequence (set \"output\": \"last\" on the recurrent layer)", kind);
+    if (d->target_kind == CN_TARGET_CLASS) {
+        if (s->loss != CN_LOSS_CROSS_ENTROPY)
+            return cn_error(CN_ERR_ARG, "loss: data \"%s\" has class labels; use \"cross_entropy\" (got \"%s\")", kind, s->cfg.loss);
+        if (o.features < d->n_classes)
+            return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d classes "
+                            "(set the last linear layer's \"out\" to %d)", o.features, kind, d->n_classes, d->n_classes);
+    } else {
+        if (s->loss == CN_LOSS_CROSS_ENTROPY)
+            return cn_error(CN_ERR_ARG, "loss: \"cross_entropy\" needs class labels, but data \"%s\" has float "
+                            "targets (use \"mse\" or \"bce_with_logits\")", kind);
+        if (o.features != d->target_dim)
+            return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d target "
+                            "value(s) per %s (set the last linear layer's \"out\" to %d)", o.features, kind,
+                            d->target_dim, d->target_seq ? "step" : "example", d->target_dim);
+    }
+    return CN_OK;
+}
+
+static cn_status alloc_buffers(cn_session *s)
+{
+    const cn_dataset *d = &s->data.train;
+    int B = (int)s->cfg.train.batch_size;
+    size_t nx = cn_batch_x_size(d, B), ny = cn_batch_y_size(d, B);
+    s->bx = cn_malloc_aligned(nx * sizeof(float));
+    if (d->target_kind == CN_TARGET_CLASS) s->bl = cn_malloc(ny * sizeof(int32_t));
+    else s->by = cn_malloc_aligned(ny * sizeof(float));
+    s->eval_batch = B < 256 ? 256 : B;
+    const cn_dataset *e = s->data.test.n ? &s->data.test : d;
+    size_t ex = cn_batch_x_size(e, s->eval_batch), ey = cn_batch_y_size(e, s->eval_batch);
+    s->ex = cn_malloc_aligned(ex * sizeof(float));
+    if (d->target_kind == CN_TARGET_CLASS) s->el = cn_malloc(ey * sizeof(int32_t));
+    else s->ey = cn_malloc_aligned(ey * sizeof(float));
+    if (!s->bx || !s->ex || (!s->bl && !s->by) || (!s->el && !s->ey))
+        return cn_error(CN_ERR_NOMEM, "out of memory for batch buffers");
+    if (s->data.vocab_size) {
+        s->vocab_ids = cn_malloc(sizeof(int32_t) * (size_t)s->data.vocab_size);
+        if (!s->vocab_ids) return cn_error(CN_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < s->data.vocab_size; i++) s->vocab_ids[i] = (unsigned char)s->data.vocab[i];
+    }
+    return CN_OK;
+}
+
+cn_status cn_session_open(cn_session *s, const char *config_path, char *const *sets, int n_sets)
+{
+    memset(s, 0, sizeof *s);
+    cn_paramset_init(&s->ps);
+    cn_graph_init(&s->g);
+    cn_graph_init(&s->ge);
+    cn_status st = cn_config_load(config_path, sets, n_sets, &s->cfg);
+    if (st) return st;
+    cn_config *c = &s->cfg;
+    cJSON *r = c->root;
+    const char *file = c->file;
+#define TRY(expr) do { if ((st = (expr))) return cn_error_prefix(st, "%s", file); } while (0)
+    TRY(cn_loss_parse(c->loss, &s->loss));
+    TRY(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data));
+    if (s->data.train.n < 1) return cn_error(CN_ERR_ARG, "%s: data: the training set is empty", file);
+    cn_model_input in = {s->data.train.seq_len > 0, s->data.train.features, s->data.train.ids, s->data.vocab_size};
+    TRY(cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model));
+    s->out = cn_model_output_shape(s->model);
+    TRY(check_shapes(s));
+    TRY(cn_paramset_finalize(&s->ps));
+    cn_rng init_rng;
+    cn_rng_seed(&init_rng, SEED_INIT(c->seed));
+    TRY(cn_model_init(s->model, &s->ps, &init_rng));
+    cn_rng_seed(&s->drop_rng, SEED_DROPOUT(c->seed));
+    TRY(cn_optim_from_json(cJSON_GetObjectItemCaseSensitive(r, "optimizer"), "optimizer", &s->ps, &s->optim));
+    TRY(cn_schedule_from_json(cJSON_GetObjectItemCaseSensitive(r, "schedule"), "schedule", &s->sched));
+    TRY(cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip));
+    if (c->train.bptt > 0 && !s->data.train.seq_len)
+        return cn_error(CN_ERR_ARG, "%s: train.bptt: truncation needs sequence data, but data \"%s\" is not a sequence", file, s->data.kind);
+#undef TRY
+    if ((st = cn_batcher_init(&s->batcher, &s->data.train, (int)c->train.batch_size, s->data.shuffle, (uint64_t)c->seed)))
+        return st;
+    s->batcher_ready = 1;
+    if ((st = alloc_buffers(s))) return st;
+    if (c->init_from) {
+        char path[2048];
+        if (c->init_from[0] == '/') snprintf(path, sizeof path, "%s", c->init_from);
+        else snprintf(path, sizeof path, "%s/%s", c->base_dir, c->init_from);
+        cn_st_file *f = NULL;
+        if ((st = cn_st_read(path, &f))) return cn_error_prefix(st, "%s: init_from", file);
+        st = cn_session_load_params(s, f, path);
+        cn_st_close(f);
+        if (st) return cn_error_prefix(st, "%s: init_from", file);
+    }
+    s->max_norm_pre = 0.0;
+    return CN_OK;
+}
+
+void cn_session_close(cn_session *s)
+{
+    if (s->batcher_ready) cn_batcher_free(&s->batcher);
+    cn_clip_free(s->clip);
+    cn_optim_free(s->optim);
+    cn_model_free(s->model);
+    cn_paramset_free(&s->ps);
+    cn_graph_free(&s->g);
+    cn_graph_free(&s->ge);
+    cn_data_free(&s->data);
+    cn_free_aligned(s->bx);
+    cn_free_aligned(s->by);
+    cn_free(s->bl);
+    cn_free_aligned(s->ex);
+    cn_free_aligned(s->ey);
+    cn_free(s->el);
+    cn_free(s->vocab_ids);
+    cn_config_free(&s->cfg);
+    memset(s, 0, sizeof *s);
+}
+
+static int reserved_name(const char *n)
+{
+    static const char *const pre[] = {"optim.", "clip.", "data.", "train.", NULL};
+    for (const char *const *p = pre; *p; p++)
+        if (!strncmp(n, *p, strlen(*p))) return 1;
+    return 0;
+}
+
+cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char *file)
+{
+    const cn_state *t = cn_st_tensors(f);
+    for (int i = 0; i < s->ps.count; i++) {
+        const cn_param_info *p = &s->ps.info[i];
+        const cn_state_item *it = cn_state_find(t, p->name);
+        if (!it) return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is missing", file, p->name);
+        int same = it->ndim == p->ndim && it->dtype == CN_DT_F32;
+        for (int d = 0; same && d < p->ndim; d++) same = it->shape[d] == p->shape[d];
+        if (!same) {
+            char want[64], got[64] = "[";
+            cn_tensor v = cn_param_value(&s->ps, i);
+            cn_shape_str(&v, want, sizeof want);
+            for (int d = 0; d < it->ndim; d++) {
+                size_t k = strlen(got);
+                snprintf(got + k, sizeof got - k, d ? ", %" PRId64 : "%" PRId64, it->shape[d]);
+            }
+            strcat(got, "]");
+            return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is %s %s, the model needs F32 %s", file, p->name,
+                            cn_dtype_name(it->dtype), got, want);
+        }
+        memcpy(s->ps.data + p->offset, it->data, p->numel * sizeof(float));
+    }
+    for (int i = 0; i < t->count; i++) {
+        const char *n = t->items[i].name;
+        if (!reserved_name(n) && cn_paramset_find(&s->ps, n) < 0)
+            return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this model", file, n);
+    }
+    return CN_OK;
+}
+
+static cn_status meta_ll(const cn_st_file *f, const char *file, const char *key, long long *out)
+{
+    const char *v = cn_st_meta(f, key);
+    char *end = NULL;
+    if (!v) return cn_error(CN_ERR_FORMAT, "%s: metadata '%s' is missing", file, key);
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end) return cn_error(CN_ERR_FORMAT, "%s: metadata '%s' is not an integer: \"%s\"", file, key, v);
+    *out = x;
+    return CN_OK;
+}
+
+cn_status cn_session_resume(cn_session *s, const char *checkpoint)
+{
+    cn_st_file *f = NULL;
+    cn_status st = cn_st_read(checkpoint, &f);
+    if (st) return st;
+    const char *fmt = cn_st_meta(f, "format");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT)) {
+        cn_st_close(f);
+        return cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint, fmt ? fmt : "missing");
+    }
+    const cn_state *t = cn_st_tensors(f);
+    long long step = 0;
+    double stats[4];
+    if ((st = cn_session_load_params(s, f, checkpoint))) goto done;
+    if ((st = meta_ll(f, checkpoint, "step", &step))) goto done;
+    if (step < 0 || step > s->cfg.train.steps) {
+        st = cn_error(CN_ERR_ARG, "%s: the checkpoint is at step %lld; train.steps is %lld (raise it to train further)",
+                      checkpoint, step, s->cfg.train.steps);
+        goto done;
+    }
+    const char *rng = cn_st_meta(f, "rng");
+    if ((st = cn_rng_load(&s->drop_rng, rng))) { cn_error_prefix(st, "%s: metadata 'rng'", checkpoint); goto done; }
+    if ((st = cn_optim_load_state(s->optim, &s->ps, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
+    if ((st = cn_clip_load_state(s->clip, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
+    if ((st = cn_batcher_load_state(&s->batcher, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
+    long long counts[5];
+    if ((st = cn_state_copy_out(t, "train.counters", CN_DT_I64, 5, counts)) ||
+        (st = cn_state_copy_out(t, "train.stats", CN_DT_F64, 4, stats)) ||
+        (st = cn_state_copy_out(t, "train.loss_ring", CN_DT_F64, CN_LOSS_RING, s->loss_ring))) {
+        cn_error_prefix(st, "%s", checkpoint);
+        goto done;
+    }
+    s->step = step;
+    s->clipped_steps = counts[0];
+    s->skipped_steps = counts[1];
+    s->nonfinite_steps = counts[2];
+    s->diverged_at_step = counts[3];
+    s->loss_ring_n = counts[4];
+    s->max_norm_pre = stats[0];
+    const char *wall = cn_st_meta(f, "wall_s");
+    s->wall_s = wall ? strtod(wall, NULL) : 0.0;
+done:
+    cn_st_close(f);
+    return st;
+}
+
+cn_status cn_session_save(cn_session *s, const char *path)
+{
+    cn_state st;
+    cn_state_init(&st);
+    cn_status rc = CN_OK;
+    cJSON *meta = NULL;
+    char *cfg = NULL;
+    long long counts[5] = {s->clipped_steps, s->skipped_steps, s->nonfinite_steps, s->diverged_at_step, s->loss_ring_n};
+    double stats[4] = {s->max_norm_pre, 0, 0, 0};   /* deterministic values only: the tensors of two
+                                                      identical runs are byte-identical */
+    int64_t five = 5, four = 4, ring = CN_LOSS_RING;
+    for (int i = 0; i < s->ps.count && !rc; i++) {
+        const cn_param_info *p = &s->ps.info[i];
+        int64_t shape[4];
+        for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
+        rc = cn_state_add(&st, p->name, CN_DT_F32, p->ndim, shape, s->ps.data + p->offset);
+    }
+    if (!rc) rc = cn_optim_save_state(s->optim, &s->ps, &st);
+    if (!rc) rc = cn_clip_save_state(s->clip, &st);
+    if (!rc) rc = cn_batcher_save_state(&s->batcher, &st);
+    if (!rc) rc = cn_state_add(&st, "train.counters", CN_DT_I64, 1, &five, counts);
+    if (!rc) rc = cn_state_add(&st, "train.stats", CN_DT_F64, 1, &four, stats);
+    if (!rc) rc = cn_state_add(&st, "train.loss_ring", CN_DT_F64, 1, &ring, s->loss_ring);
+    if (!rc && s->vocab_ids) {
+        int64_t v = s->data.vocab_size;
+        rc = cn_state_add(&st, "data.vocab", CN_DT_I32, 1, &v, s->vocab_ids);
+    }
+    if (rc) goto done;
+    meta = cJSON_CreateObject();
+    cfg = cJSON_PrintUnformatted(s->cfg.root);
+    char step[32], rng[CN_RNG_STATE_LEN], wall[64];
+    snprintf(step, sizeof step, "%lld", s->step);
+    snprintf(wall, sizeof wall, "%.17g", s->wall_s);
+    cn_rng_save(&s->drop_rng, rng);
+    if (!meta || !cfg || !cJSON_AddStringToObject(meta, "format", CKPT_FORMAT) ||
+        !cJSON_AddStringToObject(meta, "format_version", CKPT_VERSION) ||
+        !cJSON_AddStringToObject(meta, "step", step) || !cJSON_AddStringToObject(meta, "rng", rng) ||
+        !cJSON_AddStringToObject(meta, "config", cfg) || !cJSON_AddStringToObject(meta, "wall_s", wall) || !cJSON_AddStringToObject(meta, "clipnn_version", CN_VERSION)) {
+        rc = cn_error(CN_ERR_NOMEM, "out of memory writing a checkpoint");
+        goto done;
+    }
+    rc = cn_st_write(path, &st, meta);
+done:
+    cJSON_Delete(meta);
+    free(cfg);
+    cn_state_free(&st);
+    return rc;
+}
+
+/* Accuracy counts (classification) or absolute error sums (regression) of one batch. */
+static double batch_metric(const cn_session *s, const cn_var *pred, const float *y, const int32_t *lab, size_t rows)
+{
+    int C = cn_cols(&pred->v);
+    const float *p = pred->v.data;
+    double acc = 0.0;
+    if (s->loss == CN_LOSS_CROSS_ENTROPY) {
+        for (size_t r = 0; r < rows; r++) {
+            int best = 0;
+            for (int c = 1; c < C; c++) if (p[r * (size_t)C + c] > p[r * (size_t)C + best]) best = c;
+            acc += best == lab[r];
+        }
+    } else {
+        size_t n = rows * (size_t)C;
+        for (size_t i = 0; i < n; i++) {
+            if (s->loss == CN_LOSS_BCE_LOGITS) acc += (p[i] > 0.0f) == (y[i] > 0.5f);
+            else acc += fabs((double)p[i] - (double)y[i]);
+        }
+        acc /= (double)C;
+    }
+    return acc;
+}
+
+cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss, double *metric)
+{
+    double lsum = 0.0, msum = 0.0;
+    long long rows_total = 0;
+    cn_graph *g = &s->ge;
+    for (int start = 0; start < ds->n; start += s->eval_batch) {
+        int count = ds->n - start < s->eval_batch ? ds->n - start : s->eval_batch;
+        cn_status st = cn_batch_range(ds, start, count, s->ex, s->ey, s->el);
+        if (st) return st;
+        cn_graph_reset(g);
+        g->no_grad = 1;
+        g->training = 0;
+        int T = ds->seq_len, xs[3], nd = 0;
+        if (T) xs[nd++] = T;
+        xs[nd++] = count;
+        xs[nd++] = ds->features;
+        cn_tensor xt, yt;
+        cn_tensor_view(&xt, s->ex, nd, xs);
+        cn_var *x = cn_input(g, &xt);
+        cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, 0);
+        cn_var *tgt = NULL;
+        if (pred && s->ey) {
+            cn_tensor_view(&yt, s->ey, pred->v.ndim, pred->v.shape);
+            tgt = cn_input(g, &yt);
+        }
+        cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->el) : NULL;
+        if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "evaluation failed");
+        size_t rows = cn_rows(&pred->v);
+        lsum += cn_scalar_value(l) * (double)rows;
+        msum += batch_metric(s, pred, s->ey, s->el, rows);
+        rows_total += (long long)rows;
+    }
+    *loss = lsum / (double)rows_total;
+    *metric = msum / (double)rows_total;
+    return CN_OK;
+}

@@ -1,0 +1,53 @@
+/* A session: everything built from a config (data, model, optimizer, clip
+ * stage, buffers), shared by train, eval and sample. Private to src/train. */
+#ifndef CN_SESSION_H
+#define CN_SESSION_H
+
+#include "train/trainer.h"
+#include "io/safetensors.h"
+
+#define CN_LOSS_RING 100
+
+typedef struct {
+    cn_config cfg;
+    cn_data data;
+    cn_loss_kind loss;
+    cn_paramset ps;
+    cn_model *model;
+    cn_optim *optim;
+    cn_schedule sched;
+    cn_clip *clip;
+    cn_batcher batcher;
+    int batcher_ready;
+    cn_graph g;                 /* training graph (its arena is sized by the first step) */
+    cn_graph ge;                /* evaluation graph */
+    cn_rng drop_rng;            /* dropout masks */
+    cn_model_output out;
+    float *bx, *by;             /* training batch [T,B,F], targets */
+    int32_t *bl;
+    int eval_batch;
+    float *ex, *ey;             /* evaluation batch */
+    int32_t *el;
+    int32_t *vocab_ids;         /* text: vocabulary as int32 for the checkpoint */
+    /* run statistics (saved in checkpoints so a resumed run's summary is exact) */
+    long long step;
+    long long clipped_steps, skipped_steps, nonfinite_steps, diverged_at_step;
+    double max_norm_pre;
+    double loss_ring[CN_LOSS_RING];
+    long long loss_ring_n;      /* logged losses so far (ring index = n % size) */
+    double wall_s;              /* training time of earlier sessions of this run */
+} cn_session;
+
+/* Loads and validates everything; nothing is written. */
+cn_status cn_session_open(cn_session *s, const char *config_path, char *const *sets, int n_sets);
+void cn_session_close(cn_session *s);
+/* Model tensors from a safetensors file into the parameters (init_from, eval, sample). */
+cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char *file);
+/* Restores params, optimizer, clip, data order, RNG and run statistics. */
+cn_status cn_session_resume(cn_session *s, const char *checkpoint);
+cn_status cn_session_save(cn_session *s, const char *path);
+/* Mean loss and metric over a dataset, in evaluation mode. */
+cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss, double *metric);
+const char *cn_session_metric_name(const cn_session *s);
+
+#endif

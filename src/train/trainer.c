@@ -1,0 +1,426 @@
+/* The training loop, its log files and the progress line (see trainer.h). */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/runfiles.h"
+#include "train/session.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    cn_session s;
+    const cn_train_opts *o;
+    char dir[4096];
+    FILE *metrics, *evalf;
+    double t_start, last_progress;
+    long long first_step;     /* first step of this session */
+    double test_loss, test_metric;
+    int have_test;
+} trainer;
+
+/* ---- one optimizer step ---- */
+
+static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
+{
+    const cn_dataset *d = &s->data.train;
+    cn_status st = cn_batcher_next(&s->batcher, s->bx, s->by, s->bl, epoch);
+    if (st) return st;
+    cn_graph *g = &s->g;
+    if ((st = cn_graph_reset(g))) return st;
+    g->no_grad = 0;
+    g->training = 1;
+    g->rng = &s->drop_rng;
+    int B = (int)s->cfg.train.batch_size, xs[3], nd = 0;
+    if (d->seq_len) xs[nd++] = d->seq_len;
+    xs[nd++] = B;
+    xs[nd++] = d->features;
+    cn_tensor xt, yt;
+    cn_tensor_view(&xt, s->bx, nd, xs);
+    cn_var *x = cn_input(g, &xt);
+    cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, (int)s->cfg.train.bptt);
+    cn_var *tgt = NULL;
+    if (pred && s->by) {
+        cn_tensor_view(&yt, s->by, pred->v.ndim, pred->v.shape);
+        tgt = cn_input(g, &yt);
+    }
+    cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
+    if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
+    *loss = cn_scalar_value(l);
+    return cn_backward(g, l);
+}
+
+/* Returns the clip stage's action for this step. */
+static cn_status train_step(cn_session *s, double *loss_out, int *epoch, double *lr, cn_clip_action *action)
+{
+    long long accum = s->cfg.train.grad_accum;
+    double loss_sum = 0.0;
+    cn_status st;
+    cn_paramset_zero_grad(&s->ps);
+    for (long long a = 0; a < accum; a++) {
+        double l = 0.0;
+        int ep = 0;
+        if ((st = forward_backward(s, &l, &ep))) return st;
+        if (a == 0) *epoch = ep;
+        loss_sum += l;
+    }
+    if (accum > 1) {
+        /* clip the MEAN gradient, once per optimizer step (CLIPPING.md) */
+        float k = (float)accum;
+        for (size_t i = 0; i < s->ps.total; i++) s->ps.grad[i] /= k;
+    }
+    double loss = loss_sum / (double)accum;
+    *loss_out = loss;
+    s->step++;
+    if ((st = cn_clip_run(s->clip, &s->ps, !isfinite(loss), action))) return st;
+    *lr = cn_schedule_lr(&s->sched, cn_optim_lr(s->optim), s->step);
+    if (*action == CN_CLIP_UPDATE && (st = cn_optim_step(s->optim, &s->ps, *lr))) return st;
+    return CN_OK;
+}
+
+/* ---- files ---- */
+
+static void join(char *out, size_t n, const char *dir, const char *file) { snprintf(out, n, "%s/%s", dir, file); }
+
+static cn_status open_logs(trainer *t, int resuming)
+{
+    char path[4200];
+    cn_session *s = &t->s;
+    join(path, sizeof path, t->dir, "metrics.csv");
+    int append = resuming && cn_file_exists(path);
+    cn_status st;
+    if (append && (st = cn_csv_truncate_steps(path, s->step))) return st;
+    t->metrics = fopen(path, append ? "ab" : "wb");
+    if (!t->metrics) return cn_error(CN_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    if (!append) {
+        fprintf(t->metrics, "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold,clipped,"
+                            "grad_max_abs,nonfinite,skipped,time_ms");
+        if (s->cfg.log_per_tensor)
+            for (int i = 0; i < s->ps.count; i++) fprintf(t->metrics, ",gn_pre.%s", s->ps.info[i].name);
+        fprintf(t->metrics, "\n");
+    }
+    join(path, sizeof path, t->dir, "eval.csv");
+    append = resuming && cn_file_exists(path);
+    if (append && (st = cn_csv_truncate_steps(path, s->step))) return st;
+    t->evalf = fopen(path, append ? "ab" : "wb");
+    if (!t->evalf) return cn_error(CN_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    if (!append) fprintf(t->evalf, "step,test_loss,test_metric\n");
+    return CN_OK;
+}
+
+static void log_row(trainer *t, int epoch, double loss, double lr, const cn_clip_report *r, double ms)
+{
+    char b[13][40];
+    cn_fmt_num(b[0], 40, loss);
+    cn_fmt_num(b[1], 40, lr);
+    cn_fmt_num(b[2], 40, r->norm_pre_l2);
+    cn_fmt_num(b[3], 40, r->norm_post);
+    cn_fmt_num(b[4], 40, r->coef);
+    cn_fmt_num(b[5], 40, r->threshold);
+    cn_fmt_num(b[6], 40, r->max_abs);
+    fprintf(t->metrics, "%lld,%d,%s,%s,%s,%s,%s,%s,%d,%s,%lld,%d,%.3f", t->s.step, epoch, b[0], b[1], b[2], b[3],
+            b[4], b[5], r->clipped, b[6], r->n_nonfinite, r->skipped, ms);
+    if (t->s.cfg.log_per_tensor)
+        for (int i = 0; i < r->n_tensors; i++) {
+            cn_fmt_num(b[7], 40, r->tensor_norm_pre[i]);
+            fprintf(t->metrics, ",%s", b[7]);
+        }
+    fputc('\n', t->metrics);
+}
+
+static cn_status run_eval(trainer *t)
+{
+    cn_session *s = &t->s;
+    if (!s->data.test.n) return CN_OK;
+    cn_status st = cn_session_evaluate(s, &s->data.test, &t->test_loss, &t->test_metric);
+    if (st) return st;
+    t->have_test = 1;
+    char a[40], b[40];
+    cn_fmt_num(a, sizeof a, t->test_loss);
+    cn_fmt_num(b, sizeof b, t->test_metric);
+    fprintf(t->evalf, "%lld,%s,%s\n", s->step, a, b);
+    fflush(t->evalf);
+    return CN_OK;
+}
+
+static cn_status save_checkpoint(trainer *t)
+{
+    char path[4200];
+    join(path, sizeof path, t->dir, "checkpoint.safetensors");
+    t->s.wall_s += now_s() - t->t_start;   /* time so far, carried by the checkpoint */
+    cn_status st = cn_session_save(&t->s, path);
+    t->s.wall_s -= now_s() - t->t_start;
+    return st;
+}
+
+static double final_loss(const cn_session *s)
+{
+    long long n = s->loss_ring_n < CN_LOSS_RING ? s->loss_ring_n : CN_LOSS_RING;
+    if (n == 0) return NAN;
+    double sum = 0.0;
+    for (long long i = 0; i < n; i++) sum += s->loss_ring[i];
+    return sum / (double)n;
+}
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static cn_status write_summary(trainer *t, double wall)
+{
+    cn_session *s = &t->s;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return cn_error(CN_ERR_NOMEM, "out of memory");
+    double fl = final_loss(s);
+    cJSON_AddStringToObject(j, "name", s->cfg.name);
+    cJSON_AddNumberToObject(j, "steps", (double)s->step);
+    /* JSON has no NaN/Inf: a non-finite final loss is null (diverged says why) */
+    cJSON_AddItemToObject(j, "final_loss", num_or_null(fl));
+    cJSON_AddItemToObject(j, "test_loss", t->have_test ? num_or_null(t->test_loss) : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "test_metric", t->have_test ? num_or_null(t->test_metric) : cJSON_CreateNull());
+    cJSON_AddStringToObject(j, "test_metric_name", cn_session_metric_name(s));
+    cJSON_AddBoolToObject(j, "diverged", s->diverged_at_step > 0);
+    cJSON_AddItemToObject(j, "diverged_at_step", s->diverged_at_step > 0 ? cJSON_CreateNumber((double)s->diverged_at_step) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(j, "clip_frac", s->step ? (double)s->clipped_steps / (double)s->step : 0.0);
+    cJSON_AddItemToObject(j, "max_grad_norm_pre", isinf(s->max_norm_pre) ? cJSON_CreateString("inf") : cJSON_CreateNumber(s->max_norm_pre));
+    cJSON_AddNumberToObject(j, "skipped_steps", (double)s->skipped_steps);
+    cJSON_AddNumberToObject(j, "nonfinite_steps", (double)s->nonfinite_steps);
+    cJSON_AddNumberToObject(j, "wall_s", wall);
+    cJSON_AddNumberToObject(j, "steps_per_s", wall > 0 ? (double)(s->step - t->first_step) / (wall - s->wall_s > 0 ? wall - s->wall_s : wall) : 0.0);
+    cJSON_AddBoolToObject(j, "stopped_early", s->step < s->cfg.train.steps);
+    char path[4200];
+    join(path, sizeof path, t->dir, "summary.json");
+    cn_status st = cn_write_json_atomic(path, j);
+    cJSON_Delete(j);
+    return st;
+}
+
+/* ---- progress ---- */
+
+static void progress(trainer *t, double loss, const cn_clip_report *r, int final)
+{
+    FILE *f = t->o->progress;
+    if (!f) return;
+    double now = now_s();
+    long long total = t->s.cfg.train.steps, step = t->s.step;
+    double every = t->o->progress_tty ? 0.1 : 5.0;
+    int tenth = total >= 10 && step % (total / 10) == 0;
+    if (!final && now - t->last_progress < every && !(tenth && !t->o->progress_tty)) return;
+    t->last_progress = now;
+    double el = now - t->t_start, rate = el > 0 ? (double)(step - t->first_step) / el : 0.0;
+    double eta = rate > 0 ? (double)(total - step) / rate : 0.0;
+    double cf = step ? 100.0 * (double)t->s.clipped_steps / (double)step : 0.0;
+    fprintf(f, "%sstep %lld/%lld  loss %.4g  grad %.3g  clipped %.0f%%  %.0f steps/s  ETA %.0fs%s",
+            t->o->progress_tty ? "\r" : "", step, total, loss, r ? r->norm_pre_l2 : NAN, cf, rate, eta,
+            t->o->progress_tty ? "\033[K" : "\n");
+    if (final && t->o->progress_tty) fputc('\n', f);
+    fflush(f);
+}
+
+/* ---- the run ---- */
+
+static cn_status pick_dir(trainer *t)
+{
+    const cn_train_opts *o = t->o;
+    if (o->out_dir) {
+        snprintf(t->dir, sizeof t->dir, "%s", o->out_dir);
+        return CN_OK;
+    }
+    if (o->resume) {
+        /* continue in the checkpoint's own run directory */
+        const char *slash = strrchr(o->resume, '/');
+        if (slash) snprintf(t->dir, sizeof t->dir, "%.*s", (int)(slash - o->resume), o->resume);
+        else snprintf(t->dir, sizeof t->dir, ".");
+        return CN_OK;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+    snprintf(t->dir, sizeof t->dir, "runs/%s-%s", t->s.cfg.name, ts);
+    /* two runs started in the same second get distinct directories */
+    for (int k = 2; cn_file_exists(t->dir) && k < 1000; k++)
+        snprintf(t->dir, sizeof t->dir, "runs/%s-%s-%d", t->s.cfg.name, ts, k);
+    return CN_OK;
+}
+
+cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
+{
+    trainer t;
+    memset(&t, 0, sizeof t);
+    memset(res, 0, sizeof *res);
+    t.o = o;
+    cn_session *s = &t.s;
+    cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
+    if (st) goto out;
+    if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
+    cn_set_threads(s->cfg.threads);
+    pick_dir(&t);
+    snprintf(res->out_dir, sizeof res->out_dir, "%s", t.dir);
+    char path[4200];
+    join(path, sizeof path, t.dir, "metrics.csv");
+    if (!o->resume && cn_file_exists(path)) {
+        st = cn_error(CN_ERR_ARG, "%s already holds a run (metrics.csv); choose another --out or remove it", t.dir);
+        goto out;
+    }
+    if ((st = cn_mkdirs(t.dir))) goto out;
+    join(path, sizeof path, t.dir, "config.json");
+    if ((st = cn_write_json_atomic(path, s->cfg.root))) goto out;
+    if ((st = open_logs(&t, o->resume != NULL))) goto out;
+
+    t.first_step = s->step;
+    t.t_start = now_s();
+    t.last_progress = 0;
+    const cn_train_config *tc = &s->cfg.train;
+    double loss = NAN;
+    const cn_clip_report *rep = NULL;
+    while (s->step < tc->steps) {
+        double t0 = now_s(), lr = 0;
+        int epoch = 0;
+        cn_clip_action act;
+        if ((st = train_step(s, &loss, &epoch, &lr, &act))) goto out;
+        rep = cn_clip_last_report(s->clip);
+        int nonfinite = !isfinite(loss) || rep->n_nonfinite > 0;
+        if (nonfinite) {
+            s->nonfinite_steps++;
+            if (!s->diverged_at_step) s->diverged_at_step = s->step;
+        }
+        s->clipped_steps += rep->clipped;
+        s->skipped_steps += rep->skipped;
+        if (rep->norm_pre_l2 > s->max_norm_pre) s->max_norm_pre = rep->norm_pre_l2;
+        if (s->step % tc->log_every == 0 || act == CN_CLIP_STOP) {
+            s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
+            s->loss_ring_n++;
+            log_row(&t, epoch, loss, lr, rep, 1000.0 * (now_s() - t0));
+        }
+        if (act == CN_CLIP_STOP) {
+            res->stopped = 1;
+            break;
+        }
+        if (tc->eval_every && s->step % tc->eval_every == 0 && s->step < tc->steps && (st = run_eval(&t))) goto out;
+        if (tc->checkpoint_every && s->step % tc->checkpoint_every == 0 && s->step < tc->steps) {
+            fflush(t.metrics);
+            if ((st = save_checkpoint(&t))) goto out;
+        }
+        progress(&t, loss, rep, 0);
+        if (o->stop_flag && *o->stop_flag) {
+            res->stopped = res->interrupted = 1;
+            break;
+        }
+    }
+    double wall = s->wall_s + (now_s() - t.t_start);
+    if (!res->stopped || res->interrupted) {
+        if ((st = run_eval(&t))) goto out;
+    }
+    progress(&t, loss, rep, 1);
+    fflush(t.metrics);
+    if ((st = save_checkpoint(&t))) goto out;
+    if ((st = write_summary(&t, wall))) goto out;
+    res->diverged = s->diverged_at_step > 0;
+    res->diverged_at_step = s->diverged_at_step;
+    res->steps = s->step;
+out:
+    if (t.metrics && fclose(t.metrics) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/metrics.csv: write failed", t.dir);
+    if (t.evalf && fclose(t.evalf) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/eval.csv: write failed", t.dir);
+    cn_session_close(s);
+    return st;
+}
+
+/* ---- eval and sample ---- */
+
+static cn_status open_with_checkpoint(cn_session *s, const char *config_path, char *const *sets, int n_sets,
+                                      const char *checkpoint)
+{
+    cn_status st = cn_session_open(s, config_path, sets, n_sets);
+    if (st) return st;
+    cn_st_file *f = NULL;
+    if ((st = cn_st_read(checkpoint, &f))) return st;
+    st = cn_session_load_params(s, f, checkpoint);
+    cn_st_close(f);
+    return st;
+}
+
+cn_status cn_evaluate(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
+                      double *loss, double *metric, const char **metric_name, int *n_examples)
+{
+    cn_session s;
+    cn_status st = open_with_checkpoint(&s, config_path, sets, n_sets, checkpoint);
+    if (!st) {
+        const cn_dataset *d = s.data.test.n ? &s.data.test : &s.data.train;
+        *n_examples = d->n;
+        *metric_name = s.loss == CN_LOSS_MSE ? "mae" : "accuracy";
+        st = cn_session_evaluate(&s, d, loss, metric);
+    }
+    cn_session_close(&s);
+    return st;
+}
+
+cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
+                         int length, double temperature, uint64_t seed, const char *prime, FILE *out)
+{
+    cn_session s;
+    cn_status st = open_with_checkpoint(&s, config_path, sets, n_sets, checkpoint);
+    if (st) goto done;
+    if (!s.data.vocab_size || !s.out.seq) {
+        st = cn_error(CN_ERR_ARG, "%s: sample needs a character-level text model (data.kind \"text\", output \"sequence\")", config_path);
+        goto done;
+    }
+    int T = s.data.train.seq_len, V = s.data.vocab_size;
+    float *ctx = cn_malloc(sizeof(float) * (size_t)T);
+    double *prob = cn_malloc(sizeof(double) * (size_t)V);
+    if (!ctx || !prob) { cn_free(ctx); cn_free(prob); st = cn_error(CN_ERR_NOMEM, "out of memory"); goto done; }
+    cn_rng rng;
+    cn_rng_seed(&rng, seed);
+    int n = 0;
+    /* the context: the priming text (characters outside the vocabulary are skipped), else a random character */
+    for (const char *p = prime ? prime : ""; *p; p++) {
+        const char *q = memchr(s.data.vocab, *p, (size_t)V);
+        if (!q) continue;
+        if (n == T) { memmove(ctx, ctx + 1, sizeof(float) * (size_t)(T - 1)); n--; }
+        ctx[n++] = (float)(q - s.data.vocab);
+        fputc(*p, out);
+    }
+    if (n == 0) {
+        ctx[n++] = (float)cn_rng_below(&rng, (uint64_t)V);
+        fputc(s.data.vocab[(int)ctx[0]], out);
+    }
+    for (int k = 0; k < length; k++) {
+        cn_graph *g = &s.ge;
+        cn_graph_reset(g);
+        g->no_grad = 1;
+        g->training = 0;
+        cn_tensor xt;
+        cn_tensor_view(&xt, ctx, 3, (int[]){n, 1, 1});
+        cn_var *y = cn_model_forward(s.model, g, &s.ps, cn_input(g, &xt), 0);
+        if (!y) { st = g->err; break; }
+        const float *logit = y->v.data + (size_t)(n - 1) * (size_t)cn_cols(&y->v);
+        int C = cn_cols(&y->v) < V ? cn_cols(&y->v) : V, pick = 0;
+        if (temperature <= 0) {
+            for (int c = 1; c < C; c++) if (logit[c] > logit[pick]) pick = c;
+        } else {
+            double mx = logit[0], sum = 0.0;
+            for (int c = 1; c < C; c++) if (logit[c] > mx) mx = logit[c];
+            for (int c = 0; c < C; c++) sum += prob[c] = exp(((double)logit[c] - mx) / temperature);
+            double u = cn_rng_double(&rng) * sum, acc = 0.0;
+            pick = C - 1;
+            for (int c = 0; c < C; c++) { acc += prob[c]; if (u < acc) { pick = c; break; } }
+        }
+        fputc(s.data.vocab[pick], out);
+        if (n == T) { memmove(ctx, ctx + 1, sizeof(float) * (size_t)(T - 1)); n--; }
+        ctx[n++] = (float)pick;
+    }
+    fputc('\n', out);
+    cn_free(ctx);
+    cn_free(prob);
+done:
+    cn_session_close(&s);
+    return st;
+}

@@ -1,0 +1,318 @@
+/* End-to-end tests of the clipnn program (built by `make test`; its path is in
+ * CLIPNN_BIN). Each test works in its own temporary directory. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char bin[2048], tmp[256];
+
+static void setup(void)
+{
+    const char *b = getenv("CLIPNN_BIN");
+    snprintf(bin, sizeof bin, "%s", b ? b : "../build/clipnn");
+    if (bin[0] != '/') {
+        char cwd[512];
+        ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+        char rel[1024];
+        snprintf(rel, sizeof rel, "%s", bin);
+        snprintf(bin, sizeof bin, "%s/%s", cwd, rel);
+    }
+    snprintf(tmp, sizeof tmp, "/tmp/clipnn-cli-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void teardown(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+/* Runs clipnn with args (a shell fragment); returns the exit code; output (stdout+stderr) in out. */
+static int run(char *out, size_t n, const char *fmt, ...)
+{
+    char args[4096], cmd[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t k = fread(out, 1, n - 1, p);
+    out[k] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t k = fread(s, 1, (size_t)n, f);
+    s[k] = 0;
+    fclose(f);
+    return s;
+}
+
+static int exists(const char *dir, const char *file)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return access(p, F_OK) == 0;
+}
+
+/* Column `col` (0-based) of every data row of a CSV, joined with '|'. */
+static char *csv_columns(const char *path, const int *cols, int ncols)
+{
+    char *s = slurp(path);
+    ck_assert_msg(s != NULL, "cannot read %s", path);
+    char *out = calloc(strlen(s) + 1, 1);
+    char *save = NULL;
+    int line = 0;
+    for (char *ln = strtok_r(s, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), line++) {
+        if (line == 0) continue;
+        int c = 0;
+        char *start = ln;
+        for (char *p = ln;; p++) {
+            if (*p == ',' || *p == 0) {
+                for (int k = 0; k < ncols; k++)
+                    if (cols[k] == c) { strncat(out, start, (size_t)(p - start)); strcat(out, "|"); }
+                if (*p == 0) break;
+                c++;
+                start = p + 1;
+            }
+        }
+        strcat(out, "\n");
+    }
+    free(s);
+    return out;
+}
+
+START_TEST(train_writes_every_run_file)
+{
+    char out[8192], dir[512];
+    snprintf(dir, sizeof dir, "%s/run", tmp);
+    int rc = run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    const char *files[] = {"config.json", "metrics.csv", "eval.csv", "summary.json", "checkpoint.safetensors"};
+    for (int i = 0; i < 5; i++) ck_assert_msg(exists(dir, files[i]), "missing %s", files[i]);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/metrics.csv", dir);
+    char *m = slurp(p);
+    const char *hdr = "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold,clipped,"
+                      "grad_max_abs,nonfinite,skipped,time_ms\n";
+    ck_assert_msg(!strncmp(m, hdr, strlen(hdr)), "header: %.200s", m);
+    int rows = 0;
+    for (char *q = m; *q; q++) rows += *q == '\n';
+    ck_assert_int_eq(rows, 31);
+    free(m);
+    snprintf(p, sizeof p, "%s/eval.csv", dir);
+    char *e = slurp(p);
+    ck_assert(!strncmp(e, "step,test_loss,test_metric\n10,", 30));
+    free(e);
+    snprintf(p, sizeof p, "%s/summary.json", dir);
+    char *sj = slurp(p);
+    cJSON *j = cJSON_Parse(sj);
+    ck_assert_ptr_nonnull(j);
+    const char *keys[] = {"name", "steps", "final_loss", "test_loss", "test_metric", "diverged", "diverged_at_step",
+                          "clip_frac", "max_grad_norm_pre", "skipped_steps", "wall_s", "steps_per_s"};
+    for (int i = 0; i < 12; i++) ck_assert_msg(cJSON_HasObjectItem(j, keys[i]), "summary lacks %s", keys[i]);
+    ck_assert_int_eq((int)cJSON_GetObjectItem(j, "steps")->valuedouble, 30);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "diverged")));
+    cJSON_Delete(j);
+    free(sj);
+    /* the resolved config has every default filled in and reproduces the run alone */
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char *cj = slurp(p);
+    cJSON *c = cJSON_Parse(cj);
+    ck_assert_ptr_nonnull(c);
+    cJSON *opt = cJSON_GetObjectItem(c, "optimizer");
+    ck_assert(cJSON_HasObjectItem(opt, "betas") && cJSON_HasObjectItem(opt, "eps"));
+    ck_assert(cJSON_HasObjectItem(cJSON_GetObjectItem(c, "train"), "grad_accum"));
+    cJSON_Delete(c);
+    free(cj);
+}
+END_TEST
+
+START_TEST(same_seed_gives_identical_metrics)
+{
+    char out[8192], d1[512], d2[512];
+    snprintf(d1, sizeof d1, "%s/a", tmp);
+    snprintf(d2, sizeof d2, "%s/b", tmp);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d1), 0);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d2), 0);
+    int cols[] = {0, 2, 4, 5, 6};   /* step, loss, grad_norm_pre, grad_norm_post, clip_coef */
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, "%s/metrics.csv", d1);
+    snprintf(p2, sizeof p2, "%s/metrics.csv", d2);
+    char *a = csv_columns(p1, cols, 5), *b = csv_columns(p2, cols, 5);
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(different_seed_changes_the_run)
+{
+    char out[8192], d1[512], d2[512];
+    snprintf(d1, sizeof d1, "%s/a", tmp);
+    snprintf(d2, sizeof d2, "%s/b", tmp);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d1), 0);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet --set seed=8", d2), 0);
+    int cols[] = {2};
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, "%s/metrics.csv", d1);
+    snprintf(p2, sizeof p2, "%s/metrics.csv", d2);
+    char *a = csv_columns(p1, cols, 1), *b = csv_columns(p2, cols, 1);
+    ck_assert_str_ne(a, b);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(divergence_stops_with_exit_3)
+{
+    char out[8192], dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/div", tmp);
+    int rc = run(out, sizeof out,
+                 "train configs/tiny_rnn.json --out %s --quiet --set optimizer.type=sgd --set optimizer.lr=1e30 "
+                 "--set clip.mode=none --set clip.on_nonfinite=stop", dir);
+    ck_assert_msg(rc == 3, "exit %d: %s", rc, out);
+    snprintf(p, sizeof p, "%s/summary.json", dir);
+    char *sj = slurp(p);
+    ck_assert_ptr_nonnull(sj);
+    cJSON *j = cJSON_Parse(sj);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "diverged")));
+    cJSON *at = cJSON_GetObjectItem(j, "diverged_at_step");
+    ck_assert(cJSON_IsNumber(at) && at->valuedouble >= 1 && at->valuedouble < 30);
+    ck_assert(exists(dir, "checkpoint.safetensors") && exists(dir, "metrics.csv") && exists(dir, "eval.csv"));
+    cJSON_Delete(j);
+    free(sj);
+}
+END_TEST
+
+START_TEST(resume_is_bit_identical)
+{
+    char out[8192], d1[512], d2[512], p1[1024], p2[1024];
+    snprintf(d1, sizeof d1, "%s/full", tmp);
+    snprintf(d2, sizeof d2, "%s/part", tmp);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d1), 0);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet --set train.steps=12", d2), 0);
+    snprintf(p2, sizeof p2, "%s/checkpoint.safetensors", d2);
+    int rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --resume %s", p2);
+    ck_assert_msg(rc == 0, "resume exit %d: %s", rc, out);
+    /* the resumed run continued in its own directory: same metrics rows and the same final weights */
+    int cols[] = {0, 2, 4, 5, 6};
+    snprintf(p1, sizeof p1, "%s/metrics.csv", d1);
+    snprintf(p2, sizeof p2, "%s/metrics.csv", d2);
+    char *a = csv_columns(p1, cols, 5), *b = csv_columns(p2, cols, 5);
+    ck_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    snprintf(p1, sizeof p1, "%s/checkpoint.safetensors", d1);
+    snprintf(p2, sizeof p2, "%s/checkpoint.safetensors", d2);
+    char *c1 = slurp(p1), *c2 = slurp(p2);
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_ptr_nonnull(c2);
+    /* tensor data equal: compare the files after their JSON headers */
+    uint64_t h1, h2;
+    memcpy(&h1, c1, 8);
+    memcpy(&h2, c2, 8);
+    FILE *f1 = fopen(p1, "rb"), *f2 = fopen(p2, "rb");
+    fseek(f1, 0, SEEK_END);
+    fseek(f2, 0, SEEK_END);
+    long n1 = ftell(f1) - 8 - (long)h1, n2 = ftell(f2) - 8 - (long)h2;
+    fclose(f1);
+    fclose(f2);
+    ck_assert_int_eq(n1, n2);
+    ck_assert_msg(memcmp(c1 + 8 + h1, c2 + 8 + h2, (size_t)n1) == 0, "checkpoint tensors differ after resume");
+    free(c1);
+    free(c2);
+}
+END_TEST
+
+/* Bad input: exit 2 and a message naming the place. */
+static const struct { const char *args; const char *needle; } bad_cases[] = {
+    {"train configs/does_not_exist.json", "does_not_exist.json"},
+    {"train configs/tiny_rnn.json --set optimizer.lr=-1", "optimizer.lr"},
+    {"train configs/tiny_rnn.json --set optimizer.lr=fast", "optimizer.lr: expected a number > 0, got \"fast\""},
+    {"train configs/tiny_rnn.json --set clip.max_norm=0", "clip.max_norm"},
+    {"train configs/tiny_rnn.json --set clip.mode=bogus", "bogus"},
+    {"train configs/tiny_rnn.json --set train.stpes=3", "train.stpes"},
+    {"train configs/tiny_rnn.json --set model.0.hidden=0", "model.0.hidden"},
+    {"train configs/tiny_rnn.json --set model.1.out=3", "model"},
+    {"train configs/tiny_rnn.json --set loss=cross_entropy", "loss"},
+    {"train configs/tiny_rnn.json --set data.kind=nope", "data.kind"},
+    {"train configs/tiny_rnn.json --set learning_rate=3", "learning_rate"},
+    {"train configs/tiny_rnn.json --bogus", "--bogus"},
+    {"train", "CONFIG"},
+    {"frobnicate", "frobnicate"},
+    {"eval configs/tiny_rnn.json", "--checkpoint"},
+};
+
+START_TEST(bad_input_exits_2_naming_the_place)
+{
+    char out[8192];
+    int rc = run(out, sizeof out, "%s --out %s/bad%d", bad_cases[_i].args, tmp, _i);
+    ck_assert_msg(rc == 2, "'%s' exited %d: %s", bad_cases[_i].args, rc, out);
+    ck_assert_msg(strstr(out, bad_cases[_i].needle) != NULL, "'%s': message lacks '%s': %s", bad_cases[_i].args,
+                  bad_cases[_i].needle, out);
+    /* no half-made run directory */
+    char d[600];
+    snprintf(d, sizeof d, "%s/bad%d", tmp, _i);
+    ck_assert_msg(access(d, F_OK) != 0, "'%s' created %s", bad_cases[_i].args, d);
+}
+END_TEST
+
+START_TEST(eval_reads_a_checkpoint)
+{
+    char out[8192], dir[512];
+    snprintf(dir, sizeof dir, "%s/mlp", tmp);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_mlp.json --out %s --quiet", dir), 0);
+    int rc = run(out, sizeof out, "eval configs/tiny_mlp.json --checkpoint %s/checkpoint.safetensors", dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "accuracy:") != NULL, "%s", out);
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+    char out[8192];
+    ck_assert_int_eq(run(out, sizeof out, "--version"), 0);
+    ck_assert(strstr(out, "clipnn ") != NULL);
+    const char *cmds[] = {"train", "compare", "eval", "sample"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(run(out, sizeof out, "%s --help", cmds[i]), 0);
+        ck_assert_msg(strstr(out, "example") != NULL, "%s --help has no example", cmds[i]);
+    }
+}
+END_TEST
+
+Suite *suite_cli(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("train");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, train_writes_every_run_file);
+    tcase_add_test(tc, same_seed_gives_identical_metrics);
+    tcase_add_test(tc, different_seed_changes_the_run);
+    tcase_add_test(tc, divergence_stops_with_exit_3);
+    tcase_add_test(tc, resume_is_bit_identical);
+    tcase_add_loop_test(tc, bad_input_exits_2_naming_the_place, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
+    tcase_add_test(tc, eval_reads_a_checkpoint);
+    tcase_add_test(tc, help_and_version);
+    suite_add_tcase(s, tc);
+    return s;
+}
