@@ -37,7 +37,7 @@ BIN      := $(BUILD)/clipnn
 TESTBIN  := $(BUILD)/clipnn_tests
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test test-run demo bench deps check-deps clean examples fixtures
+.PHONY: all test test-run demo bench fuzz deps check-deps clean examples
 .DEFAULT_GOAL := all
 
 all: check-deps
@@ -55,6 +55,23 @@ test: deps
 
 test-run: $(TESTBIN) $(BIN)
 	@cd tests && CLIPNN_BIN=../$(BIN) $(if $(filter 1,$(SAN)),CK_FORK=no ASAN_OPTIONS=detect_leaks=1,) ../$(TESTBIN)
+
+# The exploding-gradient RNN: no clipping vs norm / value / adaptive clipping, 3 seeds.
+DEMO_OUT ?= runs/demo-explode
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@rm -rf $(DEMO_OUT)
+	@$(BIN) compare examples/rnn_adding_explode.json --seeds 3 --out $(DEMO_OUT)
+
+# Side-by-side benchmark against PyTorch (when importable); writes build/bench.md.
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN) $(LIB)
+	@bench/run.sh $(BUILD)
+
+# Bounded fuzzing of the parsers (needs clang; FUZZ_SECONDS per target).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@fuzz/run.sh $(FUZZ_SECONDS)
 
 examples: check-deps
 	@$(MAKE) --no-print-directory $(EX_BIN)

@@ -8,7 +8,13 @@
 #include "tensor/state.h"
 #include "json/json.h"
 
-#define CLIPNN_VERSION CN_VERSION
 #include "autograd/autograd.h"
+#include "layers/layers.h"
+#include "optim/optim.h"
+#include "clip/clip.h"
+#include "data/data.h"
+#include "io/safetensors.h"
+
+#define CLIPNN_VERSION CN_VERSION
 
 #endif

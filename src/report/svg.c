@@ -1,0 +1,385 @@
+/* A small SVG line-chart writer for the report: axes with ticks (log axes at powers of 10), a legend,
+ * one <g class="series" data-variant="NAME"> per variant (thin seed lines, the bold median, the dashed
+ * clip threshold), divergence markers with labels placed so they do not overlap.
+ *
+ * Output is well-formed XML (all text escaped, every attribute quoted) so the same string works
+ * inline in HTML and as a standalone .svg. Non-finite values are gaps: a path is broken there and
+ * "nan" never reaches path data. */
+#include <math.h>
+#include <string.h>
+
+#include "report/internal.h"
+
+#define SVG_W        1000.0
+#define MARGIN_L     78.0
+#define MARGIN_R     24.0
+#define PLOT_H       290.0
+#define BOTTOM_SPACE 50.0
+#define LEGEND_ROW   18.0
+#define FONT_W       6.8     /* approximate advance of a 12px sans-serif character, for layout */
+
+typedef struct {
+    double x0, x1;           /* data range of the x axis */
+    double y0, y1;           /* data range (log axes: decades) */
+    int log_y;
+    double left, top, w, h;  /* plot area in pixels */
+} frame;
+
+static double px(const frame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w; }
+
+/* NaN when the value cannot be placed (non-finite, or <= 0 on a log axis). */
+static double py(const frame *f, double y)
+{
+    if (!isfinite(y)) return NAN;
+    double t;
+    if (f->log_y) {
+        if (!(y > 0)) return NAN;
+        t = (log10(y) - f->y0) / (f->y1 - f->y0);
+    } else {
+        t = (y - f->y0) / (f->y1 - f->y0);
+    }
+    double v = f->top + f->h - t * f->h;
+    /* far-off points (clipped away anyway) stay printable numbers */
+    if (v < -1e5) v = -1e5;
+    if (v > 1e5) v = 1e5;
+    return v;
+}
+
+/* ---- data ranges ---- */
+
+typedef struct {
+    double xmin, xmax, ymin, ymax;
+    int any;
+} range;
+
+static void range_add(range *r, double x, double y, int log_y)
+{
+    if (!isfinite(x)) return;
+    if (x < r->xmin) r->xmin = x;
+    if (x > r->xmax) r->xmax = x;
+    if (!isfinite(y) || (log_y && !(y > 0))) return;
+    if (y < r->ymin) r->ymin = y;
+    if (y > r->ymax) r->ymax = y;
+    r->any = 1;
+}
+
+static void range_line(range *r, const cn_report_line *l, int log_y)
+{
+    for (long long i = 0; i < l->n; i++) range_add(r, l->x[i], l->y[i], log_y);
+}
+
+/* "Nice" tick spacing (1, 2, 5 x 10^k) giving about `want` intervals over span. */
+static double nice_step(double span, int want)
+{
+    double raw = span / want, mag = pow(10.0, floor(log10(raw))), n = raw / mag;
+    return (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag;
+}
+
+static void fmt_tick(char *out, size_t n, double v)
+{
+    if (fabs(v) < 1e-12) v = 0;
+    if (fabs(v) >= 1e7) snprintf(out, n, "%.3g", v);
+    else snprintf(out, n, "%.6g", v);
+}
+
+static void fmt_decade(char *out, size_t n, int d)
+{
+    if (d >= -3 && d <= 4) snprintf(out, n, "%g", pow(10.0, d));
+    else snprintf(out, n, "1e%d", d);
+}
+
+/* ---- pieces ---- */
+
+static void text(cn_report_buf *b, double x, double y, const char *anchor, const char *extra, const char *s)
+{
+    cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s>", x, y, anchor, extra);
+    cn_report_html(b, s);
+    cn_report_puts(b, "</text>\n");
+}
+
+static void axes(cn_report_buf *b, const cn_report_chart *c, const frame *f)
+{
+    char lab[32];
+    double bottom = f->top + f->h, right = f->left + f->w;
+    cn_report_puts(b, "<g class=\"axes\" font-size=\"11\" fill=\"#333\">\n");
+    /* y grid and ticks */
+    if (f->log_y) {
+        int d0 = (int)f->y0, d1 = (int)f->y1, span = d1 - d0;
+        int every = span <= 8 ? 1 : (span + 7) / 8;
+        if (span <= 4)   /* minor grid at 2..9 x 10^d: reading values between decades */
+            for (int d = d0; d < d1; d++)
+                for (int m = 2; m <= 9; m++) {
+                    double y = py(f, m * pow(10.0, d));
+                    cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#f0f0f0\"/>\n",
+                                     f->left, y, right, y);
+                }
+        for (int d = d0; d <= d1; d++) {
+            if ((d - d0) % every) continue;
+            double y = f->top + f->h - (double)(d - d0) / span * f->h;
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+                             f->left, y, right, y);
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                             f->left - 5, y, f->left, y);
+            fmt_decade(lab, sizeof lab, d);
+            text(b, f->left - 8, y + 4, "end", "", lab);
+        }
+    } else {
+        double st = nice_step(f->y1 - f->y0, 5);
+        for (double v = ceil(f->y0 / st - 1e-9) * st; v <= f->y1 + st * 1e-9; v += st) {
+            double y = py(f, v);
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+                             f->left, y, right, y);
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                             f->left - 5, y, f->left, y);
+            fmt_tick(lab, sizeof lab, v);
+            text(b, f->left - 8, y + 4, "end", "", lab);
+        }
+    }
+    /* x ticks */
+    double st = nice_step(f->x1 - f->x0, 8);
+    if (st < 1) st = 1;   /* steps are integers */
+    for (double v = ceil(f->x0 / st - 1e-9) * st; v <= f->x1 + st * 1e-9; v += st) {
+        double x = px(f, v);
+        cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+                         x, f->top, x, bottom);
+        cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                         x, bottom, x, bottom + 5);
+        fmt_tick(lab, sizeof lab, v);
+        text(b, x, bottom + 18, "middle", "", lab);
+    }
+    cn_report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n",
+                     f->left, f->top, f->w, f->h);
+    text(b, f->left + f->w / 2, bottom + 38, "middle", " font-size=\"12\"", c->xlabel);
+    char rot[96];
+    double cy = f->top + f->h / 2;
+    snprintf(rot, sizeof rot, " font-size=\"12\" transform=\"rotate(-90 18 %.1f)\"", cy);
+    text(b, 18, cy, "middle", rot, c->ylabel);
+    cn_report_puts(b, "</g>\n");
+}
+
+/* Path data for a line; returns the number of drawable points. A point alone between gaps becomes
+ * a zero-length segment, which round line caps render as a dot. */
+static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *l)
+{
+    long long drawn = 0;
+    int pen = 0, run = 0;
+    for (long long i = 0; i < l->n; i++) {
+        double x = isfinite(l->x[i]) ? px(f, l->x[i]) : NAN, y = py(f, l->y[i]);
+        if (!isfinite(x) || !isfinite(y)) {
+            if (pen && run == 1) cn_report_puts(b, "l0,0");
+            pen = 0;
+            continue;
+        }
+        cn_report_printf(b, "%s%.1f,%.1f", pen ? "L" : "M", x, y);
+        run = pen ? run + 1 : 1;
+        pen = 1;
+        drawn++;
+    }
+    if (pen && run == 1) cn_report_puts(b, "l0,0");
+    return drawn;
+}
+
+static int drawable(const frame *f, const cn_report_line *l)
+{
+    for (long long i = 0; i < l->n; i++)
+        if (isfinite(l->x[i]) && isfinite(py(f, l->y[i]))) return 1;
+    return 0;
+}
+
+static void path(cn_report_buf *b, const frame *f, const cn_report_line *l, const char *attrs)
+{
+    if (!drawable(f, l)) return;
+    cn_report_printf(b, "<path %s d=\"", attrs);
+    path_d(b, f, l);
+    cn_report_puts(b, "\"/>\n");
+}
+
+/* Legend layout: variants first, then a key for the line styles in use. Returns its height. */
+typedef struct {
+    const char *label, *note, *colour;
+    int style;   /* 0 solid variant swatch, 1 thin+bold key, 2 dashed key, 3 divergence key */
+} legend_item;
+
+static double legend(cn_report_buf *b, const legend_item *it, int n, double y0, int draw)
+{
+    double x = MARGIN_L, y = y0, maxx = SVG_W - MARGIN_R;
+    if (draw) cn_report_puts(b, "<g class=\"legend\" font-size=\"12\" fill=\"#222\">\n");
+    for (int i = 0; i < n; i++) {
+        size_t chars = strlen(it[i].label) + (it[i].note ? strlen(it[i].note) + 3 : 0);
+        double w = 30 + FONT_W * (double)chars + 18;
+        if (x > MARGIN_L && x + w > maxx) {
+            x = MARGIN_L;
+            y += LEGEND_ROW;
+        }
+        if (draw) {
+            const char *col = it[i].colour ? it[i].colour : "#555";
+            switch (it[i].style) {
+            case 0:
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
+                                 x, y - 4, x + 24, y - 4, col);
+                break;
+            case 1:
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1\" stroke-opacity=\"0.5\"/>\n",
+                                 x, y - 7, x + 24, y - 7, col);
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.4\"/>\n",
+                                 x, y - 2, x + 24, y - 2, col);
+                break;
+            case 2:
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.6\" stroke-dasharray=\"6 4\"/>\n",
+                                 x, y - 4, x + 24, y - 4, col);
+                break;
+            default:
+                cn_report_printf(b, "<path d=\"M%.1f,%.1fl8,8m0,-8l-8,8\" stroke=\"%s\" stroke-width=\"2.5\" fill=\"none\"/>\n",
+                                 x + 8, y - 8, col);
+            }
+            cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", x + 30, y);
+            cn_report_html(b, it[i].label);
+            if (it[i].note) {
+                cn_report_puts(b, " (");
+                cn_report_html(b, it[i].note);
+                cn_report_puts(b, ")");
+            }
+            cn_report_puts(b, "</text>\n");
+        }
+        x += w;
+    }
+    if (draw) cn_report_puts(b, "</g>\n");
+    return y - y0 + LEGEND_ROW;
+}
+
+/* ---- divergence markers ---- */
+
+typedef struct {
+    double x0, y0, x1, y1;
+} box;
+
+static int overlaps(const box *a, const box *b)
+{
+    return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1;
+}
+
+static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s, int n)
+{
+    int total = 0;
+    for (int v = 0; v < n; v++) total += s[v].n_marks;
+    if (!total) return;
+    box placed[64];
+    int np = 0;
+    cn_report_puts(b, "<g class=\"divergence-markers\" font-size=\"11\">\n");
+    for (int v = 0; v < n; v++)
+        for (int m = 0; m < s[v].n_marks; m++) {
+            const cn_report_mark *mk = &s[v].marks[m];
+            double x = px(f, mk->x), y = py(f, mk->y);
+            if (!isfinite(x)) continue;
+            if (!isfinite(y)) y = f->top + 8;   /* nothing finite before it: mark at the top edge */
+            cn_report_printf(b, "<g class=\"diverge\" data-variant=\"");
+            cn_report_html(b, s[v].variant);
+            cn_report_printf(b, "\" data-seed=\"%lld\" data-step=\"%lld\">\n", mk->seed, mk->step);
+            /* an x with a white halo, in the variant's colour */
+            cn_report_printf(b, "<path d=\"M%.1f,%.1fl10,10m0,-10l-10,10\" stroke=\"#fff\" stroke-width=\"5\" fill=\"none\"/>\n",
+                             x - 5, y - 5);
+            cn_report_printf(b, "<path d=\"M%.1f,%.1fl10,10m0,-10l-10,10\" stroke=\"%s\" stroke-width=\"2.5\" fill=\"none\"/>\n",
+                             x - 5, y - 5, s[v].colour);
+            char lab[96];
+            if (mk->multi_seed) snprintf(lab, sizeof lab, "seed %lld diverged @%lld", mk->seed, mk->step);
+            else snprintf(lab, sizeof lab, "diverged @%lld", mk->step);
+            double tw = FONT_W * 0.95 * (double)strlen(lab);
+            /* to the right, unless it would leave the plot; then below earlier labels until free */
+            int right = x + 9 + tw <= f->left + f->w;
+            box bx = {right ? x + 9 : x - 9 - tw, y - 20, right ? x + 9 + tw : x - 9, y - 7};
+            if (bx.y0 < f->top + 2) { bx.y0 = y + 8; bx.y1 = y + 21; }
+            for (int tries = 0; tries < 40; tries++) {
+                int hit = 0;
+                for (int k = 0; k < np; k++) hit |= overlaps(&bx, &placed[k]);
+                if (!hit) break;
+                bx.y0 += 14;
+                bx.y1 += 14;
+                if (bx.y1 > f->top + f->h) { bx.y0 = f->top + 2 + (tries % 20) * 14; bx.y1 = bx.y0 + 13; }
+            }
+            if (np < 64) placed[np++] = bx;
+            cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" stroke=\"#fff\" stroke-width=\"3\" "
+                                "paint-order=\"stroke\" font-weight=\"bold\">",
+                             bx.x0, bx.y1 - 2, s[v].colour);
+            cn_report_html(b, lab);
+            cn_report_puts(b, "</text>\n</g>\n");
+        }
+    cn_report_puts(b, "</g>\n");
+}
+
+/* ---- the chart ---- */
+
+void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n)
+{
+    range r = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
+    int multi = 0, dashed = 0, marks = 0;
+    for (int v = 0; v < n; v++) {
+        for (int k = 0; k < s[v].n_seeds; k++) range_line(&r, &s[v].seeds[k], c->log_y);
+        range_line(&r, &s[v].bold, c->log_y);
+        range_line(&r, &s[v].dashed, c->log_y);
+        for (int m = 0; m < s[v].n_marks; m++) range_add(&r, s[v].marks[m].x, s[v].marks[m].y, c->log_y);
+        multi |= s[v].n_seeds > 1;
+        dashed |= s[v].dashed.n > 0;
+        marks |= s[v].n_marks > 0;
+    }
+    frame f = {0};
+    f.log_y = c->log_y;
+    f.x0 = isfinite(r.xmin) && r.xmin < 0 ? r.xmin : 0;
+    f.x1 = isfinite(r.xmax) && r.xmax > f.x0 ? r.xmax : f.x0 + 1;
+    if (c->log_y) {
+        double lo = r.any ? floor(log10(r.ymin)) : -1, hi = r.any ? ceil(log10(r.ymax)) : 1;
+        if (hi <= lo) hi = lo + 1;
+        f.y0 = lo;
+        f.y1 = hi;
+    } else {
+        f.y0 = c->y_min;
+        f.y1 = c->y_max > c->y_min ? c->y_max : c->y_min + 1;
+    }
+
+    /* legend items: variants, then the key of line styles in use */
+    legend_item items[64];
+    int ni = 0;
+    for (int v = 0; v < n && ni < 60; v++)
+        items[ni++] = (legend_item){s[v].variant, s[v].legend_note, s[v].colour, 0};
+    if (multi) items[ni++] = (legend_item){"thin: seeds, bold: median", NULL, NULL, 1};
+    if (dashed) items[ni++] = (legend_item){"clip threshold", NULL, NULL, 2};
+    if (marks) items[ni++] = (legend_item){"divergence", NULL, NULL, 3};
+    double legend_top = 46, legend_h = legend(b, items, ni, legend_top, 0);
+
+    f.left = MARGIN_L;
+    f.top = legend_top + legend_h + 6;
+    f.w = SVG_W - MARGIN_L - MARGIN_R;
+    f.h = PLOT_H;
+    double height = f.top + f.h + BOTTOM_SPACE;
+
+    cn_report_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" id=\"chart-%s\" width=\"%.0f\" "
+                        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\" "
+                        "role=\"img\">\n",
+                     c->id, SVG_W, height, SVG_W, height);
+    cn_report_puts(b, "<title>");
+    cn_report_html(b, c->title);
+    cn_report_puts(b, "</title>\n");
+    cn_report_printf(b, "<defs><clipPath id=\"plot-%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
+                        "</clipPath></defs>\n",
+                     c->id, f.left, f.top, f.w, f.h);
+    cn_report_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#fff\"/>\n", SVG_W, height);
+    text(b, MARGIN_L, 24, "start", " font-size=\"15\" font-weight=\"bold\"", c->title);
+    legend(b, items, ni, legend_top, 1);
+    axes(b, c, &f);
+    if (!r.any)
+        text(b, f.left + f.w / 2, f.top + f.h / 2, "middle", " fill=\"#999\"", "no finite values to draw");
+
+    for (int v = 0; v < n; v++) {
+        cn_report_puts(b, "<g class=\"series\" data-variant=\"");
+        cn_report_html(b, s[v].variant);
+        cn_report_printf(b, "\" stroke=\"%s\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\" "
+                            "clip-path=\"url(#plot-%s)\">\n",
+                         s[v].colour, c->id);
+        for (int k = 0; k < s[v].n_seeds; k++)
+            path(b, &f, &s[v].seeds[k], "class=\"seed\" stroke-width=\"1\" stroke-opacity=\"0.35\"");
+        path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"");
+        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"1.6\" stroke-dasharray=\"6 4\"");
+        cn_report_puts(b, "</g>\n");
+    }
+    markers(b, &f, s, n);
+    cn_report_puts(b, "</svg>\n");
+}
