@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "clipnn.h"
-#include "train/compare.h"  /* cn_compare lands with src/report */
+#include "train/compare.h"
 #include "train/trainer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -241,7 +241,7 @@ static int cmd_compare(int argc, char **argv)
     install_signals();
     cn_compare_opts o = {a.config, a.out, a.variants, a.n_variants, a.seeds ? a.seeds : 1, a.sets, a.n_sets,
                          argv[0], a.quiet ? NULL : stderr, &stop_requested};
-    cn_status st = CN_OK; (void)o; /* TEMP: cn_compare(&o) once src/report links */
+    cn_status st = cn_compare(&o);
     free_args(&a);
     return st ? fail(st) : 0;
 }

@@ -23,6 +23,7 @@ typedef struct {
     char dir[4096];
     FILE *metrics, *evalf;
     double t_start, last_progress;
+    long long last_progress_step;
     long long first_step;     /* first step of this session */
     double test_loss, test_metric;
     int have_test;
@@ -213,7 +214,9 @@ static void progress(trainer *t, double loss, const cn_clip_report *r, int final
     double every = t->o->progress_tty ? 0.1 : 5.0;
     int tenth = total >= 10 && step % (total / 10) == 0;
     if (!final && now - t->last_progress < every && !(tenth && !t->o->progress_tty)) return;
+    if (final && !t->o->progress_tty && t->last_progress_step == step) return;   /* already shown */
     t->last_progress = now;
+    t->last_progress_step = step;
     double el = now - t->t_start, rate = el > 0 ? (double)(step - t->first_step) / el : 0.0;
     double eta = rate > 0 ? (double)(total - step) / rate : 0.0;
     double cf = step ? 100.0 * (double)t->s.clipped_steps / (double)step : 0.0;

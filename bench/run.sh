@@ -1,0 +1,120 @@
+#!/bin/sh
+# `make bench`: clipnn vs PyTorch on the workloads of bench/bench.c, interleaved, one process per run.
+#
+#   bench/run.sh [BUILD_DIR]          (BUILD_DIR holds libclipnn.a; default build)
+#   BENCH_REPS=5 BENCH_REPS2=3 BENCH_SECONDS=1.0 BENCH_WORKLOADS="rnn lstm gru mlp tiny" bench/run.sh build
+#
+# For every workload and thread count (1, then 2) the clipnn and torch processes alternate (A B A B ...),
+# BENCH_REPS repetitions at 1 thread and BENCH_REPS2 at 2; each process warms up and then times
+# BENCH_SECONDS of steps. The table gives the median steps/s of each, their ratio, and the peak RSS
+# (getrusage in each process, median). A breakdown run per workload (1 thread, clipnn only) gives the clip
+# stage's share, norm vs none, the sgemm share and the allocation counts. Raw lines: BUILD_DIR/bench.raw;
+# table: stdout and BUILD_DIR/bench.md. PyTorch runs when `/usr/bin/python3 -c "import torch"` works.
+set -eu
+BUILD=${1:-build}
+REPS=${BENCH_REPS:-5}
+REPS2=${BENCH_REPS2:-3}
+SECS=${BENCH_SECONDS:-1.0}
+WORKLOADS=${BENCH_WORKLOADS:-"rnn lstm gru mlp tiny"}
+CC=${CC:-cc}
+HERE=$(cd "$(dirname "$0")" && pwd)
+cd "$HERE/.."
+
+# Same flags as the Makefile's objects (see `make -n`), plus the sgemm timing wrapper (inactive unless --breakdown).
+CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
+LIBS="$(pkg-config --libs openblas libcjson) -lm"
+# shellcheck disable=SC2086
+$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+
+TORCH=0
+if /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then TORCH=1; fi
+RAW="$BUILD/bench.raw"
+: > "$RAW"
+start=$(date +%s)
+
+run_clipnn() { # workload threads [extra args]
+    w=$1; t=$2; shift 2
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$BUILD/bench" "$w" --threads "$t" --seconds "$SECS" "$@" >> "$RAW"
+}
+run_torch() {
+    OPENBLAS_NUM_THREADS=$2 OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 /usr/bin/python3 bench/torch_bench.py "$1" \
+        --threads "$2" --seconds "$SECS" >> "$RAW"
+}
+
+for w in $WORKLOADS; do
+    for t in 1 2; do
+        n=$REPS; [ "$t" = 2 ] && n=$REPS2
+        i=0
+        while [ "$i" -lt "$n" ]; do
+            run_clipnn "$w" "$t"
+            [ "$TORCH" = 1 ] && run_torch "$w" "$t"
+            i=$((i + 1))
+        done
+        printf 'bench: %s, %s thread(s) done (%ss)\n' "$w" "$t" $(($(date +%s) - start)) >&2
+    done
+    OPENBLAS_NUM_THREADS=1 "$BUILD/bench" "$w" --threads 1 --seconds "$SECS" --breakdown | sed 's/^RESULT /BREAKDOWN /' >> "$RAW"
+done
+
+# ---- table ----
+field() { # line key -> value
+    printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+values() { # impl workload threads key
+    grep "^RESULT impl=$1 workload=$2 threads=$3 " "$RAW" | tr ' ' '\n' | sed -n "s/^$4=//p"
+}
+target() {
+    case $1 in tiny) echo 30;; rnn) echo 3;; lstm|gru) echo 2;; mlp) echo 1.0;; esac
+}
+
+OUT="$BUILD/bench.md"
+CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's/^torch=//p' || echo "not available")
+{
+    echo "# clipnn benchmark"
+    echo
+    echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); PyTorch: ${TV:-?}; $(date -u +%Y-%m-%d)."
+    echo "Median of $REPS runs (1 thread) / $REPS2 runs (2 threads) of ${SECS} s each after warm-up, clipnn and torch"
+    echo "interleaved in separate processes. Step = zero grads, forward, loss, backward, norm clip 1.0, optimizer."
+    echo
+    echo "| workload | threads | clipnn steps/s | torch steps/s | ratio | target (1 thr) | clipnn RSS MB | torch RSS MB | RSS ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for w in $WORKLOADS; do
+        for t in 1 2; do
+            c=$(values clipnn "$w" "$t" steps_per_s | median)
+            cr=$(values clipnn "$w" "$t" rss_kb | median)
+            if [ "$TORCH" = 1 ]; then
+                p=$(values torch "$w" "$t" steps_per_s | median)
+                pr=$(values torch "$w" "$t" rss_kb | median)
+            else p=nan; pr=nan; fi
+            tg="-"; [ "$t" = 1 ] && tg=">= $(target "$w")x"
+            awk -v w="$w" -v t="$t" -v c="$c" -v p="$p" -v cr="$cr" -v pr="$pr" -v tg="$tg" 'BEGIN {
+                r = (p == "nan" || p == 0) ? "-" : sprintf("%.2fx", c / p);
+                rr = (pr == "nan" || pr == 0) ? "-" : sprintf("1/%.1f", pr / cr);
+                ps = (p == "nan") ? "-" : sprintf("%.1f", p);
+                prs = (pr == "nan") ? "-" : sprintf("%.1f", pr / 1024);
+                printf "| %s | %s | %.1f | %s | %s | %s | %.1f | %s | %s |\n", w, t, c, ps, r, tg, cr / 1024, prs, rr }'
+        done
+    done
+    echo
+    echo "Breakdown (clipnn, 1 thread, one run each): clip share = time inside cn_clip_run / step time;"
+    echo "norm vs none = step time with norm clipping and with \"none\", alternating blocks in one process;"
+    echo "sgemm share = time inside cblas_sgemm / step time (link-time wrapper); allocations counted by"
+    echo "cn_alloc_count(): step 1, step 2 (one-time arena consolidation), and per step over the timed steps."
+    echo
+    echo "| workload | step ms | clip ms | clip share | norm / none step ms | sgemm share | sgemm calls/step | allocs step 1 / step 2 / per step after |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for w in $WORKLOADS; do
+        l=$(grep "^BREAKDOWN impl=clipnn workload=$w " "$RAW" | head -n 1)
+        [ -n "$l" ] || continue
+        awk -v w="$w" -v sm="$(field "$l" step_ms)" -v cm="$(field "$l" clip_ms)" -v cs="$(field "$l" clip_share)" \
+            -v nm="$(field "$l" norm_step_ms)" -v zm="$(field "$l" none_step_ms)" -v ss="$(field "$l" sgemm_share)" \
+            -v sc="$(field "$l" sgemm_calls_per_step)" -v a1="$(field "$l" allocs_step1)" \
+            -v a2="$(field "$l" allocs_step2)" -v ap="$(field "$l" allocs_per_step)" 'BEGIN {
+            printf "| %s | %.4g | %.4g | %.2f%% | %.4g / %.4g | %.1f%% | %g | %d / %d / %g |\n",
+                w, sm, cm, 100 * cs, nm, zm, 100 * ss, sc, a1, a2, ap }'
+    done
+    echo
+    echo "Total bench time: $(($(date +%s) - start)) s."
+} > "$OUT"
+cat "$OUT"
