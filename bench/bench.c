@@ -1,6 +1,6 @@
 /* clipnn benchmark driver: one workload, one process, one machine-readable line.
  *
- *   bench WORKLOAD [--threads N] [--clip norm|none] [--seconds S] [--breakdown]
+ *   bench WORKLOAD [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown]
  *   WORKLOAD: rnn | lstm | gru | mlp | tiny (see workloads[] below; bench/torch_bench.py builds the same
  *   models in PyTorch).
  *
@@ -204,14 +204,16 @@ int main(int argc, char **argv)
 {
     const char *wname = NULL, *clipname = "norm";
     int threads = 1, breakdown = 0;
+    long long fixed_steps = 0;   /* --steps N: exactly N timed steps after 2 (for profilers) */
     double seconds = 1.0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--clip") && i + 1 < argc) clipname = argv[++i];
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--breakdown")) breakdown = 1;
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) fixed_steps = atoll(argv[++i]);
         else if (argv[i][0] != '-' && !wname) wname = argv[i];
-        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--breakdown]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown]\n"); return 2; }
     }
     const workload *w = NULL;
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
@@ -228,10 +230,13 @@ int main(int argc, char **argv)
     uint64_t a1 = cn_alloc_count();
     step(&b, clip);
     uint64_t a2 = cn_alloc_count();
-    long long nw = 1;
-    double tw = run_steps(&b, clip, 1);
-    while (tw < 0.2 && nw < 1000000) { tw += run_steps(&b, clip, nw); nw *= 2; }
-    long long n = steps_for(seconds, tw / (double)(2 * nw - 1));
+    long long n = fixed_steps;
+    if (n <= 0) {
+        long long nw = 1;
+        double tw = run_steps(&b, clip, 1);
+        while (tw < 0.2 && nw < 1000000) { tw += run_steps(&b, clip, nw); nw *= 2; }
+        n = steps_for(seconds, tw / (double)(2 * nw - 1));
+    }
     uint64_t a3 = cn_alloc_count();
     double t = run_steps(&b, clip, n);
     uint64_t a4 = cn_alloc_count();

@@ -47,6 +47,7 @@ for t in $TARGETS; do
     dict=""
     [ -f fuzz/$t.dict ] && dict="-dict=fuzz/$t.dict"
     log=$OUT/fuzz_$t.log
+    touch $OUT/artifacts/$t/.start   # findings of this run = artifacts newer than this
     echo "fuzz: $t for ${SECONDS_PER}s"
     # One worker; 1 thread for OpenBLAS so timings stay sane; a leak is a finding (detect_leaks).
     OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
@@ -57,8 +58,8 @@ for t in $TARGETS; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     [ -z "$execs" ] && execs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-    finds=$(ls $OUT/artifacts/$t | wc -l)
-    line="$t: ${execs:-?} executions, ${cov:-cov: ?}, exit $rc, artifacts $finds"
+    finds=$(find $OUT/artifacts/$t -type f ! -name .start -newer $OUT/artifacts/$t/.start | wc -l)
+    line="$t: ${execs:-?} executions, ${cov:-cov: ?}, exit $rc, new findings $finds"
     if [ $rc -ne 0 ]; then
         status=1
         line="$line  <-- FINDING (see $log)"

@@ -534,6 +534,31 @@ START_TEST(path_data_has_no_nan_or_inf)
 }
 END_TEST
 
+/* Points in the path of noclip seed 2 (rows 1-7 finite, row 8 nan/inf) in chart i. */
+static int seed2_points(const char *html, int i)
+{
+    char *svg = svg_at(html, i), *g = series_group(svg, "noclip");
+    const char *p = strstr(g, "data-seed=\"2\"");
+    ck_assert(p != NULL);
+    p = strstr(p, " d=\"") + 4;
+    int pts = 0;
+    for (; *p != '"'; p++) pts += *p == 'M' || *p == 'L';
+    free(g);
+    free(svg);
+    return pts;
+}
+
+START_TEST(nonfinite_rows_are_gaps_not_zeros)
+{
+    outputs o;
+    write_report(&o, fixture_runs, N_FIXTURE);
+    ck_assert_int_eq(seed2_points(o.html, 0), 7);   /* loss nan at step 8 */
+    ck_assert_int_eq(seed2_points(o.html, 1), 7);   /* grad norm inf at step 8 */
+    ck_assert_int_eq(seed2_points(o.html, 2), 7);   /* clip_coef nan at step 8 */
+    free_outputs(&o);
+}
+END_TEST
+
 START_TEST(threshold_is_dashed_for_norm_clipping_only)
 {
     outputs o;
@@ -625,6 +650,30 @@ START_TEST(long_run_is_downsampled_and_spike_kept)
 }
 END_TEST
 
+/* A run that explodes to 1e40 before diverging must not flatten the healthy runs: the log axis
+ * stops OFF_SCALE_DECADES (3) above the healthy data and the marker says it is off scale. */
+START_TEST(exploding_run_does_not_flatten_the_log_axis)
+{
+    char run[256], p[400];
+    make_tmpdir(run, sizeof run);
+    snprintf(p, sizeof p, "%s/metrics.csv", run);
+    write_text(p, "step,loss,grad_norm_pre,clip_coef,clip_threshold\n1,1,1,1,nan\n2,1e20,1e10,1,nan\n"
+                  "3,1e40,1e30,1,nan\n4,nan,inf,1,nan\n");
+    snprintf(p, sizeof p, "%s/summary.json", run);
+    write_text(p, "{\"steps\": 4, \"final_loss\": null, \"diverged\": true, \"diverged_at_step\": 4}");
+    cn_report_run runs[] = {{"boom", 1, run, 3}, {"norm", 1, "data/report/norm-s1", 0}};
+    outputs o;
+    write_report(&o, runs, 2);
+    char *svg = svg_at(o.html, 0);
+    /* healthy max loss 0.9 -> decade 1, + 3 decades: the axis ends at 1000 */
+    ck_assert_msg(strstr(svg, ">1000</text>") != NULL && strstr(svg, ">1e4</text>") == NULL, "axis not capped");
+    ck_assert(strstr(svg, "diverged @4 (at 1e+40, off scale)") != NULL);
+    free(svg);
+    free_outputs(&o);
+    rm_dir(run);
+}
+END_TEST
+
 START_TEST(unwritable_output_is_an_io_error)
 {
     char dir[256], blocker[300], out[400];
@@ -656,9 +705,11 @@ Suite *suite_report(void)
     tcase_add_test(tc, one_series_group_per_variant_per_chart);
     tcase_add_test(tc, diverged_run_is_marked_in_every_chart);
     tcase_add_test(tc, path_data_has_no_nan_or_inf);
+    tcase_add_test(tc, nonfinite_rows_are_gaps_not_zeros);
     tcase_add_test(tc, threshold_is_dashed_for_norm_clipping_only);
     tcase_add_test(tc, variant_names_are_escaped);
     tcase_add_test(tc, long_run_is_downsampled_and_spike_kept);
+    tcase_add_test(tc, exploding_run_does_not_flatten_the_log_axis);
     tcase_add_test(tc, unwritable_output_is_an_io_error);
     suite_add_tcase(s, tc);
     return s;

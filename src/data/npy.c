@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "json/json.h"
 
 void cn_npy_free(cn_npy *a)
@@ -183,6 +184,10 @@ cn_status cn_npy_read(const char *file, cn_npy *out)
     char *hdr = NULL;
     unsigned char pre[12];
     size_t got = fread(pre, 1, 8, f);
+    if (got < 8 && ferror(f)) {   /* e.g. EISDIR: not "bad magic" */
+        st = cn_error(CN_ERR_IO, "%s: cannot read: %s", file, errno == EISDIR ? "is a directory" : strerror(errno));
+        goto done;
+    }
     if (got >= 2 && pre[0] == 'P' && pre[1] == 'K') {
         st = cn_error(CN_ERR_FORMAT, "%s: bad magic: this is a zip archive (.npz?); save each array with np.save", file);
         goto done;
@@ -243,6 +248,18 @@ cn_status cn_npy_read(const char *file, cn_npy *out)
     }
     out->numel = numel;
     size_t nbytes = numel * (size_t)out->itemsize;
+    /* Compare with what the file holds BEFORE allocating: a 100-byte file whose header claims
+     * 2^31 float64 must be "truncated", not a 16 GB allocation (found by fuzz/fuzz_npy.c). */
+    struct stat sb;
+    long pos = ftell(f);
+    if (pos >= 0 && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size >= (uint64_t)pos) {
+        uint64_t avail = (uint64_t)sb.st_size - (uint64_t)pos;
+        if (avail < nbytes) {
+            st = cn_error(CN_ERR_FORMAT, "%s: truncated: the header's shape needs %zu data bytes, the file has %llu",
+                          file, nbytes, (unsigned long long)avail);
+            goto done;
+        }
+    }
     out->data = cn_malloc(nbytes);
     if (!out->data) {
         st = cn_error(CN_ERR_NOMEM, "%s: out of memory for %zu bytes", file, nbytes);

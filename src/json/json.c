@@ -222,11 +222,30 @@ cn_status cn_json_parse(const char *text, const char *what, cJSON **out)
     if (!j) {
         const char *at = cJSON_GetErrorPtr();
         if (!at) at = text;
-        int line = 1, col = 1;
+        int line = 1, col = 1, depth = 0, in_str = 0;
         for (const char *p = text; p < at && *p; p++) {
             if (*p == '\n') { line++; col = 1; } else col++;
+            /* nesting depth at the error, outside strings: cJSON stops at CJSON_NESTING_LIMIT */
+            if (in_str) { if (*p == '\\' && p[1]) p++, col++; else if (*p == '"') in_str = 0; }
+            else if (*p == '"') in_str = 1;
+            else if (*p == '[' || *p == '{') depth++;
+            else if (*p == ']' || *p == '}') depth--;
         }
-        return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d (near \"%.20s\")", what, line, col, at);
+        char near[24];   /* the text at the error, on one line */
+        size_t nn = 0;
+        for (const char *p = at; *p && nn < 20; p++) near[nn++] = (unsigned char)*p < 0x20 ? ' ' : *p;
+        near[nn] = 0;
+        if (depth >= CJSON_NESTING_LIMIT)
+            return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d: nested deeper than %d levels", what,
+                            line, col, CJSON_NESTING_LIMIT);
+        /* a complete value followed by more text */
+        cJSON *prefix = cJSON_ParseWithOpts(text, &end, 0);
+        if (prefix) {
+            cJSON_Delete(prefix);
+            return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d: text after the end of the value "
+                            "(near \"%s\")", what, line, col, near);
+        }
+        return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d (near \"%s\")", what, line, col, near);
     }
     *out = j;
     return CN_OK;

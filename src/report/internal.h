@@ -66,6 +66,8 @@ void cn_report_rundata_free(cn_report_rundata *r);
 typedef struct {
     double *x, *y;
     long long n;
+    long long seed;              /* of a seed line (data-seed attribute) */
+    int diverged;                /* drawn from a diverged run (a median: some of its seeds diverged) */
 } cn_report_line;
 
 typedef struct {
@@ -92,6 +94,7 @@ typedef struct {
     const char *title, *xlabel, *ylabel;
     int log_y;                   /* 1: log10 axis, ticks at powers of 10; values <= 0 are gaps */
     double y_min, y_max;         /* linear axis range (log axes fit the data) */
+    double x_max;                /* last step of any run (the downsampled x may stop short of it) */
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);

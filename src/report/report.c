@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "report/internal.h"
-#include "train/runfiles.h"
+#include "io/files.h"
 
 #define CN_REPORT_POINTS 800
 
@@ -96,7 +96,7 @@ enum { COL_VARIANT, COL_RUNS, COL_FINAL, COL_TEST_LOSS, COL_TEST_METRIC, COL_DIV
        COL_SPS, NCOL };
 
 /* Header texts; the test metric's is built from the summaries' test_metric_name. */
-static void headers(const report *r, char hdr[NCOL][64])
+static void headers(const report *r, char hdr[NCOL][80])
 {
     const char *fixed[NCOL] = {"variant", "runs", "final loss", "test loss", NULL, "diverged",
                                "clipped steps", "max grad norm (pre-clip)", "steps/s"};
@@ -107,14 +107,15 @@ static void headers(const report *r, char hdr[NCOL][64])
         if (!metric) metric = r->rd[i].metric_name;
         else if (strcmp(metric, r->rd[i].metric_name)) same = 0;
     }
-    for (int c = 0; c < NCOL; c++) snprintf(hdr[c], 64, "%s", fixed[c] ? fixed[c] : "");
-    snprintf(hdr[COL_TEST_METRIC], 64, "test %s", metric && same ? metric : "metric");
+    for (int c = 0; c < NCOL; c++) snprintf(hdr[c], 80, "%s", fixed[c] ? fixed[c] : "");
+    snprintf(hdr[COL_TEST_METRIC], 80, "test %s", metric && same ? metric : "metric");
 }
 
-/* The cells of one variant's row, as plain text (escaped by the writer). */
+/* The cells of one variant's row, as plain text (escaped by the writer); the variant's name is not
+ * copied (any length): the writers take it from the group. */
 static void row_cells(const report *r, const group *g, char cell[NCOL][160])
 {
-    snprintf(cell[COL_VARIANT], 160, "%s", g->name);
+    cell[COL_VARIANT][0] = '\0';
     if (g->n == g->n_ok) snprintf(cell[COL_RUNS], 160, "%d", g->n);
     else snprintf(cell[COL_RUNS], 160, "%d (%d failed)", g->n, g->n - g->n_ok);
     if (!g->n_ok) {
@@ -122,7 +123,7 @@ static void row_cells(const report *r, const group *g, char cell[NCOL][160])
         return;
     }
     int nv = 0, ndiv = 0;
-    char steps[160] = "";
+    char steps[120] = "";
     for (int k = 0; k < g->n; k++) {
         const cn_report_rundata *d = &r->rd[g->runs[k]];
         if (d->failed) continue;
@@ -146,7 +147,7 @@ static void row_cells(const report *r, const group *g, char cell[NCOL][160])
 
 static void md_table(cn_report_buf *b, const report *r)
 {
-    char hdr[NCOL][64], cell[NCOL][160];
+    char hdr[NCOL][80], cell[NCOL][160];
     headers(r, hdr);
     for (int c = 0; c < NCOL; c++) {
         cn_report_puts(b, "| ");
@@ -160,7 +161,7 @@ static void md_table(cn_report_buf *b, const report *r)
         row_cells(r, &r->g[gi], cell);
         for (int c = 0; c < NCOL; c++) {
             cn_report_puts(b, "| ");
-            cn_report_md(b, cell[c]);
+            cn_report_md(b, c == COL_VARIANT ? r->g[gi].name : cell[c]);
             cn_report_puts(b, " ");
         }
         cn_report_puts(b, "|\n");
@@ -169,9 +170,9 @@ static void md_table(cn_report_buf *b, const report *r)
 
 static void html_table(cn_report_buf *b, const report *r)
 {
-    char hdr[NCOL][64], cell[NCOL][160];
+    char hdr[NCOL][80], cell[NCOL][160];
     headers(r, hdr);
-    cn_report_puts(b, "<table class=\"summary\">\n<thead><tr>");
+    cn_report_puts(b, "<div class=\"scroll\"><table class=\"summary\">\n<thead><tr>");
     for (int c = 0; c < NCOL; c++) {
         cn_report_puts(b, "<th>");
         cn_report_html(b, hdr[c]);
@@ -182,16 +183,25 @@ static void html_table(cn_report_buf *b, const report *r)
         row_cells(r, &r->g[gi], cell);
         cn_report_printf(b, "<tr><td class=\"variant\"><span class=\"swatch\" style=\"background:%s\"></span>",
                          palette[gi % 10]);
-        cn_report_html(b, cell[0]);
+        cn_report_html(b, r->g[gi].name);
         cn_report_puts(b, "</td>");
         for (int c = 1; c < NCOL; c++) {
+            /* "mean ± std" may wrap before the ±, never after it */
             cn_report_puts(b, "<td>");
-            cn_report_html(b, cell[c]);
+            char *pm = strstr(cell[c], " ± ");
+            if (pm) {
+                *pm = '\0';
+                cn_report_html(b, cell[c]);
+                cn_report_puts(b, " ±&#160;");
+                cn_report_html(b, pm + strlen(" ± "));
+            } else {
+                cn_report_html(b, cell[c]);
+            }
             cn_report_puts(b, "</td>");
         }
         cn_report_puts(b, "</tr>\n");
     }
-    cn_report_puts(b, "</tbody></table>\n");
+    cn_report_puts(b, "</tbody></table></div>\n");
 }
 
 /* Per-run outcome: "done", "diverged at step N", "failed: reason". */
@@ -409,11 +419,14 @@ static void build_series(report *r, const group *g, int gi, int c, int agg, int 
     for (int k = 0; k < g->n && thin; k++) {
         const cn_report_rundata *d = &r->rd[g->runs[k]];
         if (!d->n || (m == 1 && !d->failed)) continue;
-        downsample(r, d->col[CN_RC_STEP], d->col[c], d->n, agg, &s->seeds[s->n_seeds++]);
+        downsample(r, d->col[CN_RC_STEP], d->col[c], d->n, agg, &s->seeds[s->n_seeds]);
+        s->seeds[s->n_seeds].diverged = d->diverged;
+        s->seeds[s->n_seeds++].seed = d->in->seed;
     }
     if (m == 1) {
         const cn_report_rundata *d = &r->rd[ok[0]];
         downsample(r, d->col[CN_RC_STEP], d->col[c], d->n, agg, &s->bold);
+        s->bold.diverged = d->diverged;
     }
     if (m >= 2 || (with_threshold && m >= 1)) {
         x = cn_malloc((size_t)total * sizeof *x);
@@ -425,6 +438,7 @@ static void build_series(report *r, const group *g, int gi, int c, int agg, int 
     if (m >= 2) {
         long long n = median_merge(r, ok, m, c, 1, x, y, tmp, pos);
         downsample(r, x, y, n, agg, &s->bold);
+        for (int i = 0; i < m; i++) s->bold.diverged |= r->rd[ok[i]].diverged;
     }
     if (with_threshold && m >= 1) {
         int draw = 0;
@@ -450,6 +464,10 @@ static void chart(cn_report_buf *b, report *r, const cn_report_chart *c, int col
 {
     cn_report_series *s = cn_calloc((size_t)(r->n_groups ? r->n_groups : 1), sizeof *s);
     if (!s) { r->oom = 1; return; }
+    cn_report_chart cc = *c;
+    for (int i = 0; i < r->n_runs; i++)
+        if (r->rd[i].n && r->rd[i].col[CN_RC_STEP][r->rd[i].n - 1] > cc.x_max) cc.x_max = r->rd[i].col[CN_RC_STEP][r->rd[i].n - 1];
+    c = &cc;
     for (int gi = 0; gi < r->n_groups && !r->oom; gi++)
         build_series(r, &r->g[gi], gi, col, agg, c->log_y, with_threshold, &s[gi]);
     if (!r->oom) cn_report_svg(b, c, s, r->n_groups);
@@ -463,8 +481,8 @@ static const char *const css =
     "h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em}.meta{color:#666;margin-top:0}\n"
     "table{border-collapse:collapse;font-size:.88em;margin:12px 0}\n"
     "th,td{border:1px solid #ddd;padding:4px 7px;text-align:right}\n"
-    "td{white-space:nowrap}th{background:#f5f5f5;font-weight:600}\n"
-    "td.variant,th:first-child,table.runs td,table.runs th{text-align:left}\n"
+    "th{background:#f5f5f5;font-weight:600}.scroll{overflow-x:auto}\n"
+    "td.variant,th:first-child,table.runs td,table.runs th{text-align:left}td.variant{white-space:nowrap}\n"
     "table.runs td{white-space:normal;word-break:break-all}\n"
     ".swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-1px;border-radius:2px}\n"
     "figure{margin:18px 0}figcaption{color:#555;font-size:.9em;max-width:1000px}\n"
@@ -500,21 +518,21 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
                      CN_REPORT_POINTS);
 
     cn_report_puts(b, "<h2>Training loss</h2>\n<figure>\n");
-    cn_report_chart c1 = {"loss", "Training loss", "optimizer step", "loss (log scale)", 1, 0, 1};
+    cn_report_chart c1 = {"loss", "Training loss", "optimizer step", "loss (log scale)", 1, 0, 1, 0};
     chart(b, r, &c1, CN_RC_LOSS, AGG_LOGMEAN, 0);
     cn_report_puts(b, "<figcaption>Mean training loss of each step's batch, before the update.</figcaption>\n"
                       "</figure>\n");
 
     cn_report_puts(b, "<h2>Gradient norm before clipping</h2>\n<figure>\n");
     cn_report_chart c2 = {"gradnorm", "Gradient norm before clipping", "optimizer step",
-                          "global L2 norm (log scale)", 1, 0, 1};
+                          "global L2 norm (log scale)", 1, 0, 1, 0};
     chart(b, r, &c2, CN_RC_GN, AGG_MAX, 1);
     cn_report_puts(b, "<figcaption>Global L2 norm of the gradient the clip stage received (grad_norm_pre). The "
                       "dashed line is the clip threshold in force (global-norm modes: norm, autoclip, zclip); where "
                       "the norm is above it, the gradient was scaled down to it.</figcaption>\n</figure>\n");
 
     cn_report_puts(b, "<h2>Clip coefficient</h2>\n<figure>\n");
-    cn_report_chart c3 = {"coef", "Clip coefficient", "optimizer step", "scale applied to the gradient", 0, 0, 1.05};
+    cn_report_chart c3 = {"coef", "Clip coefficient", "optimizer step", "scale applied to the gradient", 0, 0, 1.05, 0};
     chart(b, r, &c3, CN_RC_COEF, AGG_MEAN, 0);
     cn_report_puts(b, "<figcaption>The factor the global clip mode multiplied the gradient by: 1 means "
                       "untouched, 0.1 means the step was ten times shorter than the raw gradient asked for."

@@ -6,6 +6,7 @@
  * inline in HTML and as a standalone .svg. Non-finite values are gaps: a path is broken there and
  * "nan" never reaches path data. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "report/internal.h"
@@ -47,12 +48,17 @@ static double py(const frame *f, double y)
 
 /* ---- data ranges ---- */
 
+/* ymax_ok: the largest value of runs that did not diverge. A diverging run can reach 1e40; fitting
+ * the axis to it would flatten every healthy run into the bottom decade, so a log axis shows at most
+ * OFF_SCALE_DECADES above the healthy data and the diverging lines leave through the top. */
+#define OFF_SCALE_DECADES 3
+
 typedef struct {
-    double xmin, xmax, ymin, ymax;
+    double xmin, xmax, ymin, ymax, ymax_ok;
     int any;
 } range;
 
-static void range_add(range *r, double x, double y, int log_y)
+static void range_add(range *r, double x, double y, int log_y, int diverged)
 {
     if (!isfinite(x)) return;
     if (x < r->xmin) r->xmin = x;
@@ -60,12 +66,13 @@ static void range_add(range *r, double x, double y, int log_y)
     if (!isfinite(y) || (log_y && !(y > 0))) return;
     if (y < r->ymin) r->ymin = y;
     if (y > r->ymax) r->ymax = y;
+    if (!diverged && y > r->ymax_ok) r->ymax_ok = y;
     r->any = 1;
 }
 
 static void range_line(range *r, const cn_report_line *l, int log_y)
 {
-    for (long long i = 0; i < l->n; i++) range_add(r, l->x[i], l->y[i], log_y);
+    for (long long i = 0; i < l->n; i++) range_add(r, l->x[i], l->y[i], log_y, l->diverged);
 }
 
 /* "Nice" tick spacing (1, 2, 5 x 10^k) giving about `want` intervals over span. */
@@ -271,7 +278,9 @@ static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s,
             const cn_report_mark *mk = &s[v].marks[m];
             double x = px(f, mk->x), y = py(f, mk->y);
             if (!isfinite(x)) continue;
-            if (!isfinite(y)) y = f->top + 8;   /* nothing finite before it: mark at the top edge */
+            /* nothing finite before it, or above the axis: mark at the top edge */
+            int off = isfinite(y) && y < f->top;
+            if (!isfinite(y) || off) y = f->top + 6;
             cn_report_printf(b, "<g class=\"diverge\" data-variant=\"");
             cn_report_html(b, s[v].variant);
             cn_report_printf(b, "\" data-seed=\"%lld\" data-step=\"%lld\">\n", mk->seed, mk->step);
@@ -280,9 +289,10 @@ static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s,
                              x - 5, y - 5);
             cn_report_printf(b, "<path d=\"M%.1f,%.1fl10,10m0,-10l-10,10\" stroke=\"%s\" stroke-width=\"2.5\" fill=\"none\"/>\n",
                              x - 5, y - 5, s[v].colour);
-            char lab[96];
-            if (mk->multi_seed) snprintf(lab, sizeof lab, "seed %lld diverged @%lld", mk->seed, mk->step);
-            else snprintf(lab, sizeof lab, "diverged @%lld", mk->step);
+            char lab[128], val[48] = "";
+            if (off) snprintf(val, sizeof val, " (at %.2g, off scale)", mk->y);
+            if (mk->multi_seed) snprintf(lab, sizeof lab, "seed %lld diverged @%lld%s", mk->seed, mk->step, val);
+            else snprintf(lab, sizeof lab, "diverged @%lld%s", mk->step, val);
             double tw = FONT_W * 0.95 * (double)strlen(lab);
             /* to the right, unless it would leave the plot; then below earlier labels until free */
             int right = x + 9 + tw <= f->left + f->w;
@@ -310,13 +320,13 @@ static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s,
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n)
 {
-    range r = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0};
+    range r = {INFINITY, -INFINITY, INFINITY, -INFINITY, -INFINITY, 0};
     int multi = 0, dashed = 0, marks = 0;
     for (int v = 0; v < n; v++) {
         for (int k = 0; k < s[v].n_seeds; k++) range_line(&r, &s[v].seeds[k], c->log_y);
         range_line(&r, &s[v].bold, c->log_y);
         range_line(&r, &s[v].dashed, c->log_y);
-        for (int m = 0; m < s[v].n_marks; m++) range_add(&r, s[v].marks[m].x, s[v].marks[m].y, c->log_y);
+        for (int m = 0; m < s[v].n_marks; m++) range_add(&r, s[v].marks[m].x, s[v].marks[m].y, c->log_y, 1);
         multi |= s[v].n_seeds > 1;
         dashed |= s[v].dashed.n > 0;
         marks |= s[v].n_marks > 0;
@@ -325,8 +335,11 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
     f.log_y = c->log_y;
     f.x0 = isfinite(r.xmin) && r.xmin < 0 ? r.xmin : 0;
     f.x1 = isfinite(r.xmax) && r.xmax > f.x0 ? r.xmax : f.x0 + 1;
+    if (c->x_max > f.x1) f.x1 = c->x_max;
     if (c->log_y) {
         double lo = r.any ? floor(log10(r.ymin)) : -1, hi = r.any ? ceil(log10(r.ymax)) : 1;
+        if (r.any && isfinite(r.ymax_ok) && hi > ceil(log10(r.ymax_ok)) + OFF_SCALE_DECADES)
+            hi = ceil(log10(r.ymax_ok)) + OFF_SCALE_DECADES;
         if (hi <= lo) hi = lo + 1;
         f.y0 = lo;
         f.y1 = hi;
@@ -374,10 +387,16 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
         cn_report_printf(b, "\" stroke=\"%s\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\" "
                             "clip-path=\"url(#plot-%s)\">\n",
                          s[v].colour, c->id);
-        for (int k = 0; k < s[v].n_seeds; k++)
-            path(b, &f, &s[v].seeds[k], "class=\"seed\" stroke-width=\"1\" stroke-opacity=\"0.35\"");
+        for (int k = 0; k < s[v].n_seeds; k++) {
+            char attrs[128];
+            snprintf(attrs, sizeof attrs, "class=\"seed\" data-seed=\"%lld\" stroke-width=\"1\" stroke-opacity=\"0.3\"",
+                     s[v].seeds[k].seed);
+            path(b, &f, &s[v].seeds[k], attrs);
+        }
         path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"");
-        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"1.6\" stroke-dasharray=\"6 4\"");
+        /* the threshold runs through the variant's own noisy band: a white underlay keeps it visible */
+        path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"");
+        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"");
         cn_report_puts(b, "</g>\n");
     }
     markers(b, &f, s, n);

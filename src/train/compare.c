@@ -13,7 +13,7 @@
 
 #include "json/json.h"
 #include "report/report.h"
-#include "train/runfiles.h"
+#include "io/files.h"
 #include "train/session.h"
 
 

@@ -18,6 +18,11 @@ const char *cn_session_metric_name(const cn_session *s)
     return s->loss == CN_LOSS_MSE ? "mae" : "accuracy";
 }
 
+/* A file named by the config or the command line that cannot be opened or read (missing, a directory,
+ * unreadable) is bad input, exit 2 (SPEC §2), not an I/O failure of the run: nothing has been written
+ * yet. The readers report CN_ERR_IO for it. */
+static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
+
 /* The model's output must fit the data's targets and the loss. */
 static cn_status check_shapes(cn_session *s)
 {
@@ -85,7 +90,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
     const char *file = c->file;
 #define TRY(expr) do { if ((st = (expr))) return cn_error_prefix(st, "%s", file); } while (0)
     TRY(cn_loss_parse(c->loss, &s->loss));
-    TRY(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data));
+    TRY(input_status(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data)));
     if (s->data.train.n < 1) return cn_error(CN_ERR_ARG, "%s: data: the training set is empty", file);
     cn_model_input in = {s->data.train.seq_len > 0, s->data.train.features, s->data.train.ids, s->data.vocab_size};
     TRY(cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model));
@@ -111,7 +116,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
         if (c->init_from[0] == '/') snprintf(path, sizeof path, "%s", c->init_from);
         else snprintf(path, sizeof path, "%s/%s", c->base_dir, c->init_from);
         cn_st_file *f = NULL;
-        if ((st = cn_st_read(path, &f))) return cn_error_prefix(st, "%s: init_from", file);
+        if ((st = input_status(cn_st_read(path, &f)))) return cn_error_prefix(st, "%s: init_from", file);
         st = cn_session_load_params(s, f, path);
         cn_st_close(f);
         if (st) return cn_error_prefix(st, "%s: init_from", file);
@@ -194,7 +199,7 @@ static cn_status meta_ll(const cn_st_file *f, const char *file, const char *key,
 cn_status cn_session_resume(cn_session *s, const char *checkpoint)
 {
     cn_st_file *f = NULL;
-    cn_status st = cn_st_read(checkpoint, &f);
+    cn_status st = input_status(cn_st_read(checkpoint, &f));
     if (st) return st;
     const char *fmt = cn_st_meta(f, "format");
     if (!fmt || strcmp(fmt, CKPT_FORMAT)) {

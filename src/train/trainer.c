@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "train/runfiles.h"
+#include "io/files.h"
 #include "train/session.h"
 
 static double now_s(void)
@@ -345,7 +345,8 @@ static cn_status open_with_checkpoint(cn_session *s, const char *config_path, ch
     cn_status st = cn_session_open(s, config_path, sets, n_sets);
     if (st) return st;
     cn_st_file *f = NULL;
-    if ((st = cn_st_read(checkpoint, &f))) return st;
+    /* an unreadable --checkpoint is bad input (exit 2), like a missing data file (session.c) */
+    if ((st = cn_st_read(checkpoint, &f))) return st == CN_ERR_IO ? CN_ERR_ARG : st;
     st = cn_session_load_params(s, f, checkpoint);
     cn_st_close(f);
     return st;

@@ -1,4 +1,4 @@
-#include "train/runfiles.h"
+#include "io/files.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
-/* Files of a run directory: creation, atomic whole-file writes, CSV logs. */
-#ifndef CN_RUNFILES_H
-#define CN_RUNFILES_H
+/* Files: directory creation, atomic whole-file writes (temp + fsync + rename), CSV truncation on resume. */
+#ifndef CN_FILES_H
+#define CN_FILES_H
 
 #include <stdio.h>
 #include <cJSON.h>
