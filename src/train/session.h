@@ -46,6 +46,11 @@ cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char 
 /* Restores params, optimizer, clip, data order, RNG and run statistics. */
 cn_status cn_session_resume(cn_session *s, const char *checkpoint);
 cn_status cn_session_save(cn_session *s, const char *path);
+/* One optimizer step: zero grads; grad_accum x (next batch, forward, loss,
+ * backward); divide by grad_accum; clip stage; optimizer step at the
+ * scheduled lr unless the stage says skip or stop. Allocates nothing once
+ * the first step has sized the graph's arena. */
+cn_status cn_session_step(cn_session *s, double *loss, int *epoch, double *lr, cn_clip_action *action);
 /* Mean loss and metric over a dataset, in evaluation mode. */
 cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss, double *metric);
 const char *cn_session_metric_name(const cn_session *s);

@@ -29,65 +29,6 @@ typedef struct {
     int have_test;
 } trainer;
 
-/* ---- one optimizer step ---- */
-
-static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
-{
-    const cn_dataset *d = &s->data.train;
-    cn_status st = cn_batcher_next(&s->batcher, s->bx, s->by, s->bl, epoch);
-    if (st) return st;
-    cn_graph *g = &s->g;
-    if ((st = cn_graph_reset(g))) return st;
-    g->no_grad = 0;
-    g->training = 1;
-    g->rng = &s->drop_rng;
-    int B = (int)s->cfg.train.batch_size, xs[3], nd = 0;
-    if (d->seq_len) xs[nd++] = d->seq_len;
-    xs[nd++] = B;
-    xs[nd++] = d->features;
-    cn_tensor xt, yt;
-    cn_tensor_view(&xt, s->bx, nd, xs);
-    cn_var *x = cn_input(g, &xt);
-    cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, (int)s->cfg.train.bptt);
-    cn_var *tgt = NULL;
-    if (pred && s->by) {
-        cn_tensor_view(&yt, s->by, pred->v.ndim, pred->v.shape);
-        tgt = cn_input(g, &yt);
-    }
-    cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
-    if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
-    *loss = cn_scalar_value(l);
-    return cn_backward(g, l);
-}
-
-/* Returns the clip stage's action for this step. */
-static cn_status train_step(cn_session *s, double *loss_out, int *epoch, double *lr, cn_clip_action *action)
-{
-    long long accum = s->cfg.train.grad_accum;
-    double loss_sum = 0.0;
-    cn_status st;
-    cn_paramset_zero_grad(&s->ps);
-    for (long long a = 0; a < accum; a++) {
-        double l = 0.0;
-        int ep = 0;
-        if ((st = forward_backward(s, &l, &ep))) return st;
-        if (a == 0) *epoch = ep;
-        loss_sum += l;
-    }
-    if (accum > 1) {
-        /* clip the MEAN gradient, once per optimizer step (CLIPPING.md) */
-        float k = (float)accum;
-        for (size_t i = 0; i < s->ps.total; i++) s->ps.grad[i] /= k;
-    }
-    double loss = loss_sum / (double)accum;
-    *loss_out = loss;
-    s->step++;
-    if ((st = cn_clip_run(s->clip, &s->ps, !isfinite(loss), action))) return st;
-    *lr = cn_schedule_lr(&s->sched, cn_optim_lr(s->optim), s->step);
-    if (*action == CN_CLIP_UPDATE && (st = cn_optim_step(s->optim, &s->ps, *lr))) return st;
-    return CN_OK;
-}
-
 /* ---- files ---- */
 
 static void join(char *out, size_t n, const char *dir, const char *file) { snprintf(out, n, "%s/%s", dir, file); }
@@ -289,7 +230,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         double t0 = now_s(), lr = 0;
         int epoch = 0;
         cn_clip_action act;
-        if ((st = train_step(s, &loss, &epoch, &lr, &act))) goto out;
+        if ((st = cn_session_step(s, &loss, &epoch, &lr, &act))) goto out;
         rep = cn_clip_last_report(s->clip);
         int nonfinite = !isfinite(loss) || rep->n_nonfinite > 0;
         if (nonfinite) {
