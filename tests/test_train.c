@@ -93,6 +93,8 @@ START_TEST(set_overrides_paths_indices_and_modes)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(opt, "betas")), 2);
     ck_assert_ok(cn_config_set(root, "train.steps=5"));      /* missing objects are created */
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "train"), "steps")->valueint, 5);
+    ck_assert_ok(cn_config_set(root, "model.0.type=gru"));   /* a layer keeps its keys */
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "model"), 0), "hidden")->valueint, 16);
     ck_assert_int_eq(cn_config_set(root, "model.3.hidden=1"), CN_ERR_ARG);
     ck_assert(strstr(cn_errmsg(), "model") != NULL);
     ck_assert_int_eq(cn_config_set(root, "model.hidden=1"), CN_ERR_ARG);

@@ -101,7 +101,9 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
             if (!next) {
                 cJSON *v = parse_value(eq + 1);
                 if (!v) return cn_error(CN_ERR_NOMEM, "out of memory");
-                if ((!strcmp(part, "mode") || !strcmp(part, "type")) && parent)
+                /* a new clip mode / optimizer type / schedule type starts afresh; a layer's
+                   type keeps its keys (rnn -> gru keeps hidden and output) */
+                if ((!strcmp(part, "mode") || !strcmp(part, "type")) && parent && pkey)
                     return set_discriminator(parent, pkey, pindex, cur, part, v);
                 return cn_json_set(cur, part, v);
             }

@@ -59,6 +59,16 @@ cn_status cn_write_file_atomic(const char *path, const char *text, size_t len)
         unlink(tmp);
         return cn_error(CN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
     }
+    /* make the rename itself durable (power loss), best effort */
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+    else snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     return CN_OK;
 }
 
