@@ -17,11 +17,12 @@ static void setup(void)
     const char *b = getenv("CLIPNN_BIN");
     snprintf(bin, sizeof bin, "%s", b ? b : "../build/clipnn");
     if (bin[0] != '/') {
-        char cwd[512];
+        char cwd[512], rel[1024];
         ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-        char rel[1024];
-        snprintf(rel, sizeof rel, "%s", bin);
-        snprintf(bin, sizeof bin, "%s/%s", cwd, rel);
+        ck_assert(strlen(bin) < sizeof rel);
+        memcpy(rel, bin, strlen(bin) + 1);
+        ck_assert(strlen(cwd) + strlen(rel) + 2 <= sizeof bin);
+        snprintf(bin, sizeof bin, "%.511s/%.1023s", cwd, rel);
     }
     snprintf(tmp, sizeof tmp, "/tmp/clipnn-cli-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmp));
@@ -37,7 +38,7 @@ static void teardown(void)
 /* Runs clipnn with args (a shell fragment); returns the exit code; output (stdout+stderr) in out. */
 static int run(char *out, size_t n, const char *fmt, ...)
 {
-    char args[4096], cmd[6000];
+    char args[4096], cmd[4096 + sizeof bin + 16];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
@@ -67,7 +68,7 @@ static char *slurp(const char *path)
 
 static int exists(const char *dir, const char *file)
 {
-    char p[1024];
+    char p[2048];
     snprintf(p, sizeof p, "%s/%s", dir, file);
     return access(p, F_OK) == 0;
 }
@@ -299,6 +300,79 @@ START_TEST(help_and_version)
 }
 END_TEST
 
+/* The exploding-gradient example, shortened: without clipping it diverges, with norm clipping it stays finite. */
+START_TEST(explode_example_diverges_without_clipping_only)
+{
+    char out[8192], d1[512], d2[512], p[1024];
+    snprintf(d1, sizeof d1, "%s/noclip", tmp);
+    snprintf(d2, sizeof d2, "%s/norm", tmp);
+    const char *shorten = "--set train.steps=300 --set train.eval_every=0 --set data.train_size=2000 --set data.test_size=100";
+    int rc = run(out, sizeof out, "train ../examples/rnn_adding_explode.json --quiet --out %s %s --set clip.mode=none", d1, shorten);
+    ck_assert_msg(rc == 3, "noclip exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "train ../examples/rnn_adding_explode.json --quiet --out %s %s", d2, shorten);
+    ck_assert_msg(rc == 0, "norm exit %d: %s", rc, out);
+    snprintf(p, sizeof p, "%s/summary.json", d1);
+    char *a = slurp(p);
+    snprintf(p, sizeof p, "%s/summary.json", d2);
+    char *b = slurp(p);
+    cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(ja, "diverged")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(jb, "diverged")));
+    ck_assert_int_eq((int)cJSON_GetObjectItem(jb, "steps")->valuedouble, 300);
+    cJSON *fl = cJSON_GetObjectItem(jb, "final_loss");
+    ck_assert(cJSON_IsNumber(fl) && fl->valuedouble < 0.2);
+    ck_assert(cJSON_GetObjectItem(jb, "clip_frac")->valuedouble > 0.0);   /* clipping did something */
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(compare_runs_every_variant_and_writes_the_report)
+{
+    char out[16384], dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/cmp", tmp);
+    int rc = run(out, sizeof out,
+                 "compare configs/tiny_rnn.json --out %s --seeds 2 --variant noclip:clip.mode=none "
+                 "--variant 'blowup:clip.mode=none,optimizer.type=sgd,optimizer.lr=1e30' "
+                 "--variant 'tight:clip.max_norm=0.1,optimizer.betas=[0.9,0.99]'", dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    const char *runs[] = {"noclip-s7", "noclip-s8", "blowup-s7", "blowup-s8", "tight-s7", "tight-s8"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, runs[i]);
+        ck_assert_msg(exists(p, "summary.json"), "missing %s/summary.json", runs[i]);
+    }
+    ck_assert(exists(dir, "report.md") && exists(dir, "report.html"));
+    snprintf(p, sizeof p, "%s/report.md", dir);
+    char *md = slurp(p);
+    ck_assert_msg(strstr(md, "| noclip") && strstr(md, "| blowup") && strstr(md, "| tight"), "%s", md);
+    ck_assert_msg(strstr(md, "2/2") != NULL, "the diverged variant is not counted: %s", md);
+    free(md);
+    /* the variant's betas (a value with a comma) reached the run as one value */
+    snprintf(p, sizeof p, "%s/tight-s7/config.json", dir);
+    char *cj = slurp(p);
+    cJSON *c = cJSON_Parse(cj);
+    cJSON *betas = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "optimizer"), "betas");
+    ck_assert_int_eq(cJSON_GetArraySize(betas), 2);
+    ck_assert_near(cJSON_GetArrayItem(betas, 1)->valuedouble, 0.99, 1e-12);
+    ck_assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "clip"), "max_norm")->valuedouble, 0.1, 1e-12);
+    cJSON_Delete(c);
+    free(cj);
+}
+END_TEST
+
+START_TEST(compare_rejects_a_bad_variant_before_running)
+{
+    char out[8192], dir[512];
+    snprintf(dir, sizeof dir, "%s/cmpbad", tmp);
+    int rc = run(out, sizeof out, "compare configs/tiny_rnn.json --out %s --variant 'x:clip.max_norm=-1'", dir);
+    ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+    ck_assert_msg(strstr(out, "clip.max_norm") && strstr(out, "\"x\""), "%s", out);
+    ck_assert(access(dir, F_OK) != 0);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -313,6 +387,9 @@ Suite *suite_cli(void)
     tcase_add_loop_test(tc, bad_input_exits_2_naming_the_place, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, eval_reads_a_checkpoint);
     tcase_add_test(tc, help_and_version);
+    tcase_add_test(tc, explode_example_diverges_without_clipping_only);
+    tcase_add_test(tc, compare_runs_every_variant_and_writes_the_report);
+    tcase_add_test(tc, compare_rejects_a_bad_variant_before_running);
     suite_add_tcase(s, tc);
     return s;
 }
