@@ -74,20 +74,7 @@ static void put_st(const char *name, const char *header, size_t nbytes, uint64_t
     free(b);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = 0;
-    fclose(f);
-    if (len) *len = k;
-    return s;
-}
+static char *slurp(const char *path, size_t *len) { return tu_slurp(path, len); }
 
 /* Without sanitizers the program runs under a 4 GB address-space limit, so that a reader which
  * allocates what a corrupt header claims fails here (exit 1) instead of passing thanks to
@@ -112,12 +99,7 @@ static int run(char *out, size_t n, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && rm -rf o && " MEM_LIMIT "'%s' %s 2>&1", tmp, bin, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t k = fread(out, 1, n - 1, p);
-    out[k] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return tu_shell(out, n, cmd);
 }
 
 /* The model of mlp.json: linear 2->8, tanh, linear 8->2 (tensor sizes 64 + 32 + 64 + 8 bytes). */
@@ -281,28 +263,13 @@ static void make_fixtures(void)
 
 static void setup(void)
 {
-    const char *b = getenv("CLIPNN_BIN");
-    snprintf(bin, sizeof bin, "%s", b ? b : "../build/clipnn");
-    if (bin[0] != '/') {
-        char cwd[1024];
-        ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-        size_t a = strlen(cwd), r = strlen(bin);
-        ck_assert(a + 1 + r < sizeof bin);
-        memmove(bin + a + 1, bin, r + 1);
-        memcpy(bin, cwd, a);
-        bin[a] = '/';
-    }
+    snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
     snprintf(tmp, sizeof tmp, "/tmp/clipnn-bad-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmp));
     make_fixtures();
 }
 
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-}
+static void teardown(void) { tu_remove_tree(tmp); }
 
 /* args run in the fixture directory; every train case writes (or must not write) into ./o.
  * needles: the file named, and what is wrong with it. */

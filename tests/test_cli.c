@@ -14,26 +14,11 @@ static char bin[2048], tmp[256];
 
 static void setup(void)
 {
-    const char *b = getenv("CLIPNN_BIN");
-    snprintf(bin, sizeof bin, "%s", b ? b : "../build/clipnn");
-    if (bin[0] != '/') {
-        char cwd[512], rel[1024];
-        ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-        ck_assert(strlen(bin) < sizeof rel);
-        memcpy(rel, bin, strlen(bin) + 1);
-        ck_assert(strlen(cwd) + strlen(rel) + 2 <= sizeof bin);
-        snprintf(bin, sizeof bin, "%.511s/%.1023s", cwd, rel);
-    }
-    snprintf(tmp, sizeof tmp, "/tmp/clipnn-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
+    tu_make_tmpdir(tmp, sizeof tmp, "/tmp", "clipnn-cli");
 }
 
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-}
+static void teardown(void) { tu_remove_tree(tmp); }
 
 /* Runs clipnn with args (a shell fragment); returns the exit code; output (stdout+stderr) in out. */
 static int run(char *out, size_t n, const char *fmt, ...)
@@ -44,27 +29,10 @@ static int run(char *out, size_t n, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t k = fread(out, 1, n - 1, p);
-    out[k] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return tu_shell(out, n, cmd);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = 0;
-    fclose(f);
-    return s;
-}
+static char *slurp(const char *path) { return tu_slurp(path, NULL); }
 
 static int exists(const char *dir, const char *file)
 {

@@ -58,20 +58,7 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = 0;
-    fclose(f);
-    if (len) *len = k;
-    return s;
-}
+static char *slurp(const char *path, size_t *len) { return tu_slurp(path, len); }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -83,28 +70,13 @@ static void make_tmp(int fast)
     snprintf(tmp, sizeof tmp, "%s/clipnn-crash-XXXXXX", base);
     ck_assert_ptr_nonnull(mkdtemp(tmp));
     write_text(path_in(tmp, "crash.json"), crash_config);
-    const char *b = getenv("CLIPNN_BIN");
-    snprintf(bin, sizeof bin, "%s", b ? b : "../build/clipnn");
-    if (bin[0] != '/') {
-        char cwd[1024];
-        ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-        size_t a = strlen(cwd), r = strlen(bin);
-        ck_assert(a + 1 + r < sizeof bin);
-        memmove(bin + a + 1, bin, r + 1);
-        memcpy(bin, cwd, a);
-        bin[a] = '/';
-    }
+    snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
 }
 
 static void setup_fast(void) { make_tmp(1); }
 static void setup_disk(void) { make_tmp(0); }
 
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-}
+static void teardown(void) { tu_remove_tree(tmp); }
 
 /* Runs `cd tmp && clipnn ARGS` to completion; returns its exit code (128 + signal if killed). */
 static int run(char *out, size_t n, const char *fmt, ...)
@@ -115,12 +87,7 @@ static int run(char *out, size_t n, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", tmp, bin, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t k = fread(out, 1, n - 1, p);
-    out[k] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return tu_shell(out, n, cmd);
 }
 
 /* Starts `clipnn train crash.json --out DIR --quiet [--set S]...` in tmp, output discarded. */

@@ -1,6 +1,10 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
 {
@@ -14,4 +18,63 @@ const char *tu_fixture(const char *rel)
     static _Thread_local char buf[512];
     snprintf(buf, sizeof buf, "%s", rel);
     return buf;
+}
+
+const char *tu_clipnn_bin(void)
+{
+    static char bin[2048];
+    const char *b = getenv("CLIPNN_BIN");
+    if (!b) b = "../build/clipnn";
+    if (b[0] == '/') {
+        snprintf(bin, sizeof bin, "%s", b);
+    } else {
+        char cwd[1024];
+        ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+        ck_assert(strlen(cwd) + strlen(b) + 2 <= sizeof bin);
+        snprintf(bin, sizeof bin, "%.1023s/%.1000s", cwd, b);
+    }
+    return bin;
+}
+
+int tu_shell(char *out, size_t n, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_msg(p != NULL, "cannot run: %s", cmd);
+    size_t k = fread(out, 1, n - 1, p);
+    out[k] = 0;
+    /* drain the rest so the command is not killed by SIGPIPE */
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+char *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0) { fclose(f); return NULL; }
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    size_t k = fread(s, 1, (size_t)n, f);
+    s[k] = 0;
+    fclose(f);
+    if (len) *len = k;
+    return s;
+}
+
+void tu_make_tmpdir(char *buf, size_t n, const char *base, const char *prefix)
+{
+    snprintf(buf, n, "%s/%s-XXXXXX", base, prefix);
+    ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp %s failed", buf);
+}
+
+void tu_remove_tree(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%.1000s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }

@@ -23,4 +23,16 @@ void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 /* Path of a fixture under tests/ (tests run with tests/ as working directory). */
 const char *tu_fixture(const char *rel);
 
+/* ---- end-to-end helpers (tests that run the clipnn program) ---- */
+/* Absolute path of the program: $CLIPNN_BIN (set by `make test`), else ../build/clipnn. */
+const char *tu_clipnn_bin(void);
+/* Runs a shell command, stdout+stderr into out (NUL-terminated); returns the exit code,
+ * 128 + signal if it was killed. */
+int tu_shell(char *out, size_t n, const char *cmd);
+/* A whole file, NUL-terminated (free it); NULL if it cannot be read. *len may be NULL. */
+char *tu_slurp(const char *path, size_t *len);
+/* mkdtemp under base ("/tmp", "/dev/shm") with the given name prefix, into buf. */
+void tu_make_tmpdir(char *buf, size_t n, const char *base, const char *prefix);
+void tu_remove_tree(const char *dir);
+
 #endif
