@@ -1,6 +1,7 @@
 /* The training loop, its log files and the progress line (see trainer.h). */
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -170,6 +171,22 @@ static void progress(trainer *t, double loss, const cn_clip_report *r, int final
 
 /* ---- the run ---- */
 
+/* A run killed while writing leaves "<file>.tmp.<pid>" behind (the real file is
+ * intact: writes are temp + rename); a run continuing in that directory removes them. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".tmp.")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
+}
+
 static cn_status pick_dir(trainer *t)
 {
     const cn_train_opts *o = t->o;
@@ -216,6 +233,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         goto out;
     }
     if ((st = cn_mkdirs(t.dir))) goto out;
+    if (o->resume) remove_stale_temps(t.dir);
     join(path, sizeof path, t.dir, "config.json");
     if ((st = cn_write_json_atomic(path, s->cfg.root))) goto out;
     if ((st = open_logs(&t, o->resume != NULL))) goto out;
