@@ -232,10 +232,11 @@ int main(int argc, char **argv)
     uint64_t a2 = cn_alloc_count();
     long long n = fixed_steps;
     if (n <= 0) {
+        /* doubling batches until 0.2 s; the step time is estimated from the last batch */
         long long nw = 1;
-        double tw = run_steps(&b, clip, 1);
-        while (tw < 0.2 && nw < 1000000) { tw += run_steps(&b, clip, nw); nw *= 2; }
-        n = steps_for(seconds, tw / (double)(2 * nw - 1));
+        double tw = 0, last = run_steps(&b, clip, 1);
+        while ((tw += last) < 0.2 && nw < 1000000) { nw *= 2; last = run_steps(&b, clip, nw); }
+        n = steps_for(seconds, last / (double)nw);
     }
     uint64_t a3 = cn_alloc_count();
     double t = run_steps(&b, clip, n);

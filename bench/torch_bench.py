@@ -78,11 +78,13 @@ def main():
     torch.set_num_threads(a.threads)
     step = build(a.workload)
     run(step, 2)
-    nw, tw = 1, run(step, 1)
-    while tw < 0.2:
-        tw += run(step, nw)
+    nw, last = 1, run(step, 1)
+    tw = last
+    while tw < 0.2:   # doubling batches until 0.2 s; the step time is estimated from the last batch
         nw *= 2
-    n = max(3, int(a.seconds / (tw / (2 * nw - 1))))
+        last = run(step, nw)
+        tw += last
+    n = max(3, int(a.seconds / (last / nw)))
     t = run(step, n)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("RESULT impl=torch workload=%s threads=%d clip=norm steps=%d seconds=%.4f steps_per_s=%.3f step_ms=%.5f "

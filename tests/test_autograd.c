@@ -175,6 +175,13 @@ static cn_var *f_bce(cn_graph *g, cn_var **x, void *c) { (void)c; return cn_bce_
 static cn_var *f_lstm_c(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_lstm_cell_c(g, x[0], x[1])); }
 static cn_var *f_lstm_h(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_lstm_cell_h(g, x[0], x[1])); }
 static cn_var *f_gru(cn_graph *g, cn_var **x, void *c) { (void)c; return wsum(g, cn_gru_cell(g, x[0], x[1], x[2])); }
+/* x [T,B,F], w_ih, w_hh, biases [2, G*H] (b_ih, b_hh as select views, so their gradients meet in one leaf);
+ * arg[0] = kind, arg[1] = bptt (0 here) */
+static cn_var *f_recurrent(cn_graph *g, cn_var **x, void *c)
+{
+    const gc_case *k = c;
+    return wsum(g, cn_recurrent(g, k->arg[0], x[0], x[1], x[2], cn_select(g, x[3], 0), cn_select(g, x[3], 1), k->arg[1]));
+}
 
 static const gc_case gc_cases[] = {
     {"add same shape", CN_OP_ADD, f_add, 2, {T2(2, 3), T2(2, 3)}, {0}},
@@ -219,6 +226,10 @@ static const gc_case gc_cases[] = {
     {"lstm_cell_c", CN_OP_LSTM_CELL_C, f_lstm_c, 2, {TR(RANGE_WIDE, 2, 2, 12), T2(2, 3)}, {0}},
     {"lstm_cell_h", CN_OP_LSTM_CELL_H, f_lstm_h, 2, {TR(RANGE_WIDE, 2, 2, 12), T2(2, 3)}, {0}},
     {"gru_cell", CN_OP_GRU_CELL, f_gru, 3, {TR(RANGE_WIDE, 2, 2, 9), TR(RANGE_WIDE, 2, 2, 9), T2(2, 3)}, {0}},
+    /* (truncated BPTT is not the true gradient: tests/test_layers.c checks it against a detached unroll) */
+    {"recurrent tanh", CN_OP_RECURRENT, f_recurrent, 4, {T3(4, 2, 3), T2(3, 3), T2(3, 3), T2(2, 3)}, {CN_REC_TANH, 0}},
+    {"recurrent lstm", CN_OP_RECURRENT, f_recurrent, 4, {T3(4, 2, 3), T2(12, 3), T2(12, 3), T2(2, 12)}, {CN_REC_LSTM, 0}},
+    {"recurrent gru", CN_OP_RECURRENT, f_recurrent, 4, {T3(4, 2, 3), T2(9, 3), T2(9, 3), T2(2, 9)}, {CN_REC_GRU, 0}},
 };
 #define N_GC_CASES ((int)(sizeof gc_cases / sizeof *gc_cases))
 
@@ -267,6 +278,7 @@ static const int fwd_covered[] = {
     CN_OP_TANH, CN_OP_SIGMOID, CN_OP_RELU, CN_OP_EXP, CN_OP_LOG, CN_OP_SUM, CN_OP_MEAN, CN_OP_SLICE_COLS,
     CN_OP_CONCAT_COLS, CN_OP_NARROW, CN_OP_SELECT, CN_OP_RESHAPE, CN_OP_CONCAT0, CN_OP_EMBEDDING, CN_OP_DROPOUT,
     CN_OP_MSE, CN_OP_CROSS_ENTROPY, CN_OP_BCE_LOGITS, CN_OP_LSTM_CELL_C, CN_OP_LSTM_CELL_H, CN_OP_GRU_CELL,
+    CN_OP_RECURRENT,   /* recurrent_matches_the_per_step_graph */
 };
 
 START_TEST(gradcheck_cases_cover_every_op)
@@ -743,6 +755,113 @@ START_TEST(forward_lstm_cells)
     cn_var *h = cn_lstm_cell_h(&g, G, cn);
     ASSERT_VALUES(h, 1e-6, (float)(0.5 * tanh(1.75)));
     cn_graph_free(&g);
+}
+END_TEST
+
+/* The fused layer against the same network built step by step from cn_linear, cn_add and the cells
+ * (the graph the layers used before): same operations in the same order, so the values are identical. */
+static void check_recurrent_kind(int kind)
+{
+    enum { T = 5, B = 3, F = 2, H = 4 };
+    int G = kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1, GH = G * H;
+    float x[T * B * F], wih[4 * H * F], whh[4 * H * H], bih[4 * H], bhh[4 * H];
+    tu_fill_uniform(x, T * B * F, 31, -2, 2);
+    tu_fill_uniform(wih, (size_t)GH * F, 32, -1, 1);
+    tu_fill_uniform(whh, (size_t)GH * H, 33, -1, 1);
+    tu_fill_uniform(bih, (size_t)GH, 34, -1, 1);
+    tu_fill_uniform(bhh, (size_t)GH, 35, -1, 1);
+    cn_graph g;
+    cn_graph_init(&g);
+    cn_var *xv = IN(&g, x, T, B, F), *vih = IN(&g, wih, GH, F), *vhh = IN(&g, whh, GH, H);
+    cn_var *vbi = IN(&g, bih, GH), *vbh = IN(&g, bhh, GH);
+    cn_var *y = cn_recurrent(&g, kind, xv, vih, vhh, vbi, vbh, 0);
+    ASSERT_SHAPE(y, T, B, H);
+    cn_var *xp = cn_linear(&g, xv, vih, vbi), *h = NULL, *c = cn_zeros(&g, 2, SHAPE(B, H));
+    for (int t = 0; t < T; t++) {
+        cn_var *xt = cn_select(&g, xp, t);
+        cn_var *gh = h ? cn_linear(&g, h, vhh, vbh) : cn_add(&g, cn_zeros(&g, 2, SHAPE(B, GH)), vbh);
+        if (kind == CN_REC_GRU) {
+            h = cn_gru_cell(&g, xt, gh, h ? h : cn_zeros(&g, 2, SHAPE(B, H)));
+        } else if (kind == CN_REC_LSTM) {
+            cn_var *pre = cn_add(&g, xt, gh);
+            c = cn_lstm_cell_c(&g, pre, c);
+            h = cn_lstm_cell_h(&g, pre, c);
+        } else {
+            cn_var *pre = cn_add(&g, xt, gh);
+            h = kind == CN_REC_TANH ? cn_tanh(&g, pre) : cn_relu(&g, pre);
+        }
+        ck_assert_ptr_nonnull(h);
+        for (int i = 0; i < B * H; i++)
+            ck_assert_msg(y->v.data[t * B * H + i] == h->v.data[i], "kind %d, t %d, [%d]: %.9g vs %.9g", kind, t, i,
+                          (double)y->v.data[t * B * H + i], (double)h->v.data[i]);
+    }
+    cn_graph_free(&g);
+}
+
+START_TEST(recurrent_matches_the_per_step_graph)
+{
+    check_recurrent_kind(CN_REC_TANH);
+    check_recurrent_kind(CN_REC_RELU);
+    check_recurrent_kind(CN_REC_LSTM);
+    check_recurrent_kind(CN_REC_GRU);
+}
+END_TEST
+
+START_TEST(recurrent_rejects_bad_shapes)
+{
+    cn_graph g;
+    cn_graph_init(&g);
+    float d[64] = {0};
+    cn_var *x = IN(&g, d, 2, 2, 3), *w = IN(&g, d, 4, 3), *wh = IN(&g, d, 4, 4), *b = IN(&g, d, 4);
+    ck_assert_ptr_null(cn_recurrent(&g, CN_REC_LSTM, x, w, wh, b, b, 0));   /* lstm needs [4H, H]: 4 != 16 */
+    ck_assert_msg(strstr(cn_errmsg(), "weight_hh") != NULL, "%s", cn_errmsg());
+    cn_graph_free(&g);
+}
+END_TEST
+
+/* The vector kernels against tanh and 1/(1 + exp(-x)) in double on a dense grid of [-20, 20] (step 2^-14)
+ * and on small magnitudes down to 1e-30, where tanh x = x must keep full relative precision. */
+static double ulps(float got, double want)
+{
+    float w = (float)want, aw = fabsf(w);
+    double u = aw < 1.1754944e-38f ? 1.401298464e-45 : (double)(nextafterf(aw, INFINITY) - aw);
+    return fabs((double)got - want) / u;
+}
+
+START_TEST(vtanh_vsigmoid_max_ulp_error_is_small)
+{
+    enum { N = 40 * 16384 + 1 };
+    float *x = malloc(sizeof(float) * N), *t = malloc(sizeof(float) * N), *s = malloc(sizeof(float) * N);
+    ck_assert_ptr_nonnull(x); ck_assert_ptr_nonnull(t); ck_assert_ptr_nonnull(s);
+    for (int i = 0; i < N; i++) x[i] = -20.0f + (float)i / 16384.0f;
+    cn_vtanh(t, x, N);
+    cn_vsigmoid(s, x, N);
+    double mt = 0, ms = 0;
+    for (int i = 0; i < N; i++) {
+        double et = ulps(t[i], tanh((double)x[i])), es = ulps(s[i], 1.0 / (1.0 + exp(-(double)x[i])));
+        mt = et > mt ? et : mt;
+        ms = es > ms ? es : ms;
+    }
+    for (double v = 1e-30; v < 1.0; v *= 1.001) {
+        float xf = (float)v, o[2], in[2] = {xf, -xf};
+        cn_vtanh(o, in, 2);
+        double e = ulps(o[0], tanh((double)xf));
+        mt = e > mt ? e : mt;
+        ck_assert(o[1] == -o[0]);
+    }
+    ck_assert_msg(mt <= 2.0, "tanh max error %.3f ulp", mt);
+    ck_assert_msg(ms <= 3.0, "sigmoid max error %.3f ulp", ms);
+    /* specials, and every tail length (n not a multiple of the vector width) */
+    float sp[7] = {NAN, INFINITY, -INFINITY, -0.0f, 100.0f, -100.0f, 0.0f}, o[7];
+    cn_vtanh(o, sp, 7);
+    ck_assert(isnan(o[0]) && o[1] == 1.0f && o[2] == -1.0f && o[3] == 0.0f && signbit(o[3]) && o[4] == 1.0f && o[5] == -1.0f);
+    cn_vsigmoid(o, sp, 7);
+    ck_assert(isnan(o[0]) && o[1] == 1.0f && o[2] == 0.0f && o[3] == 0.5f && o[4] == 1.0f && o[5] == 0.0f && o[6] == 0.5f);
+    for (size_t n = 1; n <= 17; n++) {
+        cn_vtanh(t, x + 300000, n);
+        for (size_t i = 0; i < n; i++) ck_assert(ulps(t[i], tanh((double)x[300000 + i])) <= 2.0);
+    }
+    free(x); free(t); free(s);
 }
 END_TEST
 
@@ -1408,6 +1527,9 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, bce_with_logits_large_logits_stay_finite);
     tcase_add_test(tc, forward_lstm_cells);
     tcase_add_test(tc, forward_gru_cell);
+    tcase_add_test(tc, recurrent_matches_the_per_step_graph);
+    tcase_add_test(tc, recurrent_rejects_bad_shapes);
+    tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -381,12 +381,6 @@ static cn_var *fail(cn_graph *g, cn_status st)
     return NULL;
 }
 
-/* A new leaf over the same values, without gradient: backward stops here (torch's .detach()). */
-static cn_var *detach(cn_graph *g, cn_var *v)
-{
-    return v ? cn_input(g, &v->v) : NULL;
-}
-
 /* Token ids held as floats [T,B(,1)] or [B(,1)] -> int32 [T,B] or [B] in the graph arena (kept until backward). */
 static cn_var *embedding_forward(const layer *L, cn_graph *g, const cn_paramset *ps, cn_var *x)
 {
@@ -409,52 +403,22 @@ static cn_var *embedding_forward(const layer *L, cn_graph *g, const cn_paramset 
     return cn_embedding(g, cn_param(g, ps, L->pidx[0]), idx, nd, shape);
 }
 
-/* rnn / lstm / gru over x [T, B, F] (PyTorch's CPU algorithm):
+/* rnn / lstm / gru over x [T, B, F] (PyTorch's CPU algorithm), one cn_recurrent node per layer:
  *   xp = x W_ih^T + b_ih                    [T, B, G*H], all time steps in one matrix product;
  *   per step t: gh = h W_hh^T + b_hh        [B, G*H]
  *     rnn:  h = act(xp[t] + gh)
  *     lstm: gates = xp[t] + gh (i, f, g, o); c = s(f) c + s(i) tanh(g); h = s(o) tanh(c)
- *     gru:  h = gru_cell(xp[t], gh, h)     (r, z, n; n = tanh(xi_n + r * gh_n), h = (1 - z) n + z h)
- * With h0 = 0 the first gh is just b_hh, so step 0 skips the matrix product.
- * Truncation (bptt = k > 0): before steps k, 2k, ... h (and c) are replaced by detached copies. */
+ *     gru:  r, z, n; n = tanh(xi_n + r * gh_n), h = (1 - z) n + z h
+ * Initial states are zero. Truncation (bptt = k > 0): the gradient into h (and c) is cut before steps
+ * k, 2k, ... (as if they were replaced by detached copies). Output: all states [T, B, H], or a view of the
+ * last one [B, H]. */
 static cn_var *recurrent_forward(const layer *L, cn_graph *g, const cn_paramset *ps, cn_var *x, int bptt)
 {
-    int T = x->v.shape[0], B = x->v.shape[1], H = L->out, GH = gates_of(L->type) * H;
-    cn_var *w_ih = cn_param(g, ps, L->pidx[0]), *w_hh = cn_param(g, ps, L->pidx[1]);
-    cn_var *b_ih = cn_param(g, ps, L->pidx[2]), *b_hh = cn_param(g, ps, L->pidx[3]);
-    cn_var *xp = cn_linear(g, x, w_ih, b_ih);                          /* [T, B, GH] */
-    if (!xp) return NULL;
-    cn_var **outs = NULL;
-    if (L->out_seq && !(outs = cn_arena_alloc(&g->arena, sizeof *outs * (size_t)T))) {
-        cn_error(CN_ERR_NOMEM, "out of memory for a sequence output");
-        return fail(g, CN_ERR_NOMEM);
-    }
-    cn_var *h = NULL, *c = NULL;
-    for (int t = 0; t < T; t++) {
-        if (bptt > 0 && t > 0 && t % bptt == 0) {
-            h = detach(g, h);
-            c = detach(g, c);
-        }
-        cn_var *xt = cn_select(g, xp, t);                              /* [B, GH] view */
-        if (L->type == L_GRU) {
-            /* h0 = 0: gh = b_hh broadcast over the batch (zeros [B, GH] + b_hh) */
-            cn_var *gh = h ? cn_linear(g, h, w_hh, b_hh) : cn_add(g, cn_zeros(g, 2, (int[]){B, GH}), b_hh);
-            if (!h) h = cn_zeros(g, 2, (int[]){B, H});
-            h = cn_gru_cell(g, xt, gh, h);
-        } else {
-            cn_var *pre = h ? cn_add(g, xt, cn_linear(g, h, w_hh, b_hh)) : cn_add(g, xt, b_hh);  /* [B, GH] */
-            if (L->type == L_RNN) {
-                h = L->relu ? cn_relu(g, pre) : cn_tanh(g, pre);
-            } else {
-                if (!c) c = cn_zeros(g, 2, (int[]){B, H});
-                c = cn_lstm_cell_c(g, pre, c);
-                h = cn_lstm_cell_h(g, pre, c);
-            }
-        }
-        if (!h) return NULL;
-        if (outs) outs[t] = h;
-    }
-    return outs ? cn_concat0(g, outs, T, 1) : h;                       /* [T, B, H] or [B, H] */
+    int kind = L->type == L_LSTM ? CN_REC_LSTM : L->type == L_GRU ? CN_REC_GRU : L->relu ? CN_REC_RELU : CN_REC_TANH;
+    cn_var *seq = cn_recurrent(g, kind, x, cn_param(g, ps, L->pidx[0]), cn_param(g, ps, L->pidx[1]),
+                               cn_param(g, ps, L->pidx[2]), cn_param(g, ps, L->pidx[3]), bptt);
+    if (!seq) return NULL;
+    return L->out_seq ? seq : cn_select(g, seq, seq->v.shape[0] - 1);   /* [T, B, H] or [B, H] */
 }
 
 cn_var *cn_model_forward(cn_model *m, cn_graph *g, const cn_paramset *ps, cn_var *x, int bptt)
