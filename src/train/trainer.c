@@ -99,9 +99,10 @@ static cn_status save_checkpoint(trainer *t)
 {
     char path[4200];
     join(path, sizeof path, t->dir, "checkpoint.safetensors");
-    t->s.wall_s += now_s() - t->t_start;   /* time so far, carried by the checkpoint */
+    double earlier = t->s.wall_s;
+    t->s.wall_s = earlier + (now_s() - t->t_start);   /* time so far, carried by the checkpoint */
     cn_status st = cn_session_save(&t->s, path);
-    t->s.wall_s -= now_s() - t->t_start;
+    t->s.wall_s = earlier;
     return st;
 }
 
@@ -136,7 +137,8 @@ static cn_status write_summary(trainer *t, double wall)
     cJSON_AddNumberToObject(j, "skipped_steps", (double)s->skipped_steps);
     cJSON_AddNumberToObject(j, "nonfinite_steps", (double)s->nonfinite_steps);
     cJSON_AddNumberToObject(j, "wall_s", wall);
-    cJSON_AddNumberToObject(j, "steps_per_s", wall > 0 ? (double)(s->step - t->first_step) / (wall - s->wall_s > 0 ? wall - s->wall_s : wall) : 0.0);
+    double session_s = wall - s->wall_s;   /* this process's share (a resumed run has earlier sessions) */
+    cJSON_AddNumberToObject(j, "steps_per_s", session_s > 0 ? (double)(s->step - t->first_step) / session_s : 0.0);
     cJSON_AddBoolToObject(j, "stopped_early", s->step < s->cfg.train.steps);
     char path[4200];
     join(path, sizeof path, t->dir, "summary.json");
