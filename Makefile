@@ -70,7 +70,8 @@ bench: deps
 
 # Bounded fuzzing of the parsers (needs clang; FUZZ_SECONDS per target).
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	@scripts/deps.sh --extra clang libclang-rt-14-dev
 	@fuzz/run.sh $(FUZZ_SECONDS)
 
 examples: check-deps

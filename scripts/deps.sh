@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clipnn needs, only when some are missing.
-# Usage: scripts/deps.sh [--check]   (--check: report what is missing and fail, install nothing)
+# Usage: scripts/deps.sh [--check] [--extra PKG...]
+#   --check   report what is missing and fail, install nothing
+#   --extra   also these packages (e.g. clang for `make fuzz`)
 set -u
 PKGS="libopenblas-dev libcjson-dev check pkg-config"
+MODE=install
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) MODE=check; shift ;;
+    --extra) shift; PKGS="$PKGS $*"; break ;;
+    *) echo "usage: scripts/deps.sh [--check] [--extra PKG...]" >&2; exit 2 ;;
+  esac
+done
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -10,7 +20,7 @@ for p in $PKGS; do
   fi
 done
 [ -z "$missing" ] && exit 0
-if [ "${1:-}" = "--check" ]; then
+if [ "$MODE" = check ]; then
   echo "clipnn: missing packages:$missing" >&2
   echo "clipnn: run 'make deps' (or: apt-get install -y$missing)" >&2
   exit 1
