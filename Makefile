@@ -18,7 +18,7 @@ PKGS    := openblas libcjson check
 # Deferred (=) so that pkg-config runs only after the dependency check.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS_ALL = -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter \
+CFLAGS_ALL = -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-psabi \
              -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(LDSAN) $(PKG_LIBS) -lm $(LDLIBS)
 

@@ -157,8 +157,10 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
  * h0 = c0 = 0): x [T, B, F], w_ih [G*H, F], w_hh [G*H, H], b_ih and b_hh [G*H] (G = 1, 4, 3; gate order as
  * PyTorch: lstm i, f, g, o; gru r, z, n). Returns every hidden state, [T, B, H] (take cn_select(.., T-1) for
  * the last). bptt = k > 0: truncated BPTT, the gradient from step t into h_{t-1} (and c_{t-1}) is cut at
- * t = k, 2k, ... (values are not changed). Same values as the per-step graph of cn_linear, cn_add and the
- * cells above; backward runs the whole BPTT loop and computes each weight gradient with one product. */
+ * t = k, 2k, ... (values are not changed). The same network as the per-step graph of cn_linear, cn_add and
+ * the cells above, equal to float rounding (bit-identical when H % 8 != 0; when H % 8 == 0 the W_hh products
+ * use a dedicated kernel with W_hh^T packed once per sequence, which sums in another order); backward runs
+ * the whole BPTT loop and computes each weight gradient with one product over all steps. */
 enum { CN_REC_TANH = 0, CN_REC_RELU, CN_REC_LSTM, CN_REC_GRU };
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt);
 

@@ -986,6 +986,84 @@ static void gru_backward(cn_var *y)
 }
 
 /* ------------------------------------------------------------------ */
+/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: Bk and C row-major (ldb, ldc in floats), A element
+ * (i, k) at A[i sai + k sak] (so A may be read transposed), N a multiple of 8. At the sizes of a recurrent
+ * step (M = batch, K and N = H or G*H) OpenBLAS spends a large part of each call packing both operands;
+ * here Bk is streamed row by row as it is (backward: W_hh itself; forward: W_hh^T packed once per sequence;
+ * dW_hh: the saved h) and A is broadcast element by element, with an R-row x 2-vector block of C in
+ * registers. Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
+ * increasing k, separate multiply and add: no FMA), then C[i, j] + acc, as sgemm with beta = 1. The result is
+ * the same bits whichever variant runs (AVX-512 with 16 lanes, AVX2 or generic with 8): the lanes are
+ * independent columns. */
+typedef float v16f __attribute__((vector_size(64)));
+
+#define RGEMM_BLOCK(NAME, VT, W, BC)                                                                            \
+    VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
+                      float *C, int ldc)                                                                      \
+    {                                                                                                         \
+        VT acc[8][2];                                                                                         \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] = (VT){0};                          \
+        for (int k = 0; k < K; k++) {                                                                         \
+            const float *b = Bk + (size_t)k * ldb, *a = A + (size_t)k * sak;                                  \
+            VT bv[2];                                                                                         \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) memcpy(&bv[v], b + W * v, sizeof(VT));        \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                             \
+                VT av = BC(a[(size_t)r * sai]);                                                                \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] += av * bv[v];                  \
+            }                                                                                                 \
+        }                                                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                             \
+                float *c = C + (size_t)r * ldc + W * v;                                                       \
+                VT cv;                                                                                        \
+                memcpy(&cv, c, sizeof cv);                                                                    \
+                cv += acc[r][v];                                                                              \
+                memcpy(c, &cv, sizeof cv);                                                                    \
+            }                                                                                                 \
+    }
+#define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
+RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F)
+RGEMM_BLOCK(rgemm_block16, v16f, 16, V16F)
+
+/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. */
+#define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
+    static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
+                     float *C, int ldc)                                                                       \
+    {                                                                                                         \
+        for (int j = 0; j < N;) {                                                                             \
+            int V = j + 2 * W <= N ? 2 : 1;                                                                   \
+            int i = 0;                                                                                        \
+            if (V == 2) {                                                                                     \
+                for (; i + RB <= M; i += RB)                                                                  \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+            } else {                                                                                          \
+                for (; i + RB <= M; i += RB)                                                                  \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+            }                                                                                                 \
+            j += V * W;                                                                                       \
+        }                                                                                                     \
+    }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+__attribute__((target("avx512f"))) RGEMM_DRIVER(rgemm_avx512, rgemm_block16, 16, 8)
+__attribute__((target("avx2"))) RGEMM_DRIVER(rgemm_avx2, rgemm_block8, 8, 4)
+#define RGEMM_X86 1
+#endif
+RGEMM_DRIVER(rgemm_generic, rgemm_block8, 8, 4)
+
+static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, float *C, int ldc)
+{
+#ifdef RGEMM_X86
+    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) { rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+    if (__builtin_cpu_supports("avx2")) { rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+#endif
+    rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, C, ldc);
+}
+
+/* ------------------------------------------------------------------ */
 /* A whole recurrent layer in one node (see autograd.h): the tape holds one node per layer instead of ~4
  * per time step, and backward runs BPTT in one loop with the per-step work reduced to the recurrent
  * product dh_{t-1} += d_gh_t W_hh; the weight gradients are then one matrix product over all steps:
@@ -994,8 +1072,11 @@ static void gru_backward(cn_var *y)
  * (for rnn and lstm d_gi = d_gh = d pre). Forward, step t (h_{-1} = c_{-1} = 0):
  *   xp = x W_ih^T + b_ih (all steps, one product);  gh = b_hh + h_{t-1} W_hh^T (no product at t = 0)
  *   rnn: h = act(xp_t + gh);  lstm / gru: the cells above.
- * The operation order is that of the per-step graph it replaces (linear, add, cell), so the values are the
- * same; only the weight-gradient sums over time are grouped differently. Saved (aux): xp overwritten by the
+ * The operation order is that of the per-step graph it replaces (linear, add, cell). When H % 8 != 0 every
+ * product goes to cn_gemm as in that graph, so the values are the same (only the weight-gradient sums over
+ * time are grouped differently). When H % 8 == 0 the three W_hh products (forward, dh, dW_hh) run in
+ * rec_gemm above: same operations, but each dot product is summed in rec_gemm's fixed order instead of
+ * OpenBLAS's, so values differ from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
  * activated gates (lstm: i, f, g, o; gru: r, z, n), lstm c and tanh(c), gru gh_n; backward buffers are sized
  * at forward time. The output's gradient buffer accumulates dh in place during backward. */
 
@@ -1010,7 +1091,11 @@ typedef struct {
     float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru)                           */
     float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
     float *dc;      /* lstm: [B, H] carried dc                                             */
+    float *wt;      /* W_hh^T [H, GH] for rec_gemm (NULL: the products go to cn_gemm)      */
 } rec_aux;
+
+/* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
+static int rec_fast(int H) { return H % 8 == 0; }
 
 static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1; }
 
@@ -1044,6 +1129,7 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         ok = (A->c = cn_arena_floats(&g->arena, (TB + B) * H, 0)) && (A->tc = cn_arena_floats(&g->arena, TB * H, 0)) &&
              (A->dc = cn_arena_floats(&g->arena, BH, 0));
     if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
+    if (ok && rec_fast(H) && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
         ok = (A->dgi = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
         A->dgh = A->dgi;
@@ -1058,11 +1144,15 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
+    if (A->wt)   /* wt[k, j] = W_hh[j, k] */
+        for (int j = 0; j < GH; j++)
+            for (int k = 0; k < H; k++) A->wt[(size_t)k * GH + j] = w_hh->v.data[(size_t)j * H + k];
     for (int t = 0; t < T; t++) {
         float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
         const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
+        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, GH, A->gh, GH);                   /* gh += h W_hh^T */
+        else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
         if (kind == CN_REC_TANH || kind == CN_REC_RELU) {
             memcpy(ht, xt, BH * sizeof(float));
             vadd_into(ht, A->gh, BH);
@@ -1120,11 +1210,15 @@ static void recurrent_backward(cn_var *y)
                               carry ? y->grad + (t - 1) * BH : NULL, (size_t)B, H);
         }
         if (b_hh->requires_grad) colsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
-        if (carry) /* dh_{t-1} += d gh_t W_hh */
+        if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
+            rec_gemm(B, H, GH, dgh, GH, 1, w_hh->v.data, H, y->grad + (t - 1) * BH, H);
+        else if (carry)
             cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
     }
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1)
+    if (w_hh->requires_grad && T > 1 && A->wt)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, w_hh->grad, H);
+    else if (w_hh->requires_grad && T > 1)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);

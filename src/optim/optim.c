@@ -114,6 +114,70 @@ static cn_status check_ps(const cn_optim *o, const cn_paramset *ps, const char *
     return CN_OK;
 }
 
+/* 8-lane float vectors (GCC/Clang vector extensions) for the element loops: the same IEEE operations in
+ * the same order as the scalar formulas, lane by lane (no FMA: -std=c11 keeps -ffp-contract=off), so the
+ * results are bit-identical to the scalar tail and to PyTorch's float arithmetic. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors only in always-inlined helpers */
+#endif
+typedef float v8f __attribute__((vector_size(32)));
+#define V8F(c) ((v8f){c, c, c, c, c, c, c, c})
+#define OINLINE static inline __attribute__((always_inline))
+OINLINE v8f vld(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+OINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define OCLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OCLONES
+#endif
+
+/* torch _single_tensor_sgd, one element (also the vector body: T is float or v8f):
+ *   d_p = d_p.add(param, alpha=weight_decay); buf = torch.clone(d_p) on the first step, else
+ *   buf.mul_(momentum).add_(d_p, alpha=1 - dampening); d_p = d_p.add(buf, alpha=momentum) (nesterov) or buf;
+ *   param.add_(d_p, alpha=-lr). The flags are compile-time constants in each specialised loop below. */
+#define SGD_ELEM(T, p, g, buf, HAS_WD, HAS_BUF, FIRST, NESTEROV)                 \
+    do {                                                                         \
+        T d = (g);                                                               \
+        if (HAS_WD) d = d + wd * (p);                                            \
+        if (HAS_BUF) {                                                           \
+            if (FIRST) (buf) = d;                                                \
+            else (buf) = (buf) * mom + damp1 * d;                                \
+            d = (NESTEROV) ? d + mom * (buf) : (buf);                            \
+        }                                                                        \
+        (p) = (p) + neg_lr * d;                                                  \
+    } while (0)
+
+OINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1, float neg_lr,
+                      int HAS_WD, int HAS_BUF, int FIRST, int NESTEROV)
+{
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f pv = vld(p + j), bv = HAS_BUF && !FIRST ? vld(buf + j) : V8F(0.0f);
+        SGD_ELEM(v8f, pv, vld(g + j), bv, HAS_WD, HAS_BUF, FIRST, NESTEROV);
+        vst(p + j, pv);
+        if (HAS_BUF) vst(buf + j, bv);
+    }
+    for (; j < n; j++) {
+        float bj = HAS_BUF && !FIRST ? buf[j] : 0.0f;
+        SGD_ELEM(float, p[j], g[j], bj, HAS_WD, HAS_BUF, FIRST, NESTEROV);
+        if (HAS_BUF) buf[j] = bj;
+    }
+}
+
+/* One loop per configuration (weight decay, momentum buffer, first step, nesterov): no branch per element. */
+#define SGD_CASE(WD_, BUF_, FIRST_, NEST_)                                                          \
+    if (has_wd == WD_ && has_buf == BUF_ && first == FIRST_ && nesterov == NEST_) {                \
+        sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, WD_, BUF_, FIRST_, NEST_);                    \
+        return;                                                                                     \
+    }
+static OCLONES void sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
+                                 float neg_lr, int has_wd, int has_buf, int first, int nesterov)
+{
+    SGD_CASE(0, 0, 0, 0) SGD_CASE(1, 0, 0, 0)
+    SGD_CASE(0, 1, 0, 0) SGD_CASE(1, 1, 0, 0) SGD_CASE(0, 1, 1, 0) SGD_CASE(1, 1, 1, 0)
+    SGD_CASE(0, 1, 0, 1) SGD_CASE(1, 1, 0, 1) SGD_CASE(0, 1, 1, 1) SGD_CASE(1, 1, 1, 1)
+}
+
 /* torch _single_tensor_sgd. Gaps between parameters (alignment padding) hold zeros in data and grad and
  * stay zero, so the loop runs over the whole block. */
 static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
@@ -121,45 +185,109 @@ static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
     const float wd = (float)o->weight_decay, mom = (float)o->momentum, damp1 = (float)(1.0 - o->dampening);
     const float neg_lr = (float)-lr;
     float *buf = o->buf1;
-    const int first = o->step == 0;
-    for (size_t j = 0; j < n; j++) {
-        float d = g[j];
-        if (wd != 0.0f) d = d + wd * p[j];                   /* d_p = d_p.add(param, alpha=weight_decay) */
-        if (buf) {
-            if (first) buf[j] = d;                           /* buf = torch.clone(d_p) */
-            else buf[j] = buf[j] * mom + damp1 * d;          /* buf.mul_(momentum).add_(d_p, alpha=1 - dampening) */
-            d = o->nesterov ? d + mom * buf[j] : buf[j];     /* d_p.add(buf, alpha=momentum) or buf */
-        }
-        p[j] = p[j] + neg_lr * d;                            /* param.add_(d_p, alpha=-lr) */
-    }
+    sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, wd != 0.0f, buf != NULL, buf && o->step == 0,
+                 buf && o->nesterov);
 }
 
-/* torch _single_tensor_adam / _single_tensor_adamw (amsgrad = False, maximize = False). */
+/* torch _single_tensor_adam / _single_tensor_adamw (amsgrad = False, maximize = False), one element:
+ *   adamw: param.mul_(1 - lr * weight_decay);  adam: grad = grad.add(param, alpha=weight_decay);
+ *   exp_avg.mul_(b1).add_(grad, alpha=1-b1);  exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2);
+ *   denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps);  param.addcdiv_(exp_avg, denom, value=-step_size).
+ * T is float or v8f, SQRT the matching correctly rounded square root (so vector and scalar agree bit for bit). */
+#define ADAM_ELEM(T, SQRT, p, g, m, v, DECAY, GRAD_WD)                           \
+    do {                                                                         \
+        T gj = (g);                                                              \
+        if (DECAY) (p) = (p) * decay;                                            \
+        if (GRAD_WD) gj = gj + wd * (p);                                         \
+        (m) = (m) * b1 + a1 * gj;                                                \
+        (v) = (v) * b2 + a2 * gj * gj;                                           \
+        T denom = SQRT(v) / bc2_sqrt + eps;                                      \
+        (p) = (p) + neg_step_size * (m) / denom;                                 \
+    } while (0)
+
+typedef struct {
+    float b1, b2, a1, a2, wd, decay, neg_step_size, bc2_sqrt, eps;
+} adam_k;
+
+#define ADAM_UNPACK(k)                                                                              \
+    const float b1 = (k)->b1, b2 = (k)->b2, a1 = (k)->a1, a2 = (k)->a2, wd = (k)->wd;              \
+    const float decay = (k)->decay, neg_step_size = (k)->neg_step_size, bc2_sqrt = (k)->bc2_sqrt;   \
+    const float eps = (k)->eps;                                                                     \
+    (void)wd; (void)decay
+
+OINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
+                       int DECAY, int GRAD_WD)
+{
+    ADAM_UNPACK(k);
+    for (; j < n; j++) ADAM_ELEM(float, sqrtf, p[j], g[j], m[j], v[j], DECAY, GRAD_WD);
+}
+
+/* One loop per configuration: adam, adam with weight decay, adamw with weight decay (adamw with 0 = adam). */
+#define ADAM_DISPATCH(LOOP)                                                                \
+    if (decay_on) LOOP(k, p, g, m, v, n, 1, 0);                                           \
+    else if (grad_wd) LOOP(k, p, g, m, v, n, 0, 1);                                       \
+    else LOOP(k, p, g, m, v, n, 0, 0)
+
+OINLINE void adam_scalar_loop(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int DECAY,
+                              int GRAD_WD)
+{
+    adam_tail(k, p, g, m, v, 0, n, DECAY, GRAD_WD);
+}
+static void adam_generic(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int decay_on, int grad_wd)
+{
+    ADAM_DISPATCH(adam_scalar_loop);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#include <immintrin.h>
+#define ADAM_AVX 1
+#define VSQRT(x) ((v8f)_mm256_sqrt_ps((__m256)(x)))
+__attribute__((target("avx"))) OINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
+                                                         float *v, size_t n, int DECAY, int GRAD_WD)
+{
+    ADAM_UNPACK(k);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        v8f pv = vld(p + j), mv = vld(m + j), vv = vld(v + j);
+        ADAM_ELEM(v8f, VSQRT, pv, vld(g + j), mv, vv, DECAY, GRAD_WD);
+        vst(p + j, pv);
+        vst(m + j, mv);
+        vst(v + j, vv);
+    }
+    adam_tail(k, p, g, m, v, j, n, DECAY, GRAD_WD);
+}
+__attribute__((target("avx"))) static void adam_avx(const adam_k *k, float *p, const float *g, float *m, float *v,
+                                                    size_t n, int decay_on, int grad_wd)
+{
+    ADAM_DISPATCH(adam_avx_loop);
+}
+#endif
+
 static void adam_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
 {
     long long t = o->step + 1;
-    const float b1 = (float)o->beta1, b2 = (float)o->beta2;
-    const float a1 = (float)(1.0 - o->beta1), a2 = (float)(1.0 - o->beta2);
     const int adamw = o->type == OPT_ADAMW;
-    const float wd = (float)o->weight_decay;
-    const float decay = (float)(1.0 - lr * o->weight_decay);          /* param.mul_(1 - lr * weight_decay) */
+    adam_k k;
+    k.b1 = (float)o->beta1;
+    k.b2 = (float)o->beta2;
+    k.a1 = (float)(1.0 - o->beta1);
+    k.a2 = (float)(1.0 - o->beta2);
+    k.wd = (float)o->weight_decay;
+    k.decay = (float)(1.0 - lr * o->weight_decay);                  /* param.mul_(1 - lr * weight_decay) */
     /* Python floats (double): bias_correction1 = 1 - beta1 ** step, step_size = lr / bias_correction1,
      * bias_correction2_sqrt = sqrt(1 - beta2 ** step); applied to float tensors as float scalars. */
     const double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
-    const float neg_step_size = (float)-(lr / bc1), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->eps;
-    float *m = o->buf1, *v = o->buf2;
-    for (size_t j = 0; j < n; j++) {
-        float gj = g[j];
-        if (adamw) {
-            if (wd != 0.0f) p[j] = p[j] * decay;
-        } else if (wd != 0.0f) {
-            gj = gj + wd * p[j];                                     /* grad = grad.add(param, alpha=wd) */
-        }
-        m[j] = m[j] * b1 + a1 * gj;                                  /* exp_avg.mul_(b1).add_(grad, alpha=1-b1) */
-        v[j] = v[j] * b2 + a2 * gj * gj;                             /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
-        float denom = sqrtf(v[j]) / bc2_sqrt + eps;                  /* (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps) */
-        p[j] = p[j] + neg_step_size * m[j] / denom;                  /* param.addcdiv_(exp_avg, denom, value=-step_size) */
+    k.neg_step_size = (float)-(lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    k.eps = (float)o->eps;
+    int decay_on = adamw && k.wd != 0.0f, grad_wd = !adamw && k.wd != 0.0f;
+#ifdef ADAM_AVX
+    if (__builtin_cpu_supports("avx")) {
+        adam_avx(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
+        return;
     }
+#endif
+    adam_generic(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
 }
 
 cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
