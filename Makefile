@@ -56,12 +56,12 @@ test: deps
 test-run: $(TESTBIN) $(BIN)
 	@cd tests && CLIPNN_BIN=../$(BIN) $(if $(filter 1,$(SAN)),CK_FORK=no ASAN_OPTIONS=detect_leaks=1,) ../$(TESTBIN)
 
-# The exploding-gradient RNN: no clipping vs norm / value / adaptive clipping, 3 seeds.
+# The exploding-gradient RNN: no clipping vs norm / value / adaptive clipping, 5 seeds.
 DEMO_OUT ?= runs/demo-explode
 demo: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@rm -rf $(DEMO_OUT)
-	@$(BIN) compare examples/rnn_adding_explode.json --seeds 3 --out $(DEMO_OUT)
+	@$(BIN) compare examples/rnn_adding_explode.json --seeds 5 --out $(DEMO_OUT)
 
 # Side-by-side benchmark against PyTorch (when importable); writes build/bench.md.
 bench: deps
