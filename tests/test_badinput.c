@@ -108,7 +108,7 @@ static int run(char *out, size_t n, const char *fmt, ...)
     "\"0.bias\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[64,96]}," \
     "\"2.weight\":{\"dtype\":\"F32\",\"shape\":[2,8],\"data_offsets\":[96,160]}," \
     "\"2.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[160,168]}"
-#define CKPT_META "\"__metadata__\":{\"format\":\"clipnn-checkpoint\",\"step\":\"1\"},"
+#define CKPT_META "\"__metadata__\":{\"format\":\"clipnn-checkpoint\",\"format_version\":\"1\",\"step\":\"1\"},"
 
 static const char *const mlp_model =
     "\"model\": [{\"type\": \"linear\", \"out\": 8}, {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": 2}],"

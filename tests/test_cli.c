@@ -341,6 +341,69 @@ START_TEST(compare_rejects_a_bad_variant_before_running)
 }
 END_TEST
 
+/* --resume continues the same run: a changed config, a finished run or another run's directory are refused. */
+START_TEST(resume_refuses_what_would_not_continue_the_run)
+{
+    char out[8192], d1[512], d2[512], ck[1024];
+    snprintf(d1, sizeof d1, "%s/a", tmp);
+    snprintf(d2, sizeof d2, "%s/b", tmp);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet --set train.steps=12", d1), 0);
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_mlp.json --out %s --quiet", d2), 0);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", d1);
+    int rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --resume %s --set optimizer.lr=0.5", ck);
+    ck_assert_msg(rc == 2 && strstr(out, "optimizer.lr") && strstr(out, "init_from"), "exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "train configs/tiny_rnn.json --resume %s --set train.steps=12", ck);
+    ck_assert_msg(rc == 0 && strstr(out, "nothing to do"), "exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --resume %s --set train.steps=5", ck);
+    ck_assert_msg(rc == 2 && strstr(out, "beyond train.steps"), "exit %d: %s", rc, out);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/metrics.csv", d2);
+    char *before = slurp(p);
+    rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --resume %s --out %s", ck, d2);
+    ck_assert_msg(rc == 2 && strstr(out, "already holds a run"), "exit %d: %s", rc, out);
+    char *after = slurp(p);
+    ck_assert_str_eq(before, after);   /* the other run's log is untouched */
+    free(before);
+    free(after);
+    /* the allowed changes: more steps, another log cadence */
+    rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --resume %s --set train.eval_every=5", ck);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+}
+END_TEST
+
+START_TEST(set_rejects_bad_paths_and_names)
+{
+    static const char *const cases[][2] = {
+        {"--set model.4294967296.out=7", "model"},
+        {"--set model.-1.out=7", "model"},
+        {"--set clip..max_norm=1", "empty component"},
+        {"--set .clip=1", "empty component"},
+        {"--set name=../../escape", "name"},
+        {"--set name=", "name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[8192];
+        int rc = run(out, sizeof out, "train configs/tiny_rnn.json --quiet --out %s/x%zu %s", tmp, i, cases[i][0]);
+        ck_assert_msg(rc == 2 && strstr(out, cases[i][1]), "'%s' exited %d: %s", cases[i][0], rc, out);
+    }
+}
+END_TEST
+
+START_TEST(compare_variant_may_set_its_seed)
+{
+    char out[16384], dir[512], p[1024];
+    snprintf(dir, sizeof dir, "%s/cmpseed", tmp);
+    int rc = run(out, sizeof out, "compare configs/tiny_mlp.json --quiet --out %s --variant a:seed=99 --variant b:clip.mode=none", dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    snprintf(p, sizeof p, "%s/a/config.json", dir);
+    char *cj = slurp(p);
+    cJSON *c = cJSON_Parse(cj);
+    ck_assert_int_eq((int)cJSON_GetObjectItem(c, "seed")->valuedouble, 99);
+    cJSON_Delete(c);
+    free(cj);
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -358,6 +421,9 @@ Suite *suite_cli(void)
     tcase_add_test(tc, explode_example_diverges_without_clipping_only);
     tcase_add_test(tc, compare_runs_every_variant_and_writes_the_report);
     tcase_add_test(tc, compare_rejects_a_bad_variant_before_running);
+    tcase_add_test(tc, resume_refuses_what_would_not_continue_the_run);
+    tcase_add_test(tc, set_rejects_bad_paths_and_names);
+    tcase_add_test(tc, compare_variant_may_set_its_seed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,6 +8,7 @@
 
 #include <float.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- helpers ---- */
@@ -408,6 +409,122 @@ START_TEST(v12_autoclip_ring_wraps_and_skips_nonfinite_norms)
 }
 END_TEST
 
+/* The reference AutoClip threshold: sort the window, numpy's linear percentile. */
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double ref_percentile(const double *ring, int n, double p)
+{
+    double s[16];
+    memcpy(s, ring, (size_t)n * sizeof(double));
+    qsort(s, (size_t)n, sizeof(double), cmp_dbl);
+    double rank = p / 100.0 * (double)(n - 1);
+    int lo = (int)floor(rank);
+    if (lo >= n - 1) return s[n - 1];
+    return s[lo] + (rank - (double)lo) * (s[lo + 1] - s[lo]);
+}
+
+/* The incrementally sorted window gives bit-for-bit the threshold of sorting the ring every step: norms
+ * with repeats (several equal values in the window, evicted one at a time), NaN steps (not added), a
+ * wrapped ring, and a save/load into a fresh stage half-way (the sorted copy rebuilt from the ring). */
+START_TEST(autoclip_sorted_window_matches_sorting_the_history)
+{
+    static const double pct[] = {0, 10, 37.5, 50, 90, 100};
+    for (int k = 0; k < 6; k++) {
+        cn_paramset ps;
+        int n = 1;
+        mkps(&ps, 1, &n);
+        char js[160];
+        snprintf(js, sizeof js, "{\"mode\":\"autoclip\",\"percentile\":%g,\"history\":7,\"on_nonfinite\":\"propagate\"}",
+                 pct[k]);
+        cn_clip *c = mk(js, &ps);
+        double ring[7];
+        int count = 0, pos = 0;
+        uint64_t x = 12345 + (uint64_t)k;
+        for (int step = 0; step < 200; step++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            float v = (float)((x >> 40) % 9) * 0.25f;           /* 0 .. 2, many repeats */
+            if ((x >> 20) % 13 == 0) v = NAN;
+            if ((x >> 24) % 3 == 0) v = -v;                      /* |g| is the norm */
+            const cn_clip_report *r = feed(c, &ps, v, CN_CLIP_UPDATE);
+            if (count == 0) {
+                ck_assert(isnan(r->autoclip_threshold));
+            } else {
+                double want = ref_percentile(ring, count, pct[k]);
+                ck_assert_msg(memcmp(&r->autoclip_threshold, &want, sizeof want) == 0,
+                              "pct %g step %d: threshold %.17g, sorting gives %.17g", pct[k], step,
+                              r->autoclip_threshold, want);
+            }
+            if (!isnan(v)) {
+                ring[pos] = fabs((double)v);
+                pos = (pos + 1) % 7;
+                if (count < 7) count++;
+            }
+            if (step == 100) {   /* continue in a fresh stage loaded from a checkpoint */
+                cn_clip *b = mk(js, &ps);
+                cn_state st;
+                cn_state_init(&st);
+                ck_assert_ok(cn_clip_save_state(c, &st));
+                ck_assert_ok(cn_clip_load_state(b, &st));
+                cn_state_free(&st);
+                cn_clip_free(c);
+                c = b;
+            }
+        }
+        cn_clip_free(c);
+        cn_paramset_free(&ps);
+    }
+}
+END_TEST
+
+/* Loading rebuilds the sorted window from the ring, so a ring autoclip could not have written is refused
+ * (a partly filled ring is written from 0: pos == count; entries are finite norms), and a refused load
+ * leaves the stage as it was. */
+START_TEST(autoclip_load_rejects_a_ring_it_could_not_have_written)
+{
+    cn_paramset ps;
+    int n = 1;
+    mkps(&ps, 1, &n);
+    const char *js = "{\"mode\":\"autoclip\",\"percentile\":50,\"history\":4}";
+    cn_clip *a = mk(js, &ps), *b = mk(js, &ps);
+    feed(a, &ps, 1, CN_CLIP_UPDATE);
+    feed(a, &ps, 3, CN_CLIP_UPDATE);
+    feed(b, &ps, 8, CN_CLIP_UPDATE);
+    feed(b, &ps, 2, CN_CLIP_UPDATE);
+    feed(b, &ps, 4, CN_CLIP_UPDATE);   /* b's window: [8, 2, 4], median 4 */
+    cn_state st;
+    cn_state_init(&st);
+    ck_assert_ok(cn_clip_save_state(a, &st));
+    cn_state_item *pos = (cn_state_item *)cn_state_find(&st, "clip.0.pos");
+    cn_state_item *hist = (cn_state_item *)cn_state_find(&st, "clip.0.history");
+    ck_assert(pos && hist);
+    int64_t *p = pos->data;
+    double *h = hist->data;
+    *p = 3;                            /* count 2 but pos 3 */
+    ck_assert_int_eq(cn_clip_load_state(b, &st), CN_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(cn_errmsg(), "count 2 / pos 3"));
+    *p = 2;
+    h[1] = NAN;                        /* a NaN never enters the history */
+    ck_assert_int_eq(cn_clip_load_state(b, &st), CN_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(cn_errmsg(), "clip.0.history': entry 1 is nan"));
+    h[1] = -2;
+    ck_assert_int_eq(cn_clip_load_state(b, &st), CN_ERR_FORMAT);
+    const cn_clip_report *r = feed(b, &ps, 0.5f, CN_CLIP_UPDATE);   /* b unchanged by the refused loads */
+    ck_assert(r->autoclip_threshold == 4.0);
+    h[1] = 3;
+    ck_assert_ok(cn_clip_load_state(b, &st));
+    r = feed(b, &ps, 0.5f, CN_CLIP_UPDATE);                         /* a's window [1, 3] */
+    ck_assert(r->autoclip_threshold == 2.0);
+    cn_state_free(&st);
+    cn_clip_free(a);
+    cn_clip_free(b);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
 START_TEST(v13_zclip_warmup_then_zscore_threshold)
 {
     cn_paramset ps;
@@ -583,6 +700,42 @@ START_TEST(v14_nonfinite_loss_counts_as_nonfinite_gradient)
     ck_assert_ok(cn_clip_run(c, &ps, 1, &a));
     ck_assert_int_eq(a, CN_CLIP_UPDATE);
     ck_assert(ps.grad[0] == 0 && ps.grad[1] == 0);
+    cn_clip_free(c);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* Pins the documented `zero` rule for a non-finite LOSS: every element becomes 0, finite ones included
+ * (each derives from the NaN loss; there may be no non-finite element at all), the modes see a zero
+ * gradient, the optimizer is called, and the report still describes what came in. */
+START_TEST(zero_policy_with_nonfinite_loss_zeroes_every_element)
+{
+    cn_paramset ps;
+    nan_case(&ps);                                  /* [3, NaN], [4] */
+    cn_clip *c = mk("{\"mode\":\"norm\",\"max_norm\":1,\"on_nonfinite\":\"zero\"}", &ps);
+    cn_clip_action a = (cn_clip_action)-1;
+    ck_assert_ok(cn_clip_run(c, &ps, 1, &a));
+    ck_assert_int_eq(a, CN_CLIP_UPDATE);
+    for (size_t j = 0; j < ps.total; j++) ck_assert_msg(ps.grad[j] == 0 && !signbit(ps.grad[j]), "grad[%zu]", j);
+    const cn_clip_report *r = cn_clip_last_report(c);
+    ck_assert(r->loss_nonfinite == 1 && r->n_nonfinite == 1 && isnan(r->norm_pre) && isnan(r->max_abs));
+    ck_assert_str_eq(r->first_nonfinite, "0.weight");
+    ck_assert(r->norm_post == 0 && r->coef == 1 && r->clipped == 0 && r->skipped == 0);
+    for (int i = 0; i < 2; i++) ck_assert(r->tensor_norm_post[i] == 0);
+    /* a finite gradient with a non-finite loss: zeroed too (nothing non-finite to zero element-wise) */
+    set_grad(&ps, 0, (float[]){3, 0});
+    set_grad(&ps, 1, (float[]){4});
+    ck_assert_ok(cn_clip_run(c, &ps, 1, &a));
+    ck_assert_int_eq(a, CN_CLIP_UPDATE);
+    ck_assert(ps.grad[0] == 0 && ps.grad[1] == 0 && grad_of(&ps, 1)[0] == 0);
+    r = cn_clip_last_report(c);
+    ck_assert(r->n_nonfinite == 0 && r->norm_pre == 5 && r->norm_post == 0 && r->coef == 1);
+    /* the same gradient with a finite loss: only the clipping acts */
+    ck_assert_ok(cn_clip_run(c, &ps, 0, &a));   /* zeros in, zeros out */
+    set_grad(&ps, 0, (float[]){3, 0});
+    set_grad(&ps, 1, (float[]){4});
+    ck_assert_ok(cn_clip_run(c, &ps, 0, &a));
+    ck_assert_near(ps.grad[0], 0.6, 1e-6);
     cn_clip_free(c);
     cn_paramset_free(&ps);
 }
@@ -1014,6 +1167,80 @@ START_TEST(custom_mode_registered_from_c_is_selected_from_json)
 }
 END_TEST
 
+/* A general norm_type p needs a pow() per element: the stage computes it once (report.norm_pre) and
+ * leaves it in the statistics, where the norm mode reads it back instead of computing it again. */
+START_TEST(general_p_norm_is_computed_once_and_handed_to_the_mode)
+{
+    cn_paramset ps;
+    int sz[2] = {2, 1};
+    mkps(&ps, 2, sz);
+    set_grad(&ps, 0, (float[]){3, 0});
+    set_grad(&ps, 1, (float[]){4});
+    /* the cache: cn_clip_total_norm returns it for that p only, cn_clip_compute_stats clears it */
+    cn_clip_stats s;
+    ck_assert_ok(cn_clip_stats_init(&s, 2));
+    s.norm_p_type = 7;
+    ck_assert_ok(cn_clip_compute_stats(&ps, &s));
+    ck_assert(s.norm_p_type == 0);
+    s.norm_p_type = 3;
+    s.norm_p = 42;
+    ck_assert(cn_clip_total_norm(&s, &ps, 3) == 42);
+    ck_assert_near(cn_clip_total_norm(&s, &ps, 4), pow(81.0 + 256.0, 0.25), 1e-12);
+    ck_assert(cn_clip_total_norm(&s, &ps, 2) == 5);
+    cn_clip_stats_free(&s);
+
+    /* the stage: one p-norm, shared by the report and the norm mode */
+    double N3 = cbrt(27.0 + 64.0);
+    cn_clip *c = mk("{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":3}", &ps);
+    const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+    const cn_clip_stats *pre = cn_clip_last_stats(c);
+    ck_assert(pre->norm_p_type == 3 && pre->norm_p == r->norm_pre);
+    ck_assert_near(r->norm_pre, N3, 1e-12);
+    ck_assert(r->coef == 1.0 / (r->norm_pre + 1e-6));
+    ck_assert_near(ps.grad[0], 3 / N3, 1e-6);
+    cn_clip_free(c);
+
+    /* after a stage that changed the gradient the norm mode takes the norm of what it receives */
+    set_grad(&ps, 0, (float[]){3, 0});
+    set_grad(&ps, 1, (float[]){4});
+    c = mk("[{\"mode\":\"value\",\"clip_value\":2},{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":3}]", &ps);
+    r = run(c, &ps, CN_CLIP_UPDATE);
+    ck_assert_near(r->norm_pre, N3, 1e-12);                         /* of the incoming [3, 0, 4] */
+    ck_assert_near(r->coef, 1.0 / (cbrt(16.0) + 1e-6), 1e-15);      /* of the clamped [2, 0, 2] */
+    cn_clip_free(c);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* A custom mode may list any number of keys: the stage used to copy them into a fixed array of 48 and cut
+ * the list after 44 mode keys, so the later ones were refused as unknown. */
+START_TEST(custom_mode_with_many_keys_accepts_every_key)
+{
+    enum { NK = 70 };
+    static char names[NK][16];
+    static const char *keys[NK + 2];
+    keys[0] = "scale";
+    for (int i = 0; i < NK; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        keys[i + 1] = names[i];
+    }
+    keys[NK + 1] = NULL;
+    static const cn_clip_mode_def many = {"test_many_keys", keys, 0, 1, sign_create};
+    ck_assert_ok(cn_clip_register(&many));
+    cn_paramset ps;
+    one_tensor(&ps, 2, (float[]){3, -1});
+    cn_clip *c = NULL;
+    ck_assert_ok(cn_clip_from_string("{\"mode\":\"test_many_keys\",\"k0\":1,\"k44\":1,\"k45\":2,\"k69\":3,"
+                                     "\"on_nonfinite\":\"skip\"}", &ps, &c));
+    run(c, &ps, CN_CLIP_UPDATE);
+    ck_assert(ps.grad[0] == 1 && ps.grad[1] == -1);
+    cn_clip_free(c);
+    ck_assert_int_eq(cn_clip_from_string("{\"mode\":\"test_many_keys\",\"k70\":1}", &ps, &c), CN_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(cn_errmsg(), "clip.k70: unknown key"));
+    cn_paramset_free(&ps);
+}
+END_TEST
+
 /* ======================= golden: PyTorch on a tanh RNN ======================= */
 
 typedef struct {
@@ -1187,6 +1414,8 @@ Suite *suite_clip(void)
     tcase_add_test(tv, v11_agc_unitwise_limits_and_default_exclude);
     tcase_add_test(tv, v12_autoclip_first_step_no_clip_then_percentiles);
     tcase_add_test(tv, v12_autoclip_ring_wraps_and_skips_nonfinite_norms);
+    tcase_add_test(tv, autoclip_sorted_window_matches_sorting_the_history);
+    tcase_add_test(tv, autoclip_load_rejects_a_ring_it_could_not_have_written);
     tcase_add_test(tv, v13_zclip_warmup_then_zscore_threshold);
     tcase_add_test(tv, v13_zclip_ema_update_uses_threshold_when_clipped);
     tcase_add_test(tv, v14_nonfinite_propagate_makes_all_nan);
@@ -1194,6 +1423,7 @@ Suite *suite_clip(void)
     tcase_add_test(tv, v14_nonfinite_skip_counts_then_stops);
     tcase_add_test(tv, v14_nonfinite_zero_acts_as_if_element_were_zero);
     tcase_add_test(tv, v14_nonfinite_loss_counts_as_nonfinite_gradient);
+    tcase_add_test(tv, zero_policy_with_nonfinite_loss_zeroes_every_element);
     tcase_add_test(tv, v14_skip_leaves_adam_step_and_moments_untouched);
     tcase_add_test(tv, v15_accumulation_clips_the_mean_once);
     tcase_add_test(tv, v15_accumulation_then_sgd_updates_with_the_clipped_mean);
@@ -1210,6 +1440,8 @@ Suite *suite_clip(void)
     tcase_add_test(tb, save_load_zclip_state_roundtrips_exactly);
     tcase_add_test(tb, save_load_names_items_and_rejects_mismatch);
     tcase_add_test(tb, custom_mode_registered_from_c_is_selected_from_json);
+    tcase_add_test(tb, custom_mode_with_many_keys_accepts_every_key);
+    tcase_add_test(tb, general_p_norm_is_computed_once_and_handed_to_the_mode);
     suite_add_tcase(s, tb);
 
     TCase *tg = tcase_create("golden");

@@ -220,6 +220,93 @@ START_TEST(error_init_names_path)
 }
 END_TEST
 
+START_TEST(error_orthogonal_init_on_a_vector_names_the_path)
+{
+    /* torch.nn.init.orthogonal_ raises on a 1-D tensor; clipnn used to rescale the bias instead */
+    const char *msg = build_error("[{\"type\": \"gru\", \"hidden\": 3, \"init\": "
+                                  "{\"weight_hh\": {\"kind\": \"orthogonal\"}, \"bias_hh_l0\": {\"kind\": \"orthogonal\"}}}]",
+                                  SEQ4);
+    ck_assert_errmsg_has(msg, "model.0.init.bias_hh_l0: orthogonal init needs a matrix");
+    ck_assert_errmsg_has(msg, "0.bias_hh_l0 is 1-D [9]");
+    msg = build_error("[{\"type\": \"linear\", \"out\": 2, \"init\": {\"bias\": {\"kind\": \"orthogonal\", \"gain\": 2}}}]",
+                      FLAT3);
+    ck_assert_errmsg_has(msg, "model.0.init.bias: orthogonal init needs a matrix");
+    /* the matrices of the same layers still take it */
+    tmodel t;
+    ck_assert_ok(tm_build(&t, "[{\"type\": \"linear\", \"out\": 2, \"init\": {\"weight\": {\"kind\": \"orthogonal\"}}}]",
+                          FLAT3));
+    tm_free(&t);
+}
+END_TEST
+
+START_TEST(error_reserved_layer_names)
+{
+    static const char *const reserved[] = {"optim", "clip", "data", "train"};
+    for (int i = 0; i < 4; i++) {
+        char js[160];
+        snprintf(js, sizeof js, "[{\"type\": \"linear\", \"out\": 3}, {\"type\": \"linear\", \"out\": 2, \"name\": \"%s\"}]",
+                 reserved[i]);
+        const char *msg = build_error(js, FLAT3);
+        char want[64];
+        snprintf(want, sizeof want, "model.1.name: \"%s\" is reserved", reserved[i]);
+        ck_assert_errmsg_has(msg, want);
+    }
+    /* a name that merely starts like one is fine */
+    tmodel t;
+    ck_assert_ok(tm_build(&t, "[{\"type\": \"linear\", \"out\": 2, \"name\": \"trainable\"}]", FLAT3));
+    ck_assert_int_ge(cn_paramset_find(&t.ps, "trainable.weight"), 0);
+    tm_free(&t);
+}
+END_TEST
+
+static int has_key(const char *const *keys, const char *k)
+{
+    for (; keys && *keys; keys++)
+        if (!strcmp(*keys, k)) return 1;
+    return 0;
+}
+
+START_TEST(layer_type_keys_lists_what_build_accepts)
+{
+    ck_assert_ptr_null(cn_layer_type_keys("conv2d"));
+    ck_assert_ptr_null(cn_layer_type_keys(NULL));
+    const char *const *rnn = cn_layer_type_keys("rnn"), *const *gru = cn_layer_type_keys("gru");
+    ck_assert(has_key(rnn, "nonlinearity") && !has_key(gru, "nonlinearity"));
+    ck_assert(has_key(gru, "type") && has_key(gru, "name") && has_key(gru, "init") && has_key(gru, "hidden"));
+    ck_assert(!has_key(cn_layer_type_keys("tanh"), "init") && has_key(cn_layer_type_keys("tanh"), "name"));
+    ck_assert(has_key(cn_layer_type_keys("dropout"), "p") && !has_key(cn_layer_type_keys("dropout"), "init"));
+    ck_assert(has_key(cn_layer_type_keys("linear"), "bias") && has_key(cn_layer_type_keys("embedding"), "dim"));
+    /* one source of truth: every listed key passes the build's key check, and with "name" (never filled
+     * in) and "init" given, the build fills in exactly the other listed keys (defaults) */
+    static const struct { const char *json; int seq; } cases[] = {
+        {"[{\"type\": \"linear\", \"out\": 2, \"bias\": false, \"name\": \"a\", \"init\": {}}]", 0},
+        {"[{\"type\": \"tanh\", \"name\": \"a\"}]", 0},
+        {"[{\"type\": \"relu\", \"name\": \"a\"}]", 0},
+        {"[{\"type\": \"sigmoid\", \"name\": \"a\"}]", 0},
+        {"[{\"type\": \"dropout\", \"p\": 0.1, \"name\": \"a\"}]", 0},
+        {"[{\"type\": \"rnn\", \"hidden\": 2, \"nonlinearity\": \"relu\", \"output\": \"sequence\", \"name\": \"a\", \"init\": {}}]", 1},
+        {"[{\"type\": \"lstm\", \"hidden\": 2, \"output\": \"last\", \"name\": \"a\", \"init\": {}}]", 1},
+        {"[{\"type\": \"gru\", \"hidden\": 2, \"output\": \"last\", \"name\": \"a\", \"init\": {}}]", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tmodel t;
+        ck_assert_ok(tm_build(&t, cases[i].json, cases[i].seq ? SEQ4 : FLAT3));
+        cJSON *layer = cJSON_GetArrayItem(t.json, 0);
+        const char *const *keys = cn_layer_type_keys(cJSON_GetObjectItem(layer, "type")->valuestring);
+        ck_assert_ptr_nonnull(keys);
+        for (cJSON *it = layer->child; it; it = it->next)
+            ck_assert_msg(has_key(keys, it->string), "case %zu: key %s not in the list", i, it->string);
+        int nk = 0;
+        for (const char *const *k = keys; *k; k++) nk++;
+        ck_assert_int_eq(cJSON_GetArraySize(layer), nk);   /* every listed key was given or filled */
+        tm_free(&t);
+    }
+    /* gru rejects the rnn-only key the list omits */
+    ck_assert_errmsg_has(build_error("[{\"type\": \"gru\", \"hidden\": 2, \"nonlinearity\": \"tanh\"}]", SEQ4),
+                         "model.0.nonlinearity: unknown key");
+}
+END_TEST
+
 START_TEST(error_wrong_input_shape_in_forward)
 {
     tmodel t;
@@ -801,6 +888,9 @@ Suite *suite_layers(void)
     tcase_add_test(tc, error_embedding_not_first);
     tcase_add_test(tc, error_init_names_path);
     tcase_add_test(tc, error_wrong_input_shape_in_forward);
+    tcase_add_test(tc, error_orthogonal_init_on_a_vector_names_the_path);
+    tcase_add_test(tc, error_reserved_layer_names);
+    tcase_add_test(tc, layer_type_keys_lists_what_build_accepts);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("init");

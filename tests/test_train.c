@@ -93,8 +93,21 @@ START_TEST(set_overrides_paths_indices_and_modes)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(opt, "betas")), 2);
     ck_assert_ok(cn_config_set(root, "train.steps=5"));      /* missing objects are created */
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "train"), "steps")->valueint, 5);
-    ck_assert_ok(cn_config_set(root, "model.0.type=gru"));   /* a layer keeps its keys */
-    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "model"), 0), "hidden")->valueint, 16);
+    cJSON *layer0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "model"), 0);
+    cJSON_AddStringToObject(layer0, "nonlinearity", "relu");
+    ck_assert_ok(cn_config_set(root, "model.0.type=gru"));   /* a layer keeps the keys its new type accepts */
+    layer0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "model"), 0);
+    ck_assert_int_eq(cJSON_GetObjectItem(layer0, "hidden")->valueint, 16);
+    ck_assert(!cJSON_HasObjectItem(layer0, "nonlinearity"));
+    /* the schedule keeps its warm-up, a clip stage in a list starts afresh too */
+    ck_assert_ok(cn_config_set(root, "schedule.warmup_steps=50"));
+    ck_assert_ok(cn_config_set(root, "schedule.type=cosine"));
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "schedule"), "warmup_steps")->valueint, 50);
+    ck_assert_ok(cn_config_set(root, "clip=[{\"mode\": \"value\", \"clip_value\": 1, \"on_nonfinite\": \"zero\"}]"));
+    ck_assert_ok(cn_config_set(root, "clip.0.mode=agc"));
+    cJSON *st0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "clip"), 0);
+    ck_assert(!cJSON_HasObjectItem(st0, "clip_value"));
+    ck_assert_str_eq(cJSON_GetObjectItem(st0, "on_nonfinite")->valuestring, "zero");
     ck_assert_int_eq(cn_config_set(root, "model.3.hidden=1"), CN_ERR_ARG);
     ck_assert(strstr(cn_errmsg(), "model") != NULL);
     ck_assert_int_eq(cn_config_set(root, "model.hidden=1"), CN_ERR_ARG);

@@ -181,6 +181,7 @@ static void install_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C ends the program at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
@@ -198,8 +199,10 @@ static int cmd_train(int argc, char **argv)
     free_args(&a);
     if (st) return fail(st);
     if (!a.quiet || r.stopped) {
-        if (r.interrupted) fprintf(stderr, "clipnn: interrupted at step %lld; files and checkpoint written to %s\n", r.steps, r.out_dir);
-        else if (r.stopped) fprintf(stderr, "clipnn: stopped at step %lld: non-finite loss or gradient (clip.on_nonfinite = stop); files written to %s\n", r.diverged_at_step, r.out_dir);
+        if (r.already_done) fprintf(stderr, "clipnn: the run is already at step %lld = train.steps: nothing to do "
+                                    "(raise train.steps to train further)\n", r.steps);
+        else if (r.interrupted) fprintf(stderr, "clipnn: interrupted at step %lld; files and checkpoint written to %s\n", r.steps, r.out_dir);
+        else if (r.stopped) fprintf(stderr, "clipnn: stopped at step %lld: %s; first non-finite value at step %lld; files written to %s\n", r.steps, r.stop_reason, r.diverged_at_step, r.out_dir);
         else fprintf(stderr, "clipnn: done: %lld steps%s; files in %s\n", r.steps, r.diverged ? " (non-finite values were seen)" : "", r.out_dir);
     }
     if (r.interrupted) return 130;
@@ -243,7 +246,8 @@ static int cmd_compare(int argc, char **argv)
                          argv[0], a.quiet ? NULL : stderr, &stop_requested};
     cn_status st = cn_compare(&o);
     free_args(&a);
-    return st ? fail(st) : 0;
+    if (st) return fail(st);
+    return stop_requested ? 130 : 0;
 }
 
 int main(int argc, char **argv)

@@ -35,6 +35,11 @@ typedef struct cn_clip_stats {
     double max_abs;            /* NaN if any NaN                                        */
     long long n_nonfinite;     /* NaN and +-inf elements                                */
     int first_nonfinite;       /* index of the first tensor holding one, -1 if none     */
+    /* Cache of the general-p norm (p not 1, 2, inf), which needs a pow() per element: when
+     * norm_p_type == p, cn_clip_total_norm returns norm_p instead of reading ps->grad again.
+     * The stage fills it once per step for its norm type (so the `norm` mode reuses the
+     * report's norm_pre); cn_clip_compute_stats clears it (norm_p_type = 0). */
+    double norm_p_type, norm_p;
 } cn_clip_stats;
 
 cn_status cn_clip_stats_init(cn_clip_stats *s, int n_tensors);
@@ -44,8 +49,9 @@ void cn_clip_stats_free(cn_clip_stats *s);
  * before taking the norm). */
 cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s);
 /* Global norm of type p from the statistics: p = 2 sqrt(total_sumsq), p = 1
- * total_sumabs, p = INFINITY max_abs; any other p > 0 reads ps->grad again
- * ((sum |g|^p)^(1/p) in double). NaN/inf propagate as in PyTorch. */
+ * total_sumabs, p = INFINITY max_abs; any other p > 0 is s->norm_p when cached for
+ * that p, else reads ps->grad again ((sum |g|^p)^(1/p) in double). NaN/inf propagate
+ * as in PyTorch. */
 double cn_clip_total_norm(const cn_clip_stats *s, const cn_paramset *ps, double norm_type);
 /* The global-norm rule. eps > 0 (PyTorch clip_grad_norm_): min(1, max_norm / (N + eps));
  * eps == 0 (TF clip_by_global_norm, Optax): max_norm / max(N, max_norm).
@@ -145,6 +151,12 @@ cn_status cn_clip_from_string(const char *json_text, const cn_paramset *ps, cn_c
 
 /* One step on ps->grad (the MEAN gradient): stats -> non-finite policy -> modes -> report.
  * loss_nonfinite: the trainer's flag; a non-finite loss counts as a non-finite gradient.
+ * Policy `zero` zeroes the NaN/+-inf elements; with loss_nonfinite set it zeroes EVERY
+ * element of every gradient, finite or not (every element was computed from the NaN/inf
+ * loss, and the gradient may hold no non-finite element to zero at all): the modes then
+ * see an all-zero gradient (norm 0, coef 1), *action is UPDATE and the optimizer steps with
+ * g = 0 (weight decay and momentum still act). report.n_nonfinite / norm_pre describe the
+ * incoming gradient, norm_post is 0.
  * *action: UPDATE (call the optimizer), SKIP (do not: gradients untouched), STOP
  * (gradients untouched; end the run). Errors (CN_ERR_*) are for misuse only. */
 cn_status cn_clip_run(cn_clip *c, cn_paramset *ps, int loss_nonfinite, cn_clip_action *action);

@@ -315,14 +315,20 @@ typedef struct {
     double fallback;
     int64_t history;          /* ring capacity */
     int64_t count, pos;       /* filled entries; next write index */
-    double *ring;             /* [history] */
-    double *sorted;           /* [history] scratch */
+    double *ring;             /* [history] the window in arrival order (saved to checkpoints) */
+    double *sorted;           /* [history] the same count values, ascending (rebuilt on load) */
 } autoclip_clipper;
 
-static int cmp_double(const void *a, const void *b)
+/* First index i in s[0..n) with s[i] >= x (upper = 0) or s[i] > x (upper = 1). x is finite. */
+static int64_t bsearch_pos(const double *s, int64_t n, double x, int upper)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (upper ? s[mid] <= x : s[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
 }
 
 /* numpy.percentile(..., method="linear") of n >= 1 sorted values. */
@@ -335,16 +341,39 @@ static double percentile_linear(const double *s, int64_t n, double p)
     return s[lo] + frac * (s[lo + 1] - s[lo]);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Adds finite norm N to the window: the ring overwrites its oldest entry once full, and the sorted copy
+ * drops that value and takes N at its place, each a binary search and one memmove (O(history) per step
+ * instead of a sort). Equal values are interchangeable, so the sorted copy holds exactly the multiset
+ * the ring holds and any percentile read from it equals the one of the sorted ring. */
+static void autoclip_push(autoclip_clipper *a, double N)
+{
+    int64_t n = a->count;
+    if (n == a->history) {
+        double old = a->ring[a->pos];
+        int64_t i = bsearch_pos(a->sorted, n, old, 0);   /* sorted[i] == old: it is in the window */
+        memmove(a->sorted + i, a->sorted + i + 1, (size_t)(n - 1 - i) * sizeof(double));
+        n--;
+    }
+    int64_t j = bsearch_pos(a->sorted, n, N, 1);
+    memmove(a->sorted + j + 1, a->sorted + j, (size_t)(n - j) * sizeof(double));
+    a->sorted[j] = N;
+    a->ring[a->pos] = N;
+    a->pos = (a->pos + 1) % a->history;
+    if (a->count < a->history) a->count++;
+}
+
 static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
     double N = sqrt(ctx->stats->total_sumsq);
-    double thr = NAN;
-    if (a->count > 0) {
-        memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));
-        qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
-        thr = percentile_linear(a->sorted, a->count, a->percentile);
-    }
+    /* the percentile of the past norms, BEFORE this step's norm is added */
+    double thr = a->count > 0 ? percentile_linear(a->sorted, a->count, a->percentile) : NAN;
     ctx->report->autoclip_threshold = thr;
     double use = thr;
     if (a->count == 0 && a->has_fallback) use = a->fallback;
@@ -356,11 +385,7 @@ static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
         ctx->clipped = coef < 1.0;
         ctx->modified = !(coef == 1.0);
     }
-    if (isfinite(N)) {            /* non-finite norms never enter the history */
-        a->ring[a->pos] = N;
-        a->pos = (a->pos + 1) % a->history;
-        if (a->count < a->history) a->count++;
-    }
+    if (isfinite(N)) autoclip_push(a, N);   /* non-finite norms never enter the history */
     return CN_OK;
 }
 
@@ -378,6 +403,9 @@ static cn_status autoclip_save(const cn_clipper *self, const char *prefix, cn_st
     return cn_state_add(out, nm, CN_DT_I64, 0, NULL, (void *)&a->pos);
 }
 
+/* The ring is written from index 0 and wraps only once full, so a saved state has pos == count while
+ * count < history; its first count entries are finite norms (>= 0). Anything else is rejected: the
+ * sorted copy is rebuilt from those entries. Nothing is changed unless the whole state is valid. */
 static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
@@ -388,11 +416,21 @@ static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_st
     if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
     snprintf(nm, sizeof nm, "%s.pos", prefix);
     if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &pos))) return st;
-    if (count < 0 || count > a->history || pos < 0 || pos >= a->history)
+    if (count < 0 || count > a->history || pos < 0 || pos >= a->history || (count < a->history && pos != count))
         return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld / pos %lld do not fit a history of %lld", prefix,
                         (long long)count, (long long)pos, (long long)a->history);
+    /* into the scratch copy first: the ring stays as it was if the values are invalid */
     snprintf(nm, sizeof nm, "%s.history", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->ring))) return st;
+    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->sorted))) return st;
+    for (int64_t i = 0; i < count; i++)
+        if (!(a->sorted[i] >= 0) || isinf(a->sorted[i])) {
+            double bad = a->sorted[i];
+            memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));   /* restore the sorted copy */
+            qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %g, not a finite norm", nm, (long long)i, bad);
+        }
+    memcpy(a->ring, a->sorted, (size_t)a->history * sizeof(double));
+    qsort(a->sorted, (size_t)count, sizeof(double), cmp_double);
     a->count = count;
     a->pos = pos;
     return CN_OK;

@@ -111,6 +111,8 @@ cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
     s->max_abs = 0;
     s->n_nonfinite = 0;
     s->first_nonfinite = -1;
+    s->norm_p_type = 0;           /* the gradient may have changed: drop the cached p-norm */
+    s->norm_p = 0;
     int any_nan = 0;
     for (int i = 0; i < ps->count; i++) {
         const float *g = ps->grad + ps->info[i].offset;
@@ -148,6 +150,7 @@ double cn_clip_total_norm(const cn_clip_stats *s, const cn_paramset *ps, double 
     if (p == 2.0) return sqrt(s->total_sumsq);
     if (p == 1.0) return s->total_sumabs;
     if (isinf(p)) return s->max_abs;
+    if (s->norm_p_type == p) return s->norm_p;
     /* general p: (sum |g|^p)^(1/p), the same as PyTorch's norm of the per-tensor norms */
     double acc = 0;
     for (int i = 0; i < ps->count; i++) {
@@ -259,12 +262,17 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
             return cn_error(CN_ERR_ARG, "%s: unknown mode \"%s\" (known: %s)", p, mode,
                             cn_clip_mode_names(names, sizeof names));
         }
-        const char *keys[48];
-        int k = 0;
+        /* the accepted keys: the common ones, then the mode's (a custom mode may have any number) */
+        size_t k = 0, nk = sizeof k_common_keys / sizeof k_common_keys[0];   /* includes the NULL */
+        for (const char *const *q = def->keys; q && *q; q++) nk++;
+        const char **keys = cn_malloc(nk * sizeof *keys);
+        if (!keys) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
         for (const char *const *q = k_common_keys; *q; q++) keys[k++] = *q;
-        for (const char *const *q = def->keys; q && *q && k < 47; q++) keys[k++] = *q;
+        for (const char *const *q = def->keys; q && *q; q++) keys[k++] = *q;
         keys[k] = NULL;
-        if ((st = cn_json_check_keys(objs[i], path, keys))) return st;
+        st = cn_json_check_keys(objs[i], path, keys);
+        cn_free(keys);
+        if (st) return st;
 
         const char *pol;
         long long maxs;
@@ -405,6 +413,17 @@ void cn_clip_free(cn_clip *c)
 /* One step                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/* The global norm of type p of the gradient s describes, computed once per step: a general p costs a
+ * pow() per element, so it is kept in s for the modes (the `norm` mode reads it back through
+ * cn_clip_total_norm with the same p). */
+static double stage_norm(cn_clip_stats *s, const cn_paramset *ps, double p)
+{
+    double N = cn_clip_total_norm(s, ps, p);
+    s->norm_p_type = p;
+    s->norm_p = N;
+    return N;
+}
+
 /* `zero` policy: NaN and +-inf become 0. With a non-finite loss every gradient
  * element derives from it, so none is trusted: the whole gradient becomes 0. */
 static void zero_nonfinite(cn_paramset *ps, int loss_nonfinite)
@@ -434,7 +453,7 @@ cn_status cn_clip_run(cn_clip *c, cn_paramset *ps, int loss_nonfinite, cn_clip_a
     /* the incoming gradient */
     for (int i = 0; i < c->n_tensors; i++) r->tensor_norm_pre[i] = sqrt(c->pre.sumsq[i]);
     r->norm_pre_l2 = sqrt(c->pre.total_sumsq);
-    r->norm_pre = cn_clip_total_norm(&c->pre, ps, c->norm_type);
+    r->norm_pre = stage_norm(&c->pre, ps, c->norm_type);
     r->max_abs = c->pre.max_abs;
     r->n_nonfinite = c->pre.n_nonfinite;
     if (c->pre.first_nonfinite >= 0)

@@ -1,25 +1,29 @@
 #include "config/config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json/json.h"
+#include "layers/layers.h"
 
 const char *const cn_config_top_keys[] = {
     "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule",
     "clip", "train", "log", "init_from", "compare", NULL};
 
-/* Keys kept when a "mode"/"type" discriminator changes: they mean the same for every mode/type. */
-static const char *const common_keys[] = {"on_nonfinite", "max_consecutive_skips", "lr", "weight_decay", "name", NULL};
+/* Keys kept when a discriminator ("mode" of a clip stage, "type" of the optimizer or the
+ * schedule) changes: they mean the same whatever the mode/type. */
+static const char *const clip_common[] = {"on_nonfinite", "max_consecutive_skips", NULL};
+static const char *const optim_common[] = {"lr", "weight_decay", NULL};
+static const char *const sched_common[] = {"warmup_steps", NULL};
 
-static int is_index(const char *s)
+static int in_list(const char *const *list, const char *k)
 {
-    if (!*s) return 0;
-    for (; *s; s++) if (!isdigit((unsigned char)*s)) return 0;
-    return 1;
+    for (; list && *list; list++) if (!strcmp(*list, k)) return 1;
+    return 0;
 }
 
 static cJSON *parse_value(const char *text)
@@ -31,24 +35,62 @@ static cJSON *parse_value(const char *text)
     return cJSON_CreateString(text);
 }
 
-static int is_common(const char *k)
+/* Where a value lives: parent[key] or parent[index]. */
+typedef struct {
+    cJSON *parent;
+    const char *key;
+    int index;
+} slot;
+
+static cn_status put(slot s, cJSON *v)
 {
-    for (const char *const *c = common_keys; *c; c++) if (!strcmp(*c, k)) return 1;
-    return 0;
+    if (!v) return cn_error(CN_ERR_NOMEM, "out of memory");
+    int ok = s.key ? cJSON_ReplaceItemInObjectCaseSensitive(s.parent, s.key, v) : cJSON_ReplaceItemInArray(s.parent, s.index, v);
+    if (!ok) {
+        cJSON_Delete(v);
+        return cn_error(CN_ERR_NOMEM, "out of memory");
+    }
+    return CN_OK;
 }
 
-/* obj.key = value where key is a discriminator: start afresh if the value changes. */
-static cn_status set_discriminator(cJSON *parent, const char *pkey, int pindex, cJSON *obj, const char *key, cJSON *value)
+/* A copy of obj keeping only the keys in `keep` (NULL: none), with key = value. */
+static cJSON *fresh_object(const cJSON *obj, const char *const *keep, const char *key, cJSON *value)
 {
-    cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (old && cJSON_Compare(old, value, 1)) { cJSON_Delete(value); return CN_OK; }
     cJSON *fresh = cJSON_CreateObject();
-    if (!fresh) { cJSON_Delete(value); return cn_error(CN_ERR_NOMEM, "out of memory"); }
-    for (cJSON *it = obj->child; it; it = it->next)
-        if (is_common(it->string)) cJSON_AddItemToObject(fresh, it->string, cJSON_Duplicate(it, 1));
+    if (!fresh || !value) { cJSON_Delete(fresh); cJSON_Delete(value); return NULL; }
+    if (cJSON_IsObject(obj))
+        for (const cJSON *it = obj->child; it; it = it->next)
+            if (strcmp(it->string, key) && in_list(keep, it->string))
+                cJSON_AddItemToObject(fresh, it->string, cJSON_Duplicate(it, 1));
     cJSON_AddItemToObject(fresh, key, value);
-    if (pkey) cJSON_ReplaceItemInObjectCaseSensitive(parent, pkey, fresh);
-    else cJSON_ReplaceItemInArray(parent, pindex, fresh);
+    return fresh;
+}
+
+/* The keys a layer of `type` accepts, from the layers module, so that
+ * --set model.0.type=gru drops an RNN's "nonlinearity" but keeps its size. */
+static cJSON *fresh_layer(const cJSON *obj, cJSON *value)
+{
+    const char *const *keys = cJSON_IsString(value) ? cn_layer_type_keys(value->valuestring) : NULL;
+    if (!keys) {
+        /* unknown type: keep everything, the model parser names the problem */
+        cJSON *copy = cJSON_Duplicate(obj, 1);
+        if (copy) cn_json_set(copy, "type", value);
+        return copy;
+    }
+    return fresh_object(obj, keys, "type", value);
+}
+
+static cn_status parse_index(const char *assignment, const char *done, const char *part, int n, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(part, &end, 10);
+    if (!*part || *end || !isdigit((unsigned char)part[0]))
+        return cn_error(CN_ERR_ARG, "--set %s: %s is a list; index it with a number, not \"%s\"", assignment,
+                        *done ? done : "(top level)", part);
+    if (errno || v >= n)
+        return cn_error(CN_ERR_ARG, "--set %s: %s has %d item%s, no index %s", assignment, done, n, n == 1 ? "" : "s", part);
+    *out = (int)v;
     return CN_OK;
 }
 
@@ -62,59 +104,61 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
     if (plen >= sizeof path) return cn_error(CN_ERR_ARG, "--set: path too long");
     memcpy(path, assignment, plen);
     path[plen] = 0;
-
-    cJSON *parent = NULL, *cur = root;
-    const char *pkey = NULL;
-    int pindex = -1;
-    char *save = NULL, *part = strtok_r(path, ".", &save);
+    /* components, split by '.', none empty */
+    char *parts[64];
+    int np = 0;
+    for (char *p = path;;) {
+        char *dot = strchr(p, '.');
+        if (dot) *dot = 0;
+        if (!*p) return cn_error(CN_ERR_ARG, "--set %s: empty component in the path", assignment);
+        if (np == 64) return cn_error(CN_ERR_ARG, "--set %s: path too deep", assignment);
+        parts[np++] = p;
+        if (!dot) break;
+        p = dot + 1;
+    }
+    const char *section = parts[0];
+    cJSON *cur = root;
+    slot here = {NULL, NULL, -1};
     char done[512] = "";
-    while (part) {
-        char *next = strtok_r(NULL, ".", &save);
-        if (!*part) return cn_error(CN_ERR_ARG, "--set %s: empty path component", assignment);
-        if (cJSON_IsArray(cur) && !is_index(part) && !strcmp(part, "mode") && !next) {
-            /* clip.mode=none on a list of stages: the list becomes one stage. */
-            cJSON *first = cJSON_GetArrayItem(cur, 0);
-            cJSON *obj = cJSON_CreateObject();
-            if (!obj) return cn_error(CN_ERR_NOMEM, "out of memory");
-            if (cJSON_IsObject(first))
-                for (cJSON *it = first->child; it; it = it->next)
-                    if (is_common(it->string)) cJSON_AddItemToObject(obj, it->string, cJSON_Duplicate(it, 1));
-            cJSON_AddItemToObject(obj, "mode", parse_value(eq + 1));
-            if (pkey) cJSON_ReplaceItemInObjectCaseSensitive(parent, pkey, obj);
-            else if (parent) cJSON_ReplaceItemInArray(parent, pindex, obj);
-            return CN_OK;
-        }
+    for (int i = 0; i < np; i++) {
+        const char *part = parts[i];
+        int last = i == np - 1;
         if (cJSON_IsArray(cur)) {
-            if (!is_index(part))
-                return cn_error(CN_ERR_ARG, "--set %s: %s is a list; index it with a number", assignment, *done ? done : "(top level)");
-            int idx = atoi(part), n = cJSON_GetArraySize(cur);
-            if (idx >= n) return cn_error(CN_ERR_ARG, "--set %s: %s has %d items, no index %d", assignment, done, n, idx);
-            if (!next) {
-                cJSON *v = parse_value(eq + 1);
-                if (!v) return cn_error(CN_ERR_NOMEM, "out of memory");
-                cJSON_ReplaceItemInArray(cur, idx, v);
-                return CN_OK;
+            if (last && !strcmp(section, "clip") && !strcmp(part, "mode") && here.parent) {
+                /* clip.mode=none on a list of stages: the list becomes one stage */
+                return put(here, fresh_object(cJSON_GetArrayItem(cur, 0), clip_common, "mode", parse_value(eq + 1)));
             }
-            parent = cur; pkey = NULL; pindex = idx;
+            int idx = 0;
+            cn_status st = parse_index(assignment, done, part, cJSON_GetArraySize(cur), &idx);
+            if (st) return st;
+            slot s = {cur, NULL, idx};
+            if (last) return put(s, parse_value(eq + 1));
+            here = s;
             cur = cJSON_GetArrayItem(cur, idx);
         } else if (cJSON_IsObject(cur)) {
-            if (!next) {
+            if (last) {
                 cJSON *v = parse_value(eq + 1);
                 if (!v) return cn_error(CN_ERR_NOMEM, "out of memory");
-                /* a new clip mode / optimizer type / schedule type starts afresh; a layer's
-                   type keeps its keys (rnn -> gru keeps hidden and output) */
-                if ((!strcmp(part, "mode") || !strcmp(part, "type")) && parent && pkey)
-                    return set_discriminator(parent, pkey, pindex, cur, part, v);
+                cJSON *old = cJSON_GetObjectItemCaseSensitive(cur, part);
+                int changes = !old || !cJSON_Compare(old, v, 1);
+                /* a discriminator that changes starts its object afresh (see the README) */
+                const char *const *keep = NULL;
+                int disc = 0, layer = 0;
+                if (!strcmp(section, "clip") && !strcmp(part, "mode") && i >= 1) { disc = 1; keep = clip_common; }
+                else if (!strcmp(section, "optimizer") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = optim_common; }
+                else if (!strcmp(section, "schedule") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = sched_common; }
+                else if (!strcmp(section, "model") && i == 2 && !strcmp(part, "type")) layer = 1;
+                if (changes && here.parent && (disc || layer))
+                    return put(here, layer ? fresh_layer(cur, v) : fresh_object(cur, keep, part, v));
                 return cn_json_set(cur, part, v);
             }
             cJSON *child = cJSON_GetObjectItemCaseSensitive(cur, part);
             if (!child || cJSON_IsNull(child)) {
-                child = cJSON_CreateObject();
-                if (!child) return cn_error(CN_ERR_NOMEM, "out of memory");
-                cn_status st = cn_json_set(cur, part, child);
+                cn_status st = cn_json_set(cur, part, cJSON_CreateObject());
                 if (st) return st;
+                child = cJSON_GetObjectItemCaseSensitive(cur, part);
             }
-            parent = cur; pkey = cJSON_GetObjectItemCaseSensitive(cur, part)->string; pindex = -1;
+            here = (slot){cur, child->string, -1};
             cur = child;
         } else {
             return cn_error(CN_ERR_ARG, "--set %s: %s is a %s, not an object or list", assignment, done,
@@ -122,7 +166,6 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
         }
         size_t k = strlen(done);
         snprintf(done + k, sizeof done - k, "%s%s", k ? "." : "", part);
-        part = next;
     }
     return cn_error(CN_ERR_ARG, "--set %s: empty path", assignment);
 }
@@ -134,6 +177,12 @@ static void base_name(const char *file, char *out, size_t n)
     snprintf(out, n, "%s", b);
     char *dot = strrchr(out, '.');
     if (dot && dot != out) *dot = 0;
+    /* a usable directory name: other characters become '_' */
+    for (char *p = out; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) *p = '_';
+    if (!out[0]) snprintf(out, n, "run");
+    else if (out[0] == '.') out[0] = '_';
+    if (strlen(out) > 100) out[100] = 0;
 }
 
 static cn_status parse_top(cn_config *c)
@@ -144,6 +193,12 @@ static cn_status parse_top(cn_config *c)
     char defname[1024];
     base_name(c->file, defname, sizeof defname);
     if ((st = cn_json_string(r, "", "name", 0, defname, NULL, &c->name))) return st;
+    /* the name becomes a directory name (runs/<name>-<timestamp>) */
+    int name_ok = c->name[0] && c->name[0] != '.' && strlen(c->name) <= 100;
+    for (const char *p = c->name; name_ok && *p; p++)
+        name_ok = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+    if (!name_ok)
+        return cn_error(CN_ERR_ARG, "name: expected letters, digits, '_', '-' or '.' (not first), at most 100, got \"%.60s\"", c->name);
     if ((st = cn_json_int(r, "", "seed", 0, 1, 0, (long long)9e15, &c->seed))) return st;
     long long th;
     if ((st = cn_json_int(r, "", "threads", 0, 1, 1, 256, &th))) return st;

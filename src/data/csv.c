@@ -90,6 +90,13 @@ static cn_status csv_open(csv_file *c, const char *jpath, const char *target)
 {
     cn_status st = cn_data_read_file(c->file, jpath, (unsigned char **)&c->buf, &c->len);
     if (st) return st;
+    /* A UTF-8 byte-order mark (EF BB BF, written by Excel's "CSV UTF-8" and Windows Notepad) is not part
+     * of the first column's name: drop it, as Python's csv with encoding="utf-8-sig" and pandas do. */
+    if (c->len >= 3 && (unsigned char)c->buf[0] == 0xEF && (unsigned char)c->buf[1] == 0xBB &&
+        (unsigned char)c->buf[2] == 0xBF) {
+        memmove(c->buf, c->buf + 3, c->len - 3 + 1);   /* with the NUL cn_data_read_file appends */
+        c->len -= 3;
+    }
     if (strlen(c->buf) != c->len)
         return cn_error(CN_ERR_FORMAT, "%s: contains a NUL byte at offset %zu; not a CSV text file", c->file, strlen(c->buf));
     /* Header: the first line. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "io/files.h"
 #include "json/json.h"
 
 static const char *const kinds[] = {"adding", "temporal_order", "xor", "spirals", "sine",
@@ -53,38 +54,11 @@ cn_status cn_data_resolve(char *out, size_t n, const char *base_dir, const char 
 
 cn_status cn_data_read_file(const char *file, const char *jpath, unsigned char **buf, size_t *len)
 {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(file, "rb");
-    if (!f) return cn_error(CN_ERR_IO, "%s: cannot open \"%s\": %s", jpath, file, strerror(errno));
-    unsigned char *b = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            size_t nc = cap ? cap * 2 : 65536 * 2;
-            unsigned char *nb = cn_realloc(b, nc);
-            if (!nb) {
-                cn_free(b);
-                fclose(f);
-                return cn_error(CN_ERR_NOMEM, "%s: out of memory reading \"%s\"", jpath, file);
-            }
-            b = nb;
-            cap = nc;
-        }
-        size_t k = fread(b + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        cn_free(b);
-        return cn_error(CN_ERR_IO, "%s: cannot read \"%s\" (is it a directory?)", jpath, file);
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return CN_OK;
+    /* no size limit here: the loaders bound what they allocate from the content (CN_DATA_MAX_ELEMS) */
+    char *b;
+    cn_status st = cn_read_file(file, CN_READ_UNLIMITED, &b, len);
+    *buf = (unsigned char *)b;
+    return st ? cn_error_prefix(st, "%s", jpath) : CN_OK;
 }
 
 void cn_dataset_free(cn_dataset *ds)

@@ -8,6 +8,87 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- reading ---- */
+
+/* "64 MiB" or "1000 bytes", for the too-large message. */
+static void fmt_size(char *buf, size_t n, size_t bytes)
+{
+    size_t mib = (size_t)1 << 20;
+    if (bytes >= mib && bytes % mib == 0) snprintf(buf, n, "%zu MiB", bytes / mib);
+    else snprintf(buf, n, "%zu bytes", bytes);
+}
+
+cn_status cn_read_file(const char *path, size_t max_bytes, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cn_error(CN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return cn_error(CN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return cn_error(CN_ERR_IO, "%s: is a directory, not a file", path);
+    }
+    char lim[32];
+    fmt_size(lim, sizeof lim, max_bytes);
+    /* A regular file's size is known up front: refuse early and allocate once. Pipes (and a file
+     * that grows while we read) take the doubling path below. */
+    size_t cap = 65536;
+    if (S_ISREG(sb.st_mode)) {
+        if ((uintmax_t)sb.st_size > (uintmax_t)max_bytes) {
+            close(fd);
+            return cn_error(CN_ERR_ARG, "%s: file larger than %s", path, lim);
+        }
+        if ((uintmax_t)sb.st_size < SIZE_MAX - 1) cap = (size_t)sb.st_size + 1;
+    }
+    char *buf = cn_malloc(cap);
+    if (!buf) {
+        close(fd);
+        return cn_error(CN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, cap);
+    }
+    size_t n = 0;
+    for (;;) {
+        if (n + 1 == cap) {   /* full: one byte is kept for the NUL */
+            size_t nc = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            char *nb = nc > cap ? cn_realloc(buf, nc) : NULL;
+            if (!nb) {
+                cn_free(buf);
+                close(fd);
+                return cn_error(CN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, nc);
+            }
+            buf = nb;
+            cap = nc;
+        }
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            cn_free(buf);
+            close(fd);
+            return cn_error(CN_ERR_IO, "%s: read error: %s", path, strerror(e));
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+        if (n > max_bytes) {
+            cn_free(buf);
+            close(fd);
+            return cn_error(CN_ERR_ARG, "%s: file larger than %s", path, lim);
+        }
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return CN_OK;
+}
+
+/* ---- directories ---- */
+
 cn_status cn_mkdirs(const char *dir)
 {
     char buf[4096];
@@ -21,7 +102,8 @@ cn_status cn_mkdirs(const char *dir)
     }
     if (mkdir(buf, 0777) != 0 && errno != EEXIST) return cn_error(CN_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
     struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return cn_error(CN_ERR_IO, "%s: exists and is not a directory", buf);
+    if (stat(buf, &sb) != 0) return cn_error(CN_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return cn_error(CN_ERR_ARG, "%s: exists and is not a directory", buf);
     return CN_OK;
 }
 
@@ -31,94 +113,170 @@ int cn_file_exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-cn_status cn_write_file_atomic(const char *path, const char *text, size_t len)
+/* ---- atomic writes ---- */
+
+cn_status cn_atomic_open(cn_atomic_file *af, const char *path)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) return cn_error(CN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t k = write(fd, text + off, len - off);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return cn_error(CN_ERR_IO, "%s: write failed: %s", path, strerror(e));
-        }
-        off += (size_t)k;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cn_error(CN_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cn_error(CN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    /* make the rename itself durable (power loss), best effort */
-    char dir[4200];
-    const char *slash = strrchr(path, '/');
-    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
-    else snprintf(dir, sizeof dir, ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    af->path = path;
+    af->fd = -1;
+    size_t tn = strlen(path) + 32;
+    af->tmp = cn_malloc(tn);
+    if (!af->tmp) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(af->tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (af->fd < 0) {
+        cn_status st = cn_error(CN_ERR_IO, "%s: cannot create temporary file %s: %s", path, af->tmp, strerror(errno));
+        cn_free(af->tmp);
+        af->tmp = NULL;   /* nothing was created */
+        return st;
     }
     return CN_OK;
+}
+
+void cn_atomic_abort(cn_atomic_file *af)
+{
+    if (!af->tmp) return;
+    if (af->fd >= 0) close(af->fd);
+    unlink(af->tmp);
+    cn_free(af->tmp);
+    af->tmp = NULL;
+    af->fd = -1;
+}
+
+/* Sets the message, then releases the handle (which may change errno, hence `e` first). */
+static cn_status atomic_fail(cn_atomic_file *af, int e, const char *what)
+{
+    cn_status st = cn_error(CN_ERR_IO, "%s: %s %s failed: %s", af->path, what, af->tmp, strerror(e));
+    cn_atomic_abort(af);
+    return st;
+}
+
+cn_status cn_atomic_write(cn_atomic_file *af, const void *buf, size_t n)
+{
+    if (!af->tmp) return cn_error(CN_ERR_STATE, "%s: write to a released atomic file", af->path);
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(af->fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return atomic_fail(af, k < 0 ? errno : EIO, "write to");
+        p += k;
+        n -= (size_t)k;
+    }
+    return CN_OK;
+}
+
+/* fsync of the directory holding `path`, so that the rename itself is durable. */
+static cn_status sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash) dir = cn_strdup(".");
+    else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = cn_malloc(n + 1);
+        if (dir) { memcpy(dir, path, n); dir[n] = 0; }
+    }
+    if (!dir) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
+    cn_status st = CN_OK;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        st = cn_error(CN_ERR_IO, "%s: written, but cannot open directory %s to sync it: %s", path, dir, strerror(errno));
+    } else {
+        /* Some file systems do not support fsync on directories (EINVAL): nothing to do there. */
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+            st = cn_error(CN_ERR_IO, "%s: written, but fsync of directory %s failed: %s", path, dir, strerror(errno));
+        close(fd);
+    }
+    cn_free(dir);
+    return st;
+}
+
+cn_status cn_atomic_commit(cn_atomic_file *af)
+{
+    if (!af->tmp) return cn_error(CN_ERR_STATE, "%s: commit of a released atomic file", af->path);
+    if (fsync(af->fd) != 0) return atomic_fail(af, errno, "fsync of");
+    int rc = close(af->fd);   /* NFS reports deferred write errors here */
+    af->fd = -1;
+    if (rc != 0) return atomic_fail(af, errno, "write to");
+    if (rename(af->tmp, af->path) != 0) {
+        cn_status st = cn_error(CN_ERR_IO, "%s: cannot rename %s into place: %s", af->path, af->tmp, strerror(errno));
+        cn_atomic_abort(af);
+        return st;
+    }
+    cn_free(af->tmp);
+    af->tmp = NULL;
+    return sync_dir(af->path);
+}
+
+cn_status cn_write_file_atomic(const char *path, const char *text, size_t len)
+{
+    cn_atomic_file af;
+    cn_status st = cn_atomic_open(&af, path);
+    if (!st) st = cn_atomic_write(&af, text, len);
+    if (!st) st = cn_atomic_commit(&af);
+    return st;
 }
 
 cn_status cn_write_json_atomic(const char *path, const cJSON *j)
 {
     char *s = cJSON_Print(j);
     if (!s) return cn_error(CN_ERR_NOMEM, "%s: out of memory printing JSON", path);
-    size_t n = strlen(s);
-    /* a final newline for people reading it in a terminal */
-    char *t = realloc(s, n + 2);
-    if (!t) { free(s); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
-    t[n] = '\n';
-    t[n + 1] = 0;
-    cn_status st = cn_write_file_atomic(path, t, n + 1);
-    free(t);
+    cn_atomic_file af;
+    cn_status st = cn_atomic_open(&af, path);
+    if (!st) st = cn_atomic_write(&af, s, strlen(s));
+    if (!st) st = cn_atomic_write(&af, "\n", 1);   /* for people reading it in a terminal */
+    if (!st) st = cn_atomic_commit(&af);
+    cJSON_free(s);
     return st;
 }
 
+/* ---- CSV truncation on resume ---- */
+
 cn_status cn_csv_truncate_steps(const char *path, long long max_step)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return CN_OK;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = cn_malloc(cap);
-    if (!buf) { fclose(f); return cn_error(CN_ERR_NOMEM, "out of memory"); }
-    size_t k;
-    while ((k = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += k;
-        if (len == cap) {
-            char *nb = cn_realloc(buf, cap * 2);
-            if (!nb) { cn_free(buf); fclose(f); return cn_error(CN_ERR_NOMEM, "out of memory"); }
-            buf = nb;
-            cap *= 2;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return CN_OK;
+        return cn_error(CN_ERR_IO, "%s: cannot open to truncate: %s", path, strerror(errno));
+    }
+    /* One pass over the lines: keep line 1 (the header) and each complete row while its step is
+     * <= max_step; the cut goes at the start of the first row past it or of a torn last line. */
+    char chunk[65536];
+    char head[32];   /* the start of the current line: its step */
+    size_t hn = 0;
+    off_t pos = 0, line_start = 0, cut = -1;
+    long long line = 0;
+    cn_status st = CN_OK;
+    while (cut < 0) {
+        ssize_t k = read(fd, chunk, sizeof chunk);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            st = cn_error(CN_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+        if (k == 0) {
+            cut = line_start;   /* end of file: drops a torn last line, if any */
+            break;
+        }
+        for (ssize_t i = 0; i < k && cut < 0; i++, pos++) {
+            if (chunk[i] != '\n') {
+                if (hn < sizeof head - 1) head[hn++] = chunk[i];
+                continue;
+            }
+            head[hn] = 0;
+            if (line > 0 && strtoll(head, NULL, 10) > max_step) cut = line_start;
+            line++;
+            line_start = pos + 1;
+            hn = 0;
         }
     }
-    fclose(f);
-    /* keep line 1 (header) and lines whose step <= max_step */
-    size_t out = 0, i = 0;
-    int line = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && buf[j] != '\n') j++;
-        if (j == len) break;   /* a torn last line (killed mid-write) is dropped */
-        int keep = line == 0 || strtoll(buf + i, NULL, 10) <= max_step;
-        if (keep) { memmove(buf + out, buf + i, j + 1 - i); out += j + 1 - i; }
-        i = j + 1;
-        line++;
+    if (!st) {
+        struct stat sb;
+        if (fstat(fd, &sb) != 0) st = cn_error(CN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        else if (cut < sb.st_size && (ftruncate(fd, cut) != 0 || fsync(fd) != 0))
+            st = cn_error(CN_ERR_IO, "%s: cannot truncate to %lld bytes: %s", path, (long long)cut, strerror(errno));
     }
-    cn_status st = cn_write_file_atomic(path, buf, out);
-    cn_free(buf);
+    close(fd);
     return st;
 }
 

@@ -4,6 +4,7 @@
  * an offset, and the data section is only touched after the layout is proven to
  * tile it exactly. */
 #include "io/safetensors.h"
+#include "io/files.h"
 #include "json/json.h"
 
 #include <errno.h>
@@ -252,32 +253,6 @@ static cn_status build_header(const char *path, const cn_state *t, const cJSON *
     return CN_OK;
 }
 
-/* fsync of the directory holding `path`, so that the rename itself is durable. */
-static cn_status sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = cn_strdup(".");
-    else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = cn_malloc(n + 1);
-        if (dir) { memcpy(dir, path, n); dir[n] = 0; }
-    }
-    if (!dir) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
-    cn_status st = CN_OK;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        st = cn_error(CN_ERR_IO, "%s: written, but cannot open directory %s to sync it: %s", path, dir, strerror(errno));
-    } else {
-        /* Some file systems do not support fsync on directories (EINVAL): nothing to do there. */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            st = cn_error(CN_ERR_IO, "%s: written, but fsync of directory %s failed: %s", path, dir, strerror(errno));
-        close(fd);
-    }
-    cn_free(dir);
-    return st;
-}
-
 cn_status cn_st_write(const char *path, const cn_state *tensors, const cJSON *metadata)
 {
     if (!path || !tensors) return cn_error(CN_ERR_ARG, "cn_st_write: path and tensors are required");
@@ -288,58 +263,21 @@ cn_status cn_st_write(const char *path, const cn_state *tensors, const cJSON *me
     cn_status st = build_header(path, tensors, metadata, &h);
     if (st != CN_OK) { cn_free(h.p); return st; }
 
-    size_t tn = strlen(path) + 32;
-    char *tmp = cn_malloc(tn);
-    if (!tmp) { cn_free(h.p); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = NULL;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        st = cn_error(CN_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-        cn_free(tmp);
-        cn_free(h.p);
-        return st;   /* nothing was created */
-    }
-    f = fdopen(fd, "wb");
-    if (!f) {
-        st = cn_error(CN_ERR_IO, "%s: fdopen of %s failed: %s", path, tmp, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-
+    /* temporary file + fsync + rename + directory fsync: a reader never sees half a checkpoint */
+    cn_atomic_file af;
+    if ((st = cn_atomic_open(&af, path)) != CN_OK) { cn_free(h.p); return st; }
     unsigned char len8[8];
     uint64_t n = h.len;
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(n >> (8 * i));   /* u64 little-endian */
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(h.p, 1, h.len, f) != h.len) goto write_error;
-    for (int i = 0; i < tensors->count; i++) {
+    st = cn_atomic_write(&af, len8, 8);
+    if (!st) st = cn_atomic_write(&af, h.p, h.len);
+    for (int i = 0; i < tensors->count && !st; i++) {
         const cn_state_item *it = &tensors->items[i];
         size_t nbytes = cn_state_item_numel(it) * cn_dtype_size(it->dtype);
-        if (nbytes && fwrite(it->data, 1, nbytes, f) != nbytes) goto write_error;
+        if (nbytes) st = cn_atomic_write(&af, it->data, nbytes);
     }
-    if (fflush(f) != 0) goto write_error;
-    if (fsync(fileno(f)) != 0) {
-        st = cn_error(CN_ERR_IO, "%s: fsync of %s failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) goto write_error;
-    if (rename(tmp, path) != 0) {
-        st = cn_error(CN_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    cn_free(tmp);
     cn_free(h.p);
-    return sync_dir(path);
-
-write_error:
-    st = cn_error(CN_ERR_IO, "%s: write to %s failed: %s", path, tmp, strerror(errno));
-fail:
-    if (f) fclose(f);
-    unlink(tmp);
-    cn_free(tmp);
-    cn_free(h.p);
+    if (!st) st = cn_atomic_commit(&af);   /* a failed write has already released `af` */
     return st;
 }
 

@@ -28,8 +28,9 @@
 /* Largest header accepted by the reader (the reference reader's limit). */
 #define CN_ST_MAX_HEADER ((uint64_t)100000000)
 
-/* Writes atomically: a temporary file in the same directory (path.tmp.<pid>),
- * fwrite, fflush, fsync, fclose, rename, then fsync of the directory. A crash never
+/* Writes atomically with cn_atomic_open/write/commit (io/files.h): a temporary file
+ * in the same directory (path.tmp.<pid>), write, fsync, close, rename, then fsync of
+ * the directory. A crash never
  * leaves a torn file at `path`; on any error the temporary file is removed and
  * `path` is untouched.
  * tensors: written in list order, contiguous; names must be valid UTF-8 and not

@@ -1,4 +1,5 @@
 #include "json/json.h"
+#include "io/files.h"
 
 #include <errno.h>
 #include <math.h>
@@ -70,7 +71,17 @@ cn_status cn_json_check_keys(const cJSON *obj, const char *path, const char *con
             size_t dd = edit_distance(it->string, *a);
             if (dd < bestd) { bestd = dd; best = *a; }
         }
-        if (ok) continue;
+        if (ok) {
+            /* cJSON keeps both copies of a repeated key and lookups see the first: say so rather
+             * than silently ignore the second */
+            for (const cJSON *prev = obj->child; prev != it; prev = prev->next) {
+                if (strcmp(prev->string, it->string)) continue;
+                char p[256];
+                cn_json_join(p, sizeof p, path, it->string);
+                return cn_error(CN_ERR_ARG, "%s: appears twice", p);
+            }
+            continue;
+        }
         char p[256], list[512];
         size_t k = 0;
         list[0] = 0;
@@ -253,29 +264,14 @@ cn_status cn_json_parse(const char *text, const char *what, cJSON **out)
 
 cn_status cn_json_load_file(const char *file, cJSON **out)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) return cn_error(CN_ERR_ARG, "%s: cannot open: %s", file, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > ((size_t)64 << 20)) { cn_free(buf); fclose(f); return cn_error(CN_ERR_ARG, "%s: file larger than 64 MiB", file); }
-            char *nb = cn_realloc(buf, cap);
-            if (!nb) { cn_free(buf); fclose(f); return cn_error(CN_ERR_NOMEM, "%s: out of memory", file); }
-            buf = nb;
-        }
-        size_t k = fread(buf + len, 1, cap - len - 1, f);
-        len += k;
-        if (k == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: read error (is it a directory?)", file); }
-    buf[len] = 0;
+    char *buf;
+    size_t len;
+    cn_status st = cn_read_file(file, (size_t)64 << 20, &buf, &len);
+    /* the file is the user's input (a config): a missing or unreadable one is their error */
+    if (st) return st == CN_ERR_IO ? CN_ERR_ARG : st;
     if (strlen(buf) != len) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: contains a NUL byte; not a JSON text file", file); }
     if (len == 0) { cn_free(buf); return cn_error(CN_ERR_ARG, "%s: file is empty", file); }
-    cn_status st = cn_json_parse(buf, file, out);
+    st = cn_json_parse(buf, file, out);
     cn_free(buf);
     return st;
 }

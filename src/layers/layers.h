@@ -33,6 +33,10 @@ typedef struct { int seq; int features; } cn_model_output;
 cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_input *in, cn_paramset *ps,
                          cn_model **out);
 cn_model_output cn_model_output_shape(const cn_model *m);
+/* The NULL-terminated list of keys a layer of this type accepts ("type", "name", "init" where it has
+ * parameters, and its own keys), or NULL for an unknown type. cn_model_build validates with these lists;
+ * the config module uses them to drop the keys a changed "type" does not accept. Static storage. */
+const char *const *cn_layer_type_keys(const char *type);
 /* After cn_paramset_finalize: PyTorch's default initialisation for every layer, or the per-parameter "init"
  * override, drawing from rng in a fixed order: layers in model order, within a layer its parameters in
  * state_dict order, within a parameter the elements in row-major order (orthogonal: the rows*cols normal

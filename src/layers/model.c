@@ -11,6 +11,30 @@ enum { L_LINEAR, L_TANH, L_RELU, L_SIGMOID, L_DROPOUT, L_EMBEDDING, L_RNN, L_LST
 static const char *const type_names[] = {"linear", "tanh", "relu", "sigmoid", "dropout", "embedding",
                                          "rnn", "lstm", "gru", NULL};
 
+/* The keys a layer of each type accepts, in type_names order: the single source of truth for validation
+ * here and for cn_layer_type_keys (the config module drops the keys a new type does not accept). */
+static const char *const k_linear[] = {"type", "name", "out", "bias", "init", NULL};
+static const char *const k_act[] = {"type", "name", NULL};
+static const char *const k_dropout[] = {"type", "name", "p", NULL};
+static const char *const k_embed[] = {"type", "name", "vocab", "dim", "init", NULL};
+static const char *const k_rnn[] = {"type", "name", "hidden", "nonlinearity", "output", "init", NULL};
+static const char *const k_gated[] = {"type", "name", "hidden", "output", "init", NULL};
+static const char *const *const type_keys[] = {k_linear, k_act, k_act, k_act, k_dropout, k_embed,
+                                               k_rnn, k_gated, k_gated};
+_Static_assert(sizeof type_keys / sizeof type_keys[0] == sizeof type_names / sizeof type_names[0] - 1,
+               "one key list per layer type");
+
+const char *const *cn_layer_type_keys(const char *type)
+{
+    for (int t = 0; type && type_names[t]; t++)
+        if (!strcmp(type, type_names[t])) return type_keys[t];
+    return NULL;
+}
+
+/* Layer names that would collide with the other item prefixes of a checkpoint (optimizer state
+ * "optim.*", clip state "clip.*", batcher "data.*", trainer "train.*"). */
+static const char *const reserved_names[] = {"optim", "clip", "data", "train", NULL};
+
 /* Per-parameter initialisation: INIT_DEFAULT is PyTorch's rule for the layer. */
 enum { INIT_DEFAULT, INIT_UNIFORM, INIT_NORMAL, INIT_ORTHOGONAL, INIT_ZEROS };
 static const char *const init_kinds[] = {"uniform", "normal", "orthogonal", "zeros", NULL};
@@ -101,7 +125,7 @@ static cn_status parse_init_spec(cJSON *spec, const char *path, init_spec *out)
 }
 
 /* "init": {"weight_hh": {"kind": "orthogonal", "gain": 1.5}, ...} */
-static cn_status parse_init(cJSON *obj, const char *path, layer *L)
+static cn_status parse_init(cJSON *obj, const char *path, const cn_paramset *ps, layer *L)
 {
     cJSON *init = cJSON_GetObjectItemCaseSensitive(obj, "init");
     char ipath[256], ppath[320];
@@ -128,6 +152,10 @@ static cn_status parse_init(cJSON *obj, const char *path, layer *L)
             return cn_error(CN_ERR_ARG, "%s: not a parameter of a %s layer (it has %s)", ppath, type_names[L->type], list);
         }
         if ((st = parse_init_spec(it, ppath, &L->init[found]))) return st;
+        /* torch.nn.init.orthogonal_ raises "Only tensors with 2 or more dimensions are supported" */
+        if (L->init[found].kind == INIT_ORTHOGONAL && ps->info[L->pidx[found]].ndim < 2)
+            return cn_error(CN_ERR_ARG, "%s: orthogonal init needs a matrix, but %s.%s is %d-D [%d]", ppath, L->prefix,
+                            names[found], ps->info[L->pidx[found]].ndim, ps->info[L->pidx[found]].shape[0]);
     }
     return CN_OK;
 }
@@ -153,12 +181,6 @@ static cn_status add_param(cn_paramset *ps, layer *L, const char *attr, int ndim
 static cn_status parse_layer(cJSON *obj, const char *path, int index, const cn_model_input *in, int *seq,
                              int *feat, cn_paramset *ps, layer *L)
 {
-    static const char *const k_linear[] = {"type", "name", "out", "bias", "init", NULL};
-    static const char *const k_act[] = {"type", "name", NULL};
-    static const char *const k_dropout[] = {"type", "name", "p", NULL};
-    static const char *const k_embed[] = {"type", "name", "vocab", "dim", "init", NULL};
-    static const char *const k_rnn[] = {"type", "name", "hidden", "nonlinearity", "output", "init", NULL};
-    static const char *const k_gated[] = {"type", "name", "hidden", "output", "init", NULL};
     static const char *const outputs[] = {"last", "sequence", NULL};
     static const char *const nonlins[] = {"tanh", "relu", NULL};
     cn_status st;
@@ -166,10 +188,7 @@ static cn_status parse_layer(cJSON *obj, const char *path, int index, const cn_m
     if ((st = cn_json_expect_object(obj, path))) return st;
     if ((st = cn_json_string(obj, path, "type", 1, NULL, type_names, &type))) return st;
     for (L->type = 0; strcmp(type_names[L->type], type); L->type++) {}
-    const char *const *keys = L->type == L_LINEAR ? k_linear : L->type == L_DROPOUT ? k_dropout
-                            : L->type == L_EMBEDDING ? k_embed : L->type == L_RNN ? k_rnn
-                            : is_recurrent(L->type) ? k_gated : k_act;
-    if ((st = cn_json_check_keys(obj, path, keys))) return st;
+    if ((st = cn_json_check_keys(obj, path, type_keys[L->type]))) return st;
 
     /* "name" replaces the index in parameter names; it must not contain '.' (the state_dict separator). */
     cJSON *nm = cJSON_GetObjectItemCaseSensitive(obj, "name");
@@ -180,6 +199,10 @@ static cn_status parse_layer(cJSON *obj, const char *path, int index, const cn_m
             strlen(nm->valuestring) >= 64)
             return cn_error(CN_ERR_ARG, "%s: expected a non-empty string without '.' (at most 63 characters), got %s",
                             p, cn_json_describe(nm, d, sizeof d));
+        for (const char *const *r = reserved_names; *r; r++)
+            if (!strcmp(nm->valuestring, *r))
+                return cn_error(CN_ERR_ARG, "%s: \"%s\" is reserved (checkpoints hold optim.*, clip.*, data.* and "
+                                "train.* items next to the parameters); choose another layer name", p, *r);
         snprintf(L->prefix, sizeof L->prefix, "%s", nm->valuestring);
     } else {
         snprintf(L->prefix, sizeof L->prefix, "%d", index);
@@ -243,7 +266,7 @@ static cn_status parse_layer(cJSON *obj, const char *path, int index, const cn_m
         break;
     }
     *feat = L->out;
-    if (param_names(L->type)) return parse_init(obj, path, L);
+    if (param_names(L->type)) return parse_init(obj, path, ps, L);
     return CN_OK;
 }
 

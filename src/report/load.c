@@ -13,6 +13,7 @@
 
 #include <cJSON.h>
 
+#include "io/files.h"
 #include "json/json.h"
 #include "report/internal.h"
 
@@ -34,50 +35,16 @@ static void join(char *out, size_t n, const char *dir, const char *file)
     snprintf(out, n, "%s/%s", dir, file);
 }
 
-/* Reads a whole file. Returns 0 and sets *err (errno text) if it cannot be opened or read. */
-static int slurp(const char *path, char **buf, size_t *len, const char **err, int *nomem)
+/* Reads a whole file. Returns 0 if it cannot be opened or read: *nomem set if memory ran out, else
+ * the reason (naming the file) in why. */
+static int slurp(const char *path, char **buf, size_t *len, char *why, size_t nwhy, int *nomem)
 {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *err = strerror(errno);
-        return 0;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *p = cn_malloc(cap);
-    if (!p) {
-        fclose(f);
-        *nomem = 1;
-        return 0;
-    }
-    for (;;) {
-        if (n + 1 == cap) {
-            char *q = cn_realloc(p, cap * 2);
-            if (!q) {
-                cn_free(p);
-                fclose(f);
-                *nomem = 1;
-                return 0;
-            }
-            p = q;
-            cap *= 2;
-        }
-        size_t k = fread(p + n, 1, cap - 1 - n, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        cn_free(p);
-        *err = "read error";
-        return 0;
-    }
-    p[n] = '\0';
-    *buf = p;
-    *len = n;
-    return 1;
+    cn_status st = cn_read_file(path, CN_READ_UNLIMITED, buf, len);
+    if (st == CN_OK) return 1;
+    if (st == CN_ERR_NOMEM) *nomem = 1;
+    snprintf(why, nwhy, "%s", cn_errmsg());
+    cn_error_clear();   /* the report records the reason per run; the call itself goes on */
+    return 0;
 }
 
 /* ---- summary.json ---- */
@@ -149,9 +116,9 @@ static void load_eval_presence(const char *dir, cn_report_rundata *r, int *nomem
     join(path, sizeof path, dir, "eval.csv");
     char *buf;
     size_t len;
-    const char *err;
+    char why[300];
     int rows = 0;
-    if (slurp(path, &buf, &len, &err, nomem)) {
+    if (slurp(path, &buf, &len, why, sizeof why, nomem)) {
         const char *nl = memchr(buf, '\n', len);
         rows = nl && (size_t)(nl - buf) + 1 < len;
         cn_free(buf);
@@ -222,9 +189,9 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
     join(path, sizeof path, dir, "metrics.csv");
     char *buf;
     size_t len;
-    const char *err;
-    if (!slurp(path, &buf, &len, &err, nomem)) {
-        if (!*nomem) fail(r, "%s: cannot read: %s", path, err);
+    char why[300];
+    if (!slurp(path, &buf, &len, why, sizeof why, nomem)) {
+        if (!*nomem) fail(r, "%s", why);
         return;
     }
     /* header: find our columns by name (more may follow; order may change) */
@@ -312,7 +279,13 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
         fail(r, "no run directory");
         return CN_OK;
     }
-    if (in->exit_code != 0 && in->exit_code != 3) {
+    /* 0 done, 3 stopped on a non-finite value, 130 interrupted (its files are written): results.
+       -1: never started (the comparison was interrupted first). */
+    if (in->exit_code == -1) {
+        fail(r, "not run (the comparison was interrupted)");
+        return CN_OK;
+    }
+    if (in->exit_code != 0 && in->exit_code != 3 && in->exit_code != 130) {
         fail(r, "training failed (exit code %d)", in->exit_code);
     }
     load_summary(in->dir, r);

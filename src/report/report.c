@@ -204,11 +204,12 @@ static void html_table(cn_report_buf *b, const report *r)
     cn_report_puts(b, "</tbody></table></div>\n");
 }
 
-/* Per-run outcome: "done", "diverged at step N", "failed: reason". */
+/* Per-run outcome: "done", "diverged at step N", "interrupted", "failed: reason". */
 static void outcome(char *out, size_t n, const cn_report_rundata *d)
 {
     if (d->failed) snprintf(out, n, "failed: %s", d->reason);
     else if (d->diverged) snprintf(out, n, "diverged at step %lld", d->diverged_at);
+    else if (d->in && d->in->exit_code == 130) snprintf(out, n, "interrupted");
     else snprintf(out, n, "done");
 }
 

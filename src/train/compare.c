@@ -25,6 +25,15 @@ static int looks_like_assignment(const char *p)
     return q > p && *q == '=';
 }
 
+/* Variant names become directory names. */
+static int valid_name(const char *n)
+{
+    if (!*n || *n == '.') return 0;
+    for (; *n; n++)
+        if (!(isalnum((unsigned char)*n) || *n == '_' || *n == '-' || *n == '.')) return 0;
+    return 1;
+}
+
 cn_status cn_variant_parse(const char *spec, cn_variant *out)
 {
     memset(out, 0, sizeof *out);
@@ -32,11 +41,10 @@ cn_status cn_variant_parse(const char *spec, cn_variant *out)
     if (!colon || colon == spec) return cn_error(CN_ERR_ARG, "--variant %s: expected NAME:PATH=VALUE[,PATH=VALUE...]", spec);
     size_t nl = (size_t)(colon - spec);
     if (nl >= sizeof out->name) return cn_error(CN_ERR_ARG, "--variant %s: name too long", spec);
-    for (size_t i = 0; i < nl; i++)
-        if (!(isalnum((unsigned char)spec[i]) || spec[i] == '_' || spec[i] == '-' || spec[i] == '.'))
-            return cn_error(CN_ERR_ARG, "--variant %s: the name may use letters, digits, '_', '-' and '.' only", spec);
     memcpy(out->name, spec, nl);
     out->name[nl] = 0;
+    if (!valid_name(out->name))
+        return cn_error(CN_ERR_ARG, "--variant %s: the name may use letters, digits, '_', '-' and '.' (not first) only", spec);
     const char *p = colon + 1;
     size_t cap = 4;
     out->sets = cn_calloc(cap, sizeof *out->sets);
@@ -92,43 +100,41 @@ static cn_status config_variants(const cJSON *root, const char *file, cn_variant
     const cJSON *vs = cJSON_GetObjectItemCaseSensitive(cmp, "variants");
     if (!vs) return CN_OK;
     if (!cJSON_IsObject(vs)) return cn_error(CN_ERR_ARG, "%s: compare.variants: expected an object {NAME: {PATH: VALUE}}", file);
-    int count = cJSON_GetArraySize(vs);
+    int count = cJSON_GetArraySize(vs), k = 0;
     cn_variant *v = cn_calloc((size_t)count + 1, sizeof *v);
     if (!v) return cn_error(CN_ERR_NOMEM, "out of memory");
-    int k = 0;
     for (const cJSON *it = vs->child; it; it = it->next, k++) {
         if (!cJSON_IsObject(it)) {
-            for (int i = 0; i < k; i++) cn_variant_free(&v[i]);
-            cn_free(v);
-            return cn_error(CN_ERR_ARG, "%s: compare.variants.%s: expected an object {PATH: VALUE}", file, it->string);
+            st = cn_error(CN_ERR_ARG, "%s: compare.variants.%s: expected an object {PATH: VALUE}", file, it->string);
+            goto fail;
         }
-        /* rebuild "NAME:PATH=VALUE,..." and parse it like a --variant flag */
-        size_t len = strlen(it->string) + 2;
-        char *spec = cn_malloc(len);
-        if (!spec) return cn_error(CN_ERR_NOMEM, "out of memory");
-        snprintf(spec, len, "%s:", it->string);
+        if (strlen(it->string) >= sizeof v[k].name || !valid_name(it->string)) {
+            st = cn_error(CN_ERR_ARG, "%s: compare.variants.%.60s: a variant name has 1 to %zu letters, digits, '_', '-' "
+                          "or '.' (not first)", file, it->string, sizeof v[k].name - 1);
+            goto fail;
+        }
+        snprintf(v[k].name, sizeof v[k].name, "%s", it->string);
+        int na = cJSON_GetArraySize(it);
+        v[k].sets = cn_calloc((size_t)na + 1, sizeof *v[k].sets);   /* an empty object: the config as written */
+        if (!v[k].sets) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto fail; }
         for (const cJSON *a = it->child; a; a = a->next) {
+            /* each PATH: VALUE becomes the --set string PATH=VALUE (VALUE as JSON) */
             char *val = cJSON_PrintUnformatted(a);
-            if (!val) { cn_free(spec); return cn_error(CN_ERR_NOMEM, "out of memory"); }
-            size_t add = strlen(a->string) + strlen(val) + 3;
-            char *ns = cn_realloc(spec, len + add);
-            if (!ns) { free(val); cn_free(spec); return cn_error(CN_ERR_NOMEM, "out of memory"); }
-            spec = ns;
-            snprintf(spec + strlen(spec), add, "%s%s=%s", a == it->child ? "" : ",", a->string, val);
-            len += add;
+            size_t len = val ? strlen(a->string) + strlen(val) + 2 : 0;
+            char *set = val ? cn_malloc(len) : NULL;
+            if (set) snprintf(set, len, "%s=%s", a->string, val);
             free(val);
-        }
-        st = cn_variant_parse(spec, &v[k]);   /* an empty object: the config as written */
-        cn_free(spec);
-        if (st) {
-            for (int i = 0; i < k; i++) cn_variant_free(&v[i]);
-            cn_free(v);
-            return cn_error_prefix(st, "%s: compare.variants.%s", file, it->string);
+            if (!set) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto fail; }
+            v[k].sets[v[k].n_sets++] = set;
         }
     }
     *out = v;
     *n = count;
     return CN_OK;
+fail:
+    for (int i = 0; i <= k && i < count; i++) cn_variant_free(&v[i]);
+    cn_free(v);
+    return st;
 }
 
 typedef struct {
@@ -205,7 +211,6 @@ cn_status cn_compare(const cn_compare_opts *o)
     cn_session s;
     /* 1. the base config must be valid (nothing is started otherwise) */
     if ((st = cn_session_open(&s, o->config_path, o->sets, o->n_sets))) { cn_session_close(&s); return st; }
-    long long seed0 = s.cfg.seed;
     char name[256];
     snprintf(name, sizeof name, "%s", s.cfg.name);
     if (o->n_variants) {
@@ -240,6 +245,7 @@ cn_status cn_compare(const cn_compare_opts *o)
         for (int k = 0; k < o->n_sets; k++) all[k] = o->sets[k];
         for (int k = 0; k < vars[i].n_sets; k++) all[o->n_sets + k] = vars[i].sets[k];
         st = cn_session_open(&s, o->config_path, all, n);
+        vars[i].seed = s.cfg.seed;   /* a variant may set its own seed */
         cn_session_close(&s);
         cn_free(all);
         if (st) { cn_error_prefix(st, "variant \"%s\"", vars[i].name); goto done; }
@@ -248,7 +254,6 @@ cn_status cn_compare(const cn_compare_opts *o)
     /* 3. the runs, two at a time */
     if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
     else default_dir(name, dir, sizeof dir);
-    if ((st = cn_mkdirs(dir))) goto done;
     int nj = nv * o->seeds;
     jobs = cn_calloc((size_t)nj, sizeof *jobs);
     rr = cn_calloc((size_t)nj, sizeof *rr);
@@ -256,17 +261,20 @@ cn_status cn_compare(const cn_compare_opts *o)
     for (int i = 0, k = 0; i < nv; i++)
         for (int sd = 0; sd < o->seeds; sd++, k++) {
             jobs[k].v = &vars[i];
-            jobs[k].seed = seed0 + sd;
+            jobs[k].seed = vars[i].seed + sd;
             if (o->seeds > 1) snprintf(jobs[k].dir, sizeof jobs[k].dir, "%s/%s-s%lld", dir, vars[i].name, jobs[k].seed);
             else snprintf(jobs[k].dir, sizeof jobs[k].dir, "%s/%s", dir, vars[i].name);
             char mf[4200];
             snprintf(mf, sizeof mf, "%s/metrics.csv", jobs[k].dir);
             if (cn_file_exists(mf)) { st = cn_error(CN_ERR_ARG, "%s already holds a run; choose another --out", jobs[k].dir); goto done; }
-            if ((st = cn_mkdirs(jobs[k].dir))) goto done;
-            jobs[k].exit_code = -1;
+            jobs[k].exit_code = -1;   /* not run */
         }
+    /* every directory checked above before any is made */
+    if ((st = cn_mkdirs(dir))) goto done;
+    for (int k = 0; k < nj; k++)
+        if ((st = cn_mkdirs(jobs[k].dir))) goto done;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int par = ncpu >= 2 ? (int)ncpu : 1, running = 0, next = 0, finished = 0;
+    int par = ncpu >= 2 ? (int)ncpu : 1, running = 0, next = 0, finished = 0, forwarded = 0;
     if (par > 8) par = 8;
     double t_all = now_s();
     if (o->progress) fprintf(o->progress, "clipnn compare: %d runs (%d variants x %d seeds), %d at a time, into %s\n", nj, nv, o->seeds, par, dir);
@@ -279,12 +287,14 @@ cn_status cn_compare(const cn_compare_opts *o)
         if (running == 0) break;
         int status;
         pid_t pid = wait(&status);
+        if (o->stop_flag && *o->stop_flag && !forwarded) {
+            /* forward the interruption once: running children end cleanly and write their files
+               (a terminal's Ctrl-C reaches them too; a signal sent to this process alone does not) */
+            for (int k = 0; k < next; k++) if (jobs[k].exit_code < 0 && jobs[k].pid > 0) kill(jobs[k].pid, SIGINT);
+            forwarded = 1;
+        }
         if (pid < 0) {
-            if (errno == EINTR) {
-                /* forward the interruption: children end cleanly and write their files */
-                for (int k = 0; k < next; k++) if (jobs[k].exit_code < 0 && jobs[k].pid > 0) kill(jobs[k].pid, SIGINT);
-                continue;
-            }
+            if (errno == EINTR) continue;
             st = cn_error(CN_ERR_IO, "waiting for training processes: %s", strerror(errno));
             goto done;
         }

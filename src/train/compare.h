@@ -24,6 +24,7 @@ typedef struct {
     char name[64];
     char **sets;                     /* PATH=VALUE strings */
     int n_sets;
+    long long seed;                  /* first seed: the resolved config's (a variant may set it) */
 } cn_variant;
 
 /* Parses "NAME:PATH=VALUE[,PATH=VALUE...]". Commas inside [], {} or quotes, or

@@ -1,6 +1,8 @@
 /* Session set-up, checkpoints and evaluation (see session.h). */
 #include "train/session.h"
 
+#include "json/json.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,17 @@ const char *cn_session_metric_name(const cn_session *s)
  * yet. The readers report CN_ERR_IO for it. */
 static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
 
+static int has_recurrent_layer(const cn_session *s)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(s->cfg.root, "model");
+    for (const cJSON *l = m ? m->child : NULL; l; l = l->next) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, "type");
+        if (cJSON_IsString(t) && (!strcmp(t->valuestring, "rnn") || !strcmp(t->valuestring, "lstm") || !strcmp(t->valuestring, "gru")))
+            return 1;
+    }
+    return 0;
+}
+
 /* The model's output must fit the data's targets and the loss. */
 static cn_status check_shapes(cn_session *s)
 {
@@ -32,6 +45,10 @@ static cn_status check_shapes(cn_session *s)
     if (d->target_seq && !o.seq)
         return cn_error(CN_ERR_ARG, "model: data \"%s\" has a target at every time step, but the model outputs "
                         "only the last step (set \"output\": \"sequence\" on the recurrent layer)", kind);
+    if (!d->target_seq && o.seq && !has_recurrent_layer(s))
+        return cn_error(CN_ERR_ARG, "model: data \"%s\" is a sequence with one target per sequence, but the model "
+                        "has no recurrent layer to read it (add an rnn, lstm or gru layer with \"output\": \"last\" "
+                        "before the head)", kind);
     if (!d->target_seq && o.seq)
         return cn_error(CN_ERR_ARG, "model: data \"%s\" has one target per sequence, but the model outputs a "
                         "sequence (set \"output\": \"last\" on the recurrent layer)", kind);
@@ -164,14 +181,13 @@ cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char 
         int same = it->ndim == p->ndim && it->dtype == CN_DT_F32;
         for (int d = 0; same && d < p->ndim; d++) same = it->shape[d] == p->shape[d];
         if (!same) {
-            char want[64], got[64] = "[";
+            char want[64], got[128];
             cn_tensor v = cn_param_value(&s->ps, i);
             cn_shape_str(&v, want, sizeof want);
-            for (int d = 0; d < it->ndim; d++) {
-                size_t k = strlen(got);
-                snprintf(got + k, sizeof got - k, d ? ", %" PRId64 : "%" PRId64, it->shape[d]);
-            }
-            strcat(got, "]");
+            size_t k = (size_t)snprintf(got, sizeof got, "[");
+            for (int d = 0; d < it->ndim && k < sizeof got; d++)
+                k += (size_t)snprintf(got + k, sizeof got - k, d ? ", %" PRId64 : "%" PRId64, it->shape[d]);
+            if (k < sizeof got) snprintf(got + k, sizeof got - k, "]");
             return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is %s %s, the model needs F32 %s", file, p->name,
                             cn_dtype_name(it->dtype), got, want);
         }
@@ -182,6 +198,79 @@ cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char 
         if (!reserved_name(n) && cn_paramset_find(&s->ps, n) < 0)
             return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this model", file, n);
     }
+    /* a text model's token ids mean nothing with another vocabulary */
+    const cn_state_item *voc = cn_state_find(t, "data.vocab");
+    if (voc && s->vocab_ids) {
+        int same = voc->dtype == CN_DT_I32 && cn_state_item_numel(voc) == (size_t)s->data.vocab_size &&
+                   !memcmp(voc->data, s->vocab_ids, sizeof(int32_t) * (size_t)s->data.vocab_size);
+        if (!same)
+            return cn_error(CN_ERR_ARG, "%s: the checkpoint was trained with another vocabulary (%zu characters) than "
+                            "the config's text (%d characters); use the text the model was trained on", file,
+                            cn_state_item_numel(voc), s->data.vocab_size);
+    }
+    return CN_OK;
+}
+
+/* Paths where two resolved configs differ (at most `max`, into out), ignoring the
+ * keys that do not change what a resumed run computes. */
+static int ignored_on_resume(const char *path)
+{
+    static const char *const ok[] = {"train.steps", "train.eval_every", "train.checkpoint_every", "train.log_every",
+                                     "threads", "name", "compare", NULL};
+    for (const char *const *p = ok; *p; p++)
+        if (!strcmp(path, *p) || (!strncmp(path, *p, strlen(*p)) && path[strlen(*p)] == '.')) return 1;
+    return 0;
+}
+
+static void config_diff(const cJSON *a, const cJSON *b, const char *path, char *out, size_t n, int *count)
+{
+    if (ignored_on_resume(path) || *count >= 3) return;
+    if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
+        for (const cJSON *it = a->child; it; it = it->next) {
+            char p[512];
+            cn_json_join(p, sizeof p, path, it->string);
+            config_diff(it, cJSON_GetObjectItemCaseSensitive(b, it->string), p, out, n, count);
+        }
+        for (const cJSON *it = b->child; it; it = it->next)
+            if (!cJSON_GetObjectItemCaseSensitive(a, it->string)) {
+                char p[512];
+                cn_json_join(p, sizeof p, path, it->string);
+                config_diff(NULL, it, p, out, n, count);
+            }
+        return;
+    }
+    if (cJSON_IsArray(a) && cJSON_IsArray(b) && cJSON_GetArraySize(a) == cJSON_GetArraySize(b)) {
+        int i = 0;
+        for (const cJSON *x = a->child, *y = b->child; x && y; x = x->next, y = y->next, i++) {
+            char p[512], idx[16];
+            snprintf(idx, sizeof idx, "%d", i);
+            cn_json_join(p, sizeof p, path, idx);
+            config_diff(x, y, p, out, n, count);
+        }
+        return;
+    }
+    if (a && b && cJSON_Compare(a, b, 1)) return;
+    char da[64], db[64];
+    size_t k = strlen(out);
+    snprintf(out + k, n - k, "%s%s (checkpoint %s, now %s)", *count ? "; " : "", path,
+             cn_json_describe(a, da, sizeof da), cn_json_describe(b, db, sizeof db));
+    (*count)++;
+}
+
+static cn_status check_same_config(const cn_session *s, const cn_st_file *f, const char *file)
+{
+    const char *text = cn_st_meta(f, "config");
+    if (!text) return cn_error(CN_ERR_FORMAT, "%s: metadata 'config' is missing", file);
+    cJSON *then = NULL;
+    cn_status st = cn_json_parse(text, file, &then);
+    if (st) return cn_error(CN_ERR_FORMAT, "%s: metadata 'config' is not valid JSON", file);
+    char diff[1024] = "";
+    int count = 0;
+    config_diff(then, s->cfg.root, "", diff, sizeof diff, &count);
+    cJSON_Delete(then);
+    if (count)
+        return cn_error(CN_ERR_ARG, "%s: the config differs from the one this run was trained with: %s. --resume "
+                        "continues the same run; to start a new run from these weights, set \"init_from\"", file, diff);
     return CN_OK;
 }
 
@@ -209,11 +298,18 @@ cn_status cn_session_resume(cn_session *s, const char *checkpoint)
     const cn_state *t = cn_st_tensors(f);
     long long step = 0;
     double stats[4];
+    const char *version = cn_st_meta(f, "format_version");
+    if (!version || strcmp(version, CKPT_VERSION)) {
+        st = cn_error(CN_ERR_FORMAT, "%s: checkpoint format version %s; this clipnn reads version %s", checkpoint,
+                      version ? version : "(missing)", CKPT_VERSION);
+        goto done;
+    }
     if ((st = cn_session_load_params(s, f, checkpoint))) goto done;
+    if ((st = check_same_config(s, f, checkpoint))) goto done;
     if ((st = meta_ll(f, checkpoint, "step", &step))) goto done;
     if (step < 0 || step > s->cfg.train.steps) {
-        st = cn_error(CN_ERR_ARG, "%s: the checkpoint is at step %lld; train.steps is %lld (raise it to train further)",
-                      checkpoint, step, s->cfg.train.steps);
+        st = cn_error(CN_ERR_ARG, "%s: the checkpoint is at step %lld, beyond train.steps %lld (raise it to train "
+                      "further, e.g. --set train.steps=%lld)", checkpoint, step, s->cfg.train.steps, step + s->cfg.train.steps);
         goto done;
     }
     const char *rng = cn_st_meta(f, "rng");
@@ -236,7 +332,9 @@ cn_status cn_session_resume(cn_session *s, const char *checkpoint)
     s->loss_ring_n = counts[4];
     s->max_norm_pre = stats[0];
     const char *wall = cn_st_meta(f, "wall_s");
-    s->wall_s = wall ? strtod(wall, NULL) : 0.0;
+    char *end = NULL;
+    s->wall_s = wall ? strtod(wall, &end) : 0.0;
+    if (!wall || end == wall || *end || !(s->wall_s >= 0.0) || isinf(s->wall_s)) s->wall_s = 0.0;   /* only informative */
 done:
     cn_st_close(f);
     return st;

@@ -1,11 +1,14 @@
 /* The training loop, its log files and the progress line (see trainer.h). */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include "train/trainer.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "io/files.h"
@@ -34,17 +37,32 @@ typedef struct {
 
 static void join(char *out, size_t n, const char *dir, const char *file) { snprintf(out, n, "%s/%s", dir, file); }
 
+/* Opens a CSV log. A resumed run keeps the rows up to its step and appends; a new
+ * run, or a file with nothing usable left (a torn header), starts with the header. */
+static cn_status open_csv(const char *path, int resuming, long long step, FILE **out, int *need_header)
+{
+    int append = 0;
+    if (resuming && cn_file_exists(path)) {
+        cn_status st = cn_csv_truncate_steps(path, step);
+        if (st) return st;
+        struct stat sb;
+        append = stat(path, &sb) == 0 && sb.st_size > 0;
+    }
+    *out = fopen(path, append ? "ab" : "wb");
+    if (!*out) return cn_error(CN_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    *need_header = !append;
+    return CN_OK;
+}
+
 static cn_status open_logs(trainer *t, int resuming)
 {
     char path[4200];
     cn_session *s = &t->s;
+    int header;
     join(path, sizeof path, t->dir, "metrics.csv");
-    int append = resuming && cn_file_exists(path);
-    cn_status st;
-    if (append && (st = cn_csv_truncate_steps(path, s->step))) return st;
-    t->metrics = fopen(path, append ? "ab" : "wb");
-    if (!t->metrics) return cn_error(CN_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    if (!append) {
+    cn_status st = open_csv(path, resuming, s->step, &t->metrics, &header);
+    if (st) return st;
+    if (header) {
         fprintf(t->metrics, "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold,clipped,"
                             "grad_max_abs,nonfinite,skipped,time_ms");
         if (s->cfg.log_per_tensor)
@@ -52,11 +70,8 @@ static cn_status open_logs(trainer *t, int resuming)
         fprintf(t->metrics, "\n");
     }
     join(path, sizeof path, t->dir, "eval.csv");
-    append = resuming && cn_file_exists(path);
-    if (append && (st = cn_csv_truncate_steps(path, s->step))) return st;
-    t->evalf = fopen(path, append ? "ab" : "wb");
-    if (!t->evalf) return cn_error(CN_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    if (!append) fprintf(t->evalf, "step,test_loss,test_metric\n");
+    if ((st = open_csv(path, resuming, s->step, &t->evalf, &header))) return st;
+    if (header) fprintf(t->evalf, "step,test_loss,test_metric\n");
     return CN_OK;
 }
 
@@ -182,11 +197,30 @@ static void remove_stale_temps(const char *dir)
     struct dirent *e;
     char path[4400];
     while ((e = readdir(d))) {
-        if (!strstr(e->d_name, ".tmp.")) continue;
+        static const char *const files[] = {"checkpoint.safetensors", "config.json", "summary.json", "metrics.csv", "eval.csv", NULL};
+        int ours = 0;
+        for (const char *const *f = files; *f && !ours; f++) {
+            size_t k = strlen(*f);
+            const char *rest = e->d_name + k;
+            if (strncmp(e->d_name, *f, k) || strncmp(rest, ".tmp.", 5) || !rest[5]) continue;
+            ours = 1;
+            for (const char *q = rest + 5; *q; q++) ours &= *q >= '0' && *q <= '9';   /* <file>.tmp.<pid> */
+        }
+        if (!ours) continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         remove(path);
     }
     closedir(d);
+}
+
+/* 1 if dir is the directory that holds the checkpoint file (a resumed run may append there only). */
+static int same_dir_as_checkpoint(const char *dir, const char *checkpoint)
+{
+    char cdir[4096], a[PATH_MAX], b[PATH_MAX];
+    const char *slash = strrchr(checkpoint, '/');
+    if (slash) snprintf(cdir, sizeof cdir, "%.*s", (int)(slash - checkpoint) ? (int)(slash - checkpoint) : 1, checkpoint);
+    else snprintf(cdir, sizeof cdir, ".");
+    return realpath(dir, a) && realpath(cdir, b) && !strcmp(a, b);
 }
 
 static cn_status pick_dir(trainer *t)
@@ -225,13 +259,20 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
     if (st) goto out;
     if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
+    if (o->resume && s->step == s->cfg.train.steps) {
+        /* a finished run: nothing to do, nothing rewritten (a resume loop may call it again) */
+        res->already_done = 1;
+        res->steps = s->step;
+        goto out;
+    }
     cn_set_threads(s->cfg.threads);
     pick_dir(&t);
     snprintf(res->out_dir, sizeof res->out_dir, "%s", t.dir);
     char path[4200];
     join(path, sizeof path, t.dir, "metrics.csv");
-    if (!o->resume && cn_file_exists(path)) {
-        st = cn_error(CN_ERR_ARG, "%s already holds a run (metrics.csv); choose another --out or remove it", t.dir);
+    if (cn_file_exists(path) && !(o->resume && same_dir_as_checkpoint(t.dir, o->resume))) {
+        st = cn_error(CN_ERR_ARG, "%s already holds a run (metrics.csv); choose another --out or remove it%s", t.dir,
+                      o->resume ? " (a resumed run continues in the checkpoint's own directory, or starts a new one)" : "");
         goto out;
     }
     if ((st = cn_mkdirs(t.dir))) goto out;
@@ -261,12 +302,20 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         s->skipped_steps += rep->skipped;
         if (rep->norm_pre_l2 > s->max_norm_pre) s->max_norm_pre = rep->norm_pre_l2;
         if (s->step % tc->log_every == 0 || act == CN_CLIP_STOP) {
-            s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
-            s->loss_ring_n++;
+            if (isfinite(loss)) {   /* final_loss: the mean of the last 100 finite logged losses */
+                s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
+                s->loss_ring_n++;
+            }
             log_row(&t, epoch, loss, lr, rep, 1000.0 * (now_s() - t0));
         }
         if (act == CN_CLIP_STOP) {
             res->stopped = 1;
+            if (cn_clip_policy(s->clip) == CN_NONFINITE_SKIP)
+                snprintf(res->stop_reason, sizeof res->stop_reason, "too many consecutive skipped steps "
+                         "(clip.on_nonfinite = skip, max_consecutive_skips reached)");
+            else
+                snprintf(res->stop_reason, sizeof res->stop_reason, "non-finite %s (clip.on_nonfinite = stop)",
+                         !isfinite(loss) ? "loss" : "gradient");
             break;
         }
         if (tc->eval_every && s->step % tc->eval_every == 0 && s->step < tc->steps && (st = run_eval(&t))) goto out;

@@ -37,7 +37,9 @@ typedef struct {
     long long diverged_at_step; /* first such step, 0 if none */
     int stopped;                /* the run ended early (on_nonfinite stop or a signal) */
     int interrupted;            /* ended by the stop flag */
-    long long steps;            /* optimizer steps done */
+    int already_done;           /* --resume of a run already at train.steps: nothing was done */
+    long long steps;            /* optimizer steps done (skipped ones and the one that stopped included) */
+    char stop_reason[160];      /* why a stopped run stopped */
     char out_dir[4096];
 } cn_train_result;
 
