@@ -326,18 +326,26 @@ static cn_var *f_linear_tanh(cn_graph *g, cn_var **in, void *ctx)
     return cn_sum(g, cn_mul(g, y, in[3]));
 }
 
+/* Its inputs: x [2,3], W [4,3], b [4] and the loss weights [2,4], fixed random values. */
+typedef struct { float x[6], w[12], b[4], wt[8]; } linear_tanh_data;
+
+static void linear_tanh_inputs(linear_tanh_data *d, cn_tensor in[4])
+{
+    tu_fill_uniform(d->x, 6, 1, -1, 1);
+    tu_fill_uniform(d->w, 12, 2, -1, 1);
+    tu_fill_uniform(d->b, 4, 3, -1, 1);
+    tu_fill_uniform(d->wt, 8, 4, -1, 1);
+    ck_assert_ok(cn_tensor_view(&in[0], d->x, 2, (int[]){2, 3}));
+    ck_assert_ok(cn_tensor_view(&in[1], d->w, 2, (int[]){4, 3}));
+    ck_assert_ok(cn_tensor_view(&in[2], d->b, 1, (int[]){4}));
+    ck_assert_ok(cn_tensor_view(&in[3], d->wt, 2, (int[]){2, 4}));
+}
+
 START_TEST(linear_tanh_gradcheck)
 {
-    float x[6], w[12], b[4], wt[8];
-    tu_fill_uniform(x, 6, 1, -1, 1);
-    tu_fill_uniform(w, 12, 2, -1, 1);
-    tu_fill_uniform(b, 4, 3, -1, 1);
-    tu_fill_uniform(wt, 8, 4, -1, 1);
+    linear_tanh_data d;
     cn_tensor in[4];
-    ck_assert_ok(cn_tensor_view(&in[0], x, 2, (int[]){2, 3}));
-    ck_assert_ok(cn_tensor_view(&in[1], w, 2, (int[]){4, 3}));
-    ck_assert_ok(cn_tensor_view(&in[2], b, 1, (int[]){4}));
-    ck_assert_ok(cn_tensor_view(&in[3], wt, 2, (int[]){2, 4}));
+    linear_tanh_inputs(&d, in);
     cn_gradcheck_result r;
     ck_assert_ok(cn_gradcheck(f_linear_tanh, NULL, in, 4, NULL, NULL, &r));
     ck_assert_msg(r.ok, "worst input %d[%zu]: analytic %g numeric %g", r.worst_input, r.worst_index,
@@ -1458,16 +1466,9 @@ END_TEST
 
 START_TEST(gradcheck_with_failing_allocation_returns_nomem)
 {
-    float x[6], w[12], b[4], wt[8];
-    tu_fill_uniform(x, 6, 1, -1, 1);
-    tu_fill_uniform(w, 12, 2, -1, 1);
-    tu_fill_uniform(b, 4, 3, -1, 1);
-    tu_fill_uniform(wt, 8, 4, -1, 1);
+    linear_tanh_data d;
     cn_tensor in[4];
-    ck_assert_ok(cn_tensor_view(&in[0], x, 2, (int[]){2, 3}));
-    ck_assert_ok(cn_tensor_view(&in[1], w, 2, (int[]){4, 3}));
-    ck_assert_ok(cn_tensor_view(&in[2], b, 1, (int[]){4}));
-    ck_assert_ok(cn_tensor_view(&in[3], wt, 2, (int[]){2, 4}));
+    linear_tanh_inputs(&d, in);
     cn_gradcheck_result r;
     uint64_t c0 = cn_alloc_count();
     ck_assert_ok(cn_gradcheck(f_linear_tanh, NULL, in, 4, NULL, NULL, &r));
