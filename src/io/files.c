@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- reading ---- */
@@ -285,4 +286,23 @@ void cn_fmt_num(char *buf, size_t n, double v)
     if (isnan(v)) snprintf(buf, n, "nan");
     else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
     else snprintf(buf, n, "%.9g", v);
+}
+
+double cn_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cn_run_dir_name(char *out, size_t n, const char *name, const char *tag)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+    snprintf(out, n, "runs/%s%s%s-%s", name, tag ? "-" : "", tag ? tag : "", ts);
+    for (int k = 2; cn_file_exists(out) && k < 1000; k++)
+        snprintf(out, n, "runs/%s%s%s-%s-%d", name, tag ? "-" : "", tag ? tag : "", ts, k);
 }

@@ -57,4 +57,10 @@ cn_status cn_csv_truncate_steps(const char *path, long long max_step);
  * logged columns are float32 quantities or are logged at float precision); nan, inf, -inf. */
 void cn_fmt_num(char *buf, size_t n, double v);
 
+/* Seconds on a monotonic clock (durations only). */
+double cn_now_s(void);
+/* A new run directory name, "runs/<name>[-<tag>]-<YYYYmmdd-HHMMSS>[-k]": k counts up from 2 while
+ * the name exists, so two runs started in the same second get distinct directories. */
+void cn_run_dir_name(char *out, size_t n, const char *name, const char *tag);
+
 #endif

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "json/json.h"
@@ -146,12 +145,6 @@ typedef struct {
     double t0, secs;
 } job;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static cn_status start_job(const cn_compare_opts *o, job *j)
 {
@@ -186,19 +179,10 @@ static cn_status start_job(const cn_compare_opts *o, job *j)
     }
     cn_free(argv);
     j->pid = pid;
-    j->t0 = now_s();
+    j->t0 = cn_now_s();
     return CN_OK;
 }
 
-static void default_dir(const char *name, char *out, size_t n)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
-    snprintf(out, n, "runs/%s-compare-%s", name, ts);
-}
 
 cn_status cn_compare(const cn_compare_opts *o)
 {
@@ -253,7 +237,7 @@ cn_status cn_compare(const cn_compare_opts *o)
 
     /* 3. the runs, two at a time */
     if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
-    else default_dir(name, dir, sizeof dir);
+    else cn_run_dir_name(dir, sizeof dir, name, "compare");
     int nj = nv * o->seeds;
     jobs = cn_calloc((size_t)nj, sizeof *jobs);
     rr = cn_calloc((size_t)nj, sizeof *rr);
@@ -276,7 +260,7 @@ cn_status cn_compare(const cn_compare_opts *o)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int par = ncpu >= 2 ? (int)ncpu : 1, running = 0, next = 0, finished = 0, forwarded = 0;
     if (par > 8) par = 8;
-    double t_all = now_s();
+    double t_all = cn_now_s();
     if (o->progress) fprintf(o->progress, "clipnn compare: %d runs (%d variants x %d seeds), %d at a time, into %s\n", nj, nv, o->seeds, par, dir);
     while (finished < nj) {
         while (running < par && next < nj && !(o->stop_flag && *o->stop_flag)) {
@@ -301,7 +285,7 @@ cn_status cn_compare(const cn_compare_opts *o)
         for (int k = 0; k < next; k++) {
             if (jobs[k].pid != pid) continue;
             jobs[k].exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            jobs[k].secs = now_s() - jobs[k].t0;
+            jobs[k].secs = cn_now_s() - jobs[k].t0;
             running--;
             finished++;
             if (o->progress) {
@@ -321,7 +305,7 @@ cn_status cn_compare(const cn_compare_opts *o)
     char title[512];
     snprintf(title, sizeof title, "%s: %d variant%s x %d seed%s", name, nv, nv > 1 ? "s" : "", o->seeds, o->seeds > 1 ? "s" : "");
     if ((st = cn_report_write(dir, title, rr, nj, stdout))) goto done;
-    fprintf(stdout, "\nreport: %s/report.md\ncharts: %s/report.html\n(%.1f s)\n", dir, dir, now_s() - t_all);
+    fprintf(stdout, "\nreport: %s/report.md\ncharts: %s/report.html\n(%.1f s)\n", dir, dir, cn_now_s() - t_all);
 done:
     for (int i = 0; i < nv; i++) cn_variant_free(&vars[i]);
     cn_free(vars);

@@ -9,17 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "io/files.h"
 #include "train/session.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     cn_session s;
@@ -115,7 +108,7 @@ static cn_status save_checkpoint(trainer *t)
     char path[4200];
     join(path, sizeof path, t->dir, "checkpoint.safetensors");
     double earlier = t->s.wall_s;
-    t->s.wall_s = earlier + (now_s() - t->t_start);   /* time so far, carried by the checkpoint */
+    t->s.wall_s = earlier + (cn_now_s() - t->t_start);   /* time so far, carried by the checkpoint */
     cn_status st = cn_session_save(&t->s, path);
     t->s.wall_s = earlier;
     return st;
@@ -168,7 +161,7 @@ static void progress(trainer *t, double loss, const cn_clip_report *r, int final
 {
     FILE *f = t->o->progress;
     if (!f) return;
-    double now = now_s();
+    double now = cn_now_s();
     long long total = t->s.cfg.train.steps, step = t->s.step;
     double every = t->o->progress_tty ? 0.1 : 5.0;
     int tenth = total >= 10 && step % (total / 10) == 0;
@@ -237,15 +230,7 @@ static cn_status pick_dir(trainer *t)
         else snprintf(t->dir, sizeof t->dir, ".");
         return CN_OK;
     }
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
-    snprintf(t->dir, sizeof t->dir, "runs/%s-%s", t->s.cfg.name, ts);
-    /* two runs started in the same second get distinct directories */
-    for (int k = 2; cn_file_exists(t->dir) && k < 1000; k++)
-        snprintf(t->dir, sizeof t->dir, "runs/%s-%s-%d", t->s.cfg.name, ts, k);
+    cn_run_dir_name(t->dir, sizeof t->dir, t->s.cfg.name, NULL);
     return CN_OK;
 }
 
@@ -282,13 +267,13 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     if ((st = open_logs(&t, o->resume != NULL))) goto out;
 
     t.first_step = s->step;
-    t.t_start = now_s();
+    t.t_start = cn_now_s();
     t.last_progress = 0;
     const cn_train_config *tc = &s->cfg.train;
     double loss = NAN;
     const cn_clip_report *rep = NULL;
     while (s->step < tc->steps) {
-        double t0 = now_s(), lr = 0;
+        double t0 = cn_now_s(), lr = 0;
         int epoch = 0;
         cn_clip_action act;
         if ((st = cn_session_step(s, &loss, &epoch, &lr, &act))) goto out;
@@ -306,7 +291,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
                 s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
                 s->loss_ring_n++;
             }
-            log_row(&t, epoch, loss, lr, rep, 1000.0 * (now_s() - t0));
+            log_row(&t, epoch, loss, lr, rep, 1000.0 * (cn_now_s() - t0));
         }
         if (act == CN_CLIP_STOP) {
             res->stopped = 1;
@@ -329,7 +314,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
             break;
         }
     }
-    double wall = s->wall_s + (now_s() - t.t_start);
+    double wall = s->wall_s + (cn_now_s() - t.t_start);
     if (!res->stopped || res->interrupted) {
         if ((st = run_eval(&t))) goto out;
     }
@@ -370,7 +355,7 @@ cn_status cn_evaluate(const char *config_path, char *const *sets, int n_sets, co
     if (!st) {
         const cn_dataset *d = s.data.test.n ? &s.data.test : &s.data.train;
         *n_examples = d->n;
-        *metric_name = s.loss == CN_LOSS_MSE ? "mae" : "accuracy";
+        *metric_name = cn_session_metric_name(&s);
         st = cn_session_evaluate(&s, d, loss, metric);
     }
     cn_session_close(&s);
