@@ -1277,16 +1277,22 @@ static cn_var *param_step(cn_graph *g, cn_paramset *ps, float *x)
     return cn_mean(g, cn_mul(g, y, y));
 }
 
+/* A linear layer's parameters (W [4,3], b [4]) and an input x [2,3], fixed random values. */
+static void param_fixture(cn_paramset *ps, float x[6])
+{
+    cn_paramset_init(ps);
+    ck_assert_ok(cn_paramset_add(ps, "0.weight", 2, SHAPE(4, 3), NULL));
+    ck_assert_ok(cn_paramset_add(ps, "0.bias", 1, SHAPE(4), NULL));
+    ck_assert_ok(cn_paramset_finalize(ps));
+    tu_fill_uniform(ps->data, ps->total, 11, -1, 1);
+    tu_fill_uniform(x, 6, 12, -1, 1);
+}
+
 START_TEST(params_accumulate_grad_across_two_backward_passes)
 {
     cn_paramset ps;
-    cn_paramset_init(&ps);
-    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(4, 3), NULL));
-    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(4), NULL));
-    ck_assert_ok(cn_paramset_finalize(&ps));
-    tu_fill_uniform(ps.data, ps.total, 11, -1, 1);
     float x[6];
-    tu_fill_uniform(x, 6, 12, -1, 1);
+    param_fixture(&ps, x);
     cn_graph g;
     cn_graph_init(&g);
     ck_assert_ok(cn_backward(&g, param_step(&g, &ps, x)));
@@ -1312,13 +1318,8 @@ START_TEST(backward_twice_on_one_graph_adds_the_same_gradient_again)
     /* Like retain_graph=True in PyTorch: the second call must not re-propagate
      * the gradients of intermediate nodes left over from the first. */
     cn_paramset ps;
-    cn_paramset_init(&ps);
-    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 2, SHAPE(4, 3), NULL));
-    ck_assert_ok(cn_paramset_add(&ps, "0.bias", 1, SHAPE(4), NULL));
-    ck_assert_ok(cn_paramset_finalize(&ps));
-    tu_fill_uniform(ps.data, ps.total, 11, -1, 1);
     float x[6];
-    tu_fill_uniform(x, 6, 12, -1, 1);
+    param_fixture(&ps, x);
     cn_graph g;
     cn_graph_init(&g);
     cn_var *l = param_step(&g, &ps, x);

@@ -114,18 +114,25 @@ START_TEST(train_writes_every_run_file)
 }
 END_TEST
 
-START_TEST(same_seed_gives_identical_metrics)
+/* Trains tiny_rnn twice (the second run with extra arguments) and returns the given metrics.csv columns. */
+static void two_runs_columns(const char *extra, const int *cols, int ncols, char **a, char **b)
 {
-    char out[8192], d1[512], d2[512];
+    char out[8192], d1[512], d2[512], p1[1024], p2[1024];
     snprintf(d1, sizeof d1, "%s/a", tmp);
     snprintf(d2, sizeof d2, "%s/b", tmp);
     ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d1), 0);
-    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d2), 0);
-    int cols[] = {0, 2, 4, 5, 6};   /* step, loss, grad_norm_pre, grad_norm_post, clip_coef */
-    char p1[1024], p2[1024];
+    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet %s", d2, extra), 0);
     snprintf(p1, sizeof p1, "%s/metrics.csv", d1);
     snprintf(p2, sizeof p2, "%s/metrics.csv", d2);
-    char *a = csv_columns(p1, cols, 5), *b = csv_columns(p2, cols, 5);
+    *a = csv_columns(p1, cols, ncols);
+    *b = csv_columns(p2, cols, ncols);
+}
+
+START_TEST(same_seed_gives_identical_metrics)
+{
+    int cols[] = {0, 2, 4, 5, 6};   /* step, loss, grad_norm_pre, grad_norm_post, clip_coef */
+    char *a, *b;
+    two_runs_columns("", cols, 5, &a, &b);
     ck_assert_str_eq(a, b);
     free(a);
     free(b);
@@ -134,16 +141,9 @@ END_TEST
 
 START_TEST(different_seed_changes_the_run)
 {
-    char out[8192], d1[512], d2[512];
-    snprintf(d1, sizeof d1, "%s/a", tmp);
-    snprintf(d2, sizeof d2, "%s/b", tmp);
-    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet", d1), 0);
-    ck_assert_int_eq(run(out, sizeof out, "train configs/tiny_rnn.json --out %s --quiet --set seed=8", d2), 0);
     int cols[] = {2};
-    char p1[1024], p2[1024];
-    snprintf(p1, sizeof p1, "%s/metrics.csv", d1);
-    snprintf(p2, sizeof p2, "%s/metrics.csv", d2);
-    char *a = csv_columns(p1, cols, 1), *b = csv_columns(p2, cols, 1);
+    char *a, *b;
+    two_runs_columns("--set seed=8", cols, 1, &a, &b);
     ck_assert_str_ne(a, b);
     free(a);
     free(b);
