@@ -101,6 +101,12 @@ static void load_summary(const char *dir, cn_report_rundata *r)
     r->diverged_at = div_at.present && isfinite(div_at.v) && div_at.v > 0 ? (long long)div_at.v : 0;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "diverged");
     r->diverged = cJSON_IsBool(d) ? cJSON_IsTrue(d) : r->diverged_at > 0;
+    /* "interrupted" (a signal ended the run) is written by this version; older summaries only say
+       stopped_early, which a run stopped on a non-finite value also sets */
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "interrupted");
+    const cJSON *se = cJSON_GetObjectItemCaseSensitive(j, "stopped_early");
+    if (cJSON_IsBool(in)) r->interrupted = cJSON_IsTrue(in);
+    else r->interrupted = cJSON_IsTrue(se) && !r->diverged;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "test_metric_name");
     snprintf(r->metric_name, sizeof r->metric_name, "%s",
              cJSON_IsString(m) && m->valuestring[0] ? m->valuestring : "metric");
@@ -151,6 +157,9 @@ static void load_config(const char *dir, cn_report_rundata *r)
         cn_error_clear();
         return;
     }
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train"), "steps");
+    if (cJSON_IsNumber(steps) && steps->valuedouble >= 1 && steps->valuedouble < 9e18)
+        r->train_steps = (long long)steps->valuedouble;
     const cJSON *clip = cJSON_GetObjectItemCaseSensitive(j, "clip");
     if (cJSON_IsObject(clip)) {
         r->draw_threshold = !mode_is_local(clip);
@@ -269,10 +278,76 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
     cn_free(buf);
 }
 
+/* The early loss level, the largest loss and the blow-up flag (CN_REPORT_BLOWUP, internal.h). */
+static void blow_up(cn_report_rundata *r)
+{
+    r->early_loss = r->max_loss = NAN;
+    long long early = r->n / 100 > 1 ? r->n / 100 : 1, k = 0;
+    double sum = 0;
+    for (long long i = 0; i < r->n; i++) {
+        double v = r->col[CN_RC_LOSS][i];
+        if (!isfinite(v)) continue;
+        if (i < early) { sum += v; k++; }
+        if (!(v <= r->max_loss)) r->max_loss = v;
+    }
+    if (!k) return;
+    r->early_loss = sum / (double)k;
+    if (!(r->early_loss > 0)) return;
+    double limit = CN_REPORT_BLOWUP * r->early_loss;
+    for (long long i = 0; i < r->n && !r->blew_up_at; i++)
+        if (isfinite(r->col[CN_RC_LOSS][i]) && r->col[CN_RC_LOSS][i] > limit) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
+    r->blew_up = r->final_loss.present && isfinite(r->final_loss.v) && r->final_loss.v > limit;
+}
+
+const char *cn_report_status_name(cn_run_status s)
+{
+    switch (s) {
+    case CN_RUN_FINISHED: return "finished";
+    case CN_RUN_DIVERGED: return "diverged";
+    case CN_RUN_INTERRUPTED: return "interrupted";
+    case CN_RUN_NOT_RUN: return "not run";
+    default: return "failed";
+    }
+}
+
+/* The status from the files (and the exit code when known): interrupted wins over diverged, since an
+ * unfinished run is resumed, not averaged, whatever it met on the way. */
+static void decide_status(const cn_report_run *in, cn_report_rundata *r)
+{
+    char path[4200];
+    if (r->have_summary && (r->interrupted || in->exit_code == 130 ||
+                            (r->train_steps && r->steps < r->train_steps && !r->diverged))) {
+        r->status = CN_RUN_INTERRUPTED;
+        r->interrupted = 1;
+        return;
+    }
+    if (!r->have_summary && (in->exit_code == CN_REPORT_EXIT_UNKNOWN || in->exit_code == 130 || in->exit_code > 128)) {
+        /* killed before its summary was written: resumable when a checkpoint is there */
+        join(path, sizeof path, in->dir, "checkpoint.safetensors");
+        if (cn_file_exists(path)) {
+            r->status = CN_RUN_INTERRUPTED;
+            r->interrupted = 1;
+            snprintf(r->reason, sizeof r->reason, "ended without summary.json; resumable from its checkpoint");
+            return;
+        }
+        join(path, sizeof path, in->dir, "metrics.csv");
+        if (in->exit_code == CN_REPORT_EXIT_UNKNOWN && !cn_file_exists(path)) {
+            r->status = CN_RUN_NOT_RUN;
+            snprintf(r->reason, sizeof r->reason, "not run");
+            return;
+        }
+    }
+    if (r->failed) r->status = CN_RUN_FAILED;
+    else if (r->diverged) r->status = CN_RUN_DIVERGED;
+    else r->status = CN_RUN_FINISHED;
+}
+
 cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
 {
     memset(r, 0, sizeof *r);
     r->in = in;
+    r->status = CN_RUN_FAILED;
+    r->early_loss = r->max_loss = NAN;
     snprintf(r->metric_name, sizeof r->metric_name, "metric");
     int nomem = 0;
     if (!in->dir) {
@@ -283,9 +358,10 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
        -1: never started (the comparison was interrupted first). */
     if (in->exit_code == -1) {
         fail(r, "not run (the comparison was interrupted)");
+        r->status = CN_RUN_NOT_RUN;
         return CN_OK;
     }
-    if (in->exit_code != 0 && in->exit_code != 3 && in->exit_code != 130) {
+    if (in->exit_code != 0 && in->exit_code != 3 && in->exit_code != 130 && in->exit_code != CN_REPORT_EXIT_UNKNOWN) {
         fail(r, "training failed (exit code %d)", in->exit_code);
     }
     load_summary(in->dir, r);
@@ -296,6 +372,8 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
         cn_report_rundata_free(r);
         return cn_error(CN_ERR_NOMEM, "out of memory loading run %s", in->dir);
     }
+    blow_up(r);
+    decide_status(in, r);
     return CN_OK;
 }
 

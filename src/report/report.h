@@ -19,9 +19,15 @@ typedef struct {
     const char *variant;   /* variant name, e.g. "noclip", "norm" (user text: escaped on output) */
     long long seed;
     const char *dir;       /* the run directory (holds summary.json, metrics.csv, config.json) */
-    int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite,
+    int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite, 130 interrupted,
+                              -1 never started, CN_REPORT_EXIT_UNKNOWN judge by the files alone,
                               other = failed (no/partial files) */
+    const char *settings;  /* what the variant changed ("clip.mode=none, clip.max_norm=0.1"), or NULL */
 } cn_report_run;
+
+/* exit_code of a run whose process this program did not see (a rebuilt report, a run kept from an
+ * earlier compare): its status comes from its files. */
+#define CN_REPORT_EXIT_UNKNOWN (-2)
 
 /* Reads each run's summary.json and metrics.csv; writes out_dir/report.md and out_dir/report.html
  * (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown

@@ -24,6 +24,7 @@ typedef struct {
     long long first_step;     /* first step of this session */
     double test_loss, test_metric;
     int have_test;
+    int interrupted;          /* a signal ended this session early (summary.json "interrupted") */
 } trainer;
 
 /* ---- files ---- */
@@ -148,6 +149,7 @@ static cn_status write_summary(trainer *t, double wall)
     double session_s = wall - s->wall_s;   /* this process's share (a resumed run has earlier sessions) */
     cJSON_AddNumberToObject(j, "steps_per_s", session_s > 0 ? (double)(s->step - t->first_step) / session_s : 0.0);
     cJSON_AddBoolToObject(j, "stopped_early", s->step < s->cfg.train.steps);
+    cJSON_AddBoolToObject(j, "interrupted", t->interrupted && s->step < s->cfg.train.steps);
     char path[4200];
     join(path, sizeof path, t->dir, "summary.json");
     cn_status st = cn_write_json_atomic(path, j);
@@ -310,7 +312,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         }
         progress(&t, loss, rep, 0);
         if (o->stop_flag && *o->stop_flag) {
-            res->stopped = res->interrupted = 1;
+            res->stopped = res->interrupted = t.interrupted = 1;
             break;
         }
     }
