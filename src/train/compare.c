@@ -747,6 +747,14 @@ cn_status cn_compare_plan_make(const cn_compare_opts *o, cn_compare_plan *p)
             wanted[p->n_variants++] = 1;
         }
 
+    int fresh = 0;
+    for (int i = rec.n_variants; i < p->n_variants; i++) fresh++;
+    if (rec.n_runs + (long long)fresh * seeds > CN_COMPARE_MAX_RUNS) {
+        st = cn_error(CN_ERR_ARG, "this compare would hold %lld runs (variants x seeds); the most is %d", rec.n_runs + (long long)fresh * seeds,
+                      CN_COMPARE_MAX_RUNS);
+        goto fail;
+    }
+
     /* 3. every variant wanted now must give a valid config; its first seed is its resolved config's */
     for (int i = 0; i < p->n_variants; i++) {
         if (!wanted[i]) continue;
