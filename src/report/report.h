@@ -1,5 +1,5 @@
-/* clipnn report: what clipping did to a set of finished runs, as a markdown table and a
- * self-contained HTML page with inline SVG charts (no scripts, no network).
+/* clipnn report: what clipping did to a set of runs, as a markdown table, a self-contained HTML page
+ * with inline SVG charts (no scripts, no network), and the numbers as data (report.json, runs.csv).
  *
  * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
@@ -29,8 +29,8 @@ typedef struct {
  * earlier compare): its status comes from its files. */
 #define CN_REPORT_EXIT_UNKNOWN (-2)
 
-/* Reads each run's summary.json and metrics.csv; writes out_dir/report.md and out_dir/report.html
- * (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown
+/* Reads each run's summary.json and metrics.csv; writes out_dir/report.md, report.html, report.json
+ * and runs.csv (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown
  * table to `table` too when non-NULL. `title` may be NULL ("clipnn compare").
  * Returns CN_ERR_ARG for bad arguments, CN_ERR_NOMEM, or CN_ERR_IO when a report file cannot be
  * written; never fails because of the runs' content. */
