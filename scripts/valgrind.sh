@@ -67,6 +67,13 @@ check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/config
 check 2 bad-resume    train tests/configs/tiny_mlp.json --out "$T/bad3" --resume "$T/rnn/checkpoint.safetensors"
 check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
                       --set 'data={"kind":"npy","x":"../badinput/fuzz_npy_oom.npy","y":"../data/y_i64.npy"}'
+check 0 compare-sweep  compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --variant noclip:clip.mode=none \
+                      --sweep clip.mode=norm --sweep clip.max_norm=0.5,2
+check 0 compare-extend compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --seeds 2
+check 0 report-rebuild report "$T/cmp"
+check 0 report-mix     report "$T/cmp/noclip" "$T/rnn" --out "$T/mix"
+check 2 compare-base   compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --set optimizer.lr=0.5
+check 2 compare-seed   compare tests/configs/tiny_mlp.json --out "$T/cmp2" --quiet --seeds 2 --set seed=9e15
 
 echo "valgrind.sh: $((n - fails)) of $n runs clean"
 [ "$fails" -eq 0 ]

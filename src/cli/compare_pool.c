@@ -27,7 +27,8 @@ typedef struct {
 
 /* In the child: its own process group, a clean signal state, stdout/stderr to the run's train.log
  * (appended when the run is resumed), then exec. Only async-signal-safe calls after fork. */
-static void exec_child(const cn_compare_run *r, char **argv, const char *self, const sigset_t *keep_blocked)
+static void exec_child(const cn_compare_run *r, char **argv, const char *exe, const char *self,
+                       const sigset_t *keep_blocked)
 {
     setpgid(0, 0);
     struct sigaction sa;
@@ -47,7 +48,7 @@ static void exec_child(const cn_compare_run *r, char **argv, const char *self, c
     }
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0) dup2(null, STDIN_FILENO);
-    execv("/proc/self/exe", argv);
+    if (*exe) execv(exe, argv);
     execvp(self, argv);
     static const char msg[] = "clipnn compare: cannot start clipnn train\n";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -55,7 +56,8 @@ static void exec_child(const cn_compare_run *r, char **argv, const char *self, c
     _exit(1);
 }
 
-static cn_status start(cn_compare_plan *p, int k, const char *self, const sigset_t *child_mask, child *c)
+static cn_status start(cn_compare_plan *p, int k, const char *exe, const char *self, const sigset_t *child_mask,
+                       child *c)
 {
     cn_compare_run *r = &p->runs[k];
     char **argv = calloc((size_t)r->n_args + 2, sizeof *argv);
@@ -68,7 +70,7 @@ static cn_status start(cn_compare_plan *p, int k, const char *self, const sigset
         free(argv);
         return cn_error(CN_ERR_IO, "cannot start a training process: %s", strerror(errno));
     }
-    if (pid == 0) exec_child(r, argv, self, child_mask);
+    if (pid == 0) exec_child(r, argv, exe, self, child_mask);
     free(argv);
     setpgid(pid, pid);   /* also here: the parent may forward a signal before the child has run */
     c->pid = pid;
@@ -114,6 +116,11 @@ cn_status cli_compare_pool(cn_compare_plan *p, const char *self, int jobs, FILE 
     sigdelset(&wait_mask, SIGTERM);
     sigdelset(&wait_mask, SIGCHLD);
 
+    /* this program's own file, read before any fork (under valgrind, exec of /proc/self/exe itself would
+       start the tool, while its readlink names the program) */
+    char exe[4096] = "";
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
     int next = 0, running = 0, done = 0;
     for (;;) {
         /* reap */
@@ -144,7 +151,7 @@ cn_status cli_compare_pool(cn_compare_plan *p, const char *self, int jobs, FILE 
         /* start */
         while (!nsig && !st && running < jobs && next < p->n_runs) {
             if (p->runs[next].action == CN_RUN_KEEP) { next++; continue; }
-            if ((st = start(p, next, self, &child_mask, &kids[next]))) break;
+            if ((st = start(p, next, exe, self, &child_mask, &kids[next]))) break;
             next++;
             running++;
         }
