@@ -19,6 +19,7 @@
 
 #include <cJSON.h>
 
+#include "report/internal.h"
 #include "train/compare.h"
 
 static char bin[2048], tmp[256];
@@ -219,6 +220,23 @@ START_TEST(per_tensor_logging_is_on_unless_the_config_says)
     snprintf(p, sizeof p, "%s/a/metrics.csv", dir);
     char *m = tu_slurp(p, NULL);
     ck_assert_msg(m && strstr(m, "gn_pre.0.weight"), "no per-tensor columns: %.300s", m ? m : "(none)");
+    /* the report's loader reads them: names in order, values as logged (sum of squares = global norm^2) */
+    char rdir[600];
+    snprintf(rdir, sizeof rdir, "%s/a", dir);
+    cn_report_run in = {"a", 1, rdir, CN_REPORT_EXIT_UNKNOWN, NULL};
+    cn_report_rundata rd;
+    ck_assert_ok(cn_report_load(&in, &rd));
+    ck_assert_int_eq(rd.n_tensors, 4);
+    ck_assert_str_eq(rd.tensor_name[0], "0.weight");
+    ck_assert_str_eq(rd.tensor_name[3], "2.bias");
+    ck_assert_int_eq(rd.n, 20);
+    for (long long i = 0; i < rd.n; i++) {
+        double ss = 0;
+        for (int t = 0; t < 4; t++) ss += rd.tensor_col[t][i] * rd.tensor_col[t][i];
+        ck_assert_near(sqrt(ss), rd.col[CN_RC_GN][i], 1e-6 * rd.col[CN_RC_GN][i]);
+    }
+    ck_assert_int_eq(rd.status, CN_RUN_FINISHED);
+    cn_report_rundata_free(&rd);
     free(m);
     snprintf(dir, sizeof dir, "%s/pt-off", tmp);
     rc = run(out, sizeof out, "compare configs/tiny_mlp.json --quiet --out %s --variant a:clip.mode=none "

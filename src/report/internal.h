@@ -72,6 +72,11 @@ typedef struct {
     /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold (NAN = gap) */
     long long n;
     double *col[CN_RC_NCOLS];
+    /* per-tensor pre-clip norms (metrics.csv gn_pre.<name> columns, log.per_tensor): n_tensors columns of
+       n rows, NAN = gap; tensor_name without the "gn_pre." prefix */
+    int n_tensors;
+    char **tensor_name;
+    double **tensor_col;
 } cn_report_rundata;
 
 /* Loads what can be loaded; sets failed/reason for missing or malformed files. Only an allocation

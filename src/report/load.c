@@ -240,6 +240,41 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
             return;
         }
     }
+    /* per-tensor norms: the gn_pre.<name> columns (log.per_tensor), each tensor's column index */
+    int *tensor_of = cn_malloc((size_t)ncols * sizeof *tensor_of);
+    if (!tensor_of) { *nomem = 1; cn_free(buf); return; }
+    int k0 = 0;
+    for (char *f = p; f <= eol; k0++) {
+        char *fe = f;
+        while (fe < eol && *fe != ',') fe++;
+        char *te = fe;
+        if (te > f && te[-1] == '\r') te--;
+        tensor_of[k0] = -1;
+        if (te - f > 7 && !memcmp(f, "gn_pre.", 7)) tensor_of[k0] = r->n_tensors++;
+        f = fe + 1;
+    }
+    if (r->n_tensors) {
+        r->tensor_name = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_name);
+        r->tensor_col = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_col);
+        if (!r->tensor_name || !r->tensor_col) { r->n_tensors = 0; cn_free(r->tensor_name); cn_free(r->tensor_col); r->tensor_name = NULL; r->tensor_col = NULL; *nomem = 1; }
+        k0 = 0;
+        for (char *f = p; !*nomem && f <= eol; k0++) {
+            char *fe = f;
+            while (fe < eol && *fe != ',') fe++;
+            char *te = fe;
+            if (te > f && te[-1] == '\r') te--;
+            int t = tensor_of[k0];
+            if (t >= 0) {
+                r->tensor_name[t] = cn_malloc((size_t)(te - f - 7) + 1);
+                r->tensor_col[t] = cn_malloc((size_t)cap * sizeof(double));
+                if (!r->tensor_name[t] || !r->tensor_col[t]) { *nomem = 1; break; }
+                memcpy(r->tensor_name[t], f + 7, (size_t)(te - f - 7));
+                r->tensor_name[t][te - f - 7] = '\0';
+            }
+            f = fe + 1;
+        }
+        if (*nomem) { cn_free(tensor_of); cn_free(buf); return; }
+    }
     long long line = 1;
     for (p = eol + 1; p < end; p = eol + 1) {
         line++;
@@ -261,6 +296,11 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
             while (fe < le && *fe != ',') fe++;
             for (int c = 0; c < CN_RC_NCOLS; c++)
                 if (where[c] == k && !parse_field(f, fe, &row[c])) { ok = 0; bad = col_names[c]; }
+            if (k < ncols && tensor_of[k] >= 0) {
+                double v = NAN;
+                if (!parse_field(f, fe, &v)) { ok = 0; bad = "gn_pre."; }   /* the tensor's name is in the header */
+                r->tensor_col[tensor_of[k]][r->n] = v;
+            }
             f = fe + 1;
         }
         if (ok && k < ncols && torn) break;   /* a torn last line of a killed run: dropped */
@@ -268,6 +308,7 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         if (!ok || k < ncols) {
             if (!ok) fail(r, "%s line %lld, column \"%s\": not a number", path, line, bad);
             else fail(r, "%s line %lld: %d fields, the header has %d", path, line, k, ncols);
+            cn_free(tensor_of);
             cn_free(buf);
             return;
         }
@@ -275,6 +316,7 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         r->n++;
         if (torn) break;
     }
+    cn_free(tensor_of);
     cn_free(buf);
 }
 
@@ -383,5 +425,14 @@ void cn_report_rundata_free(cn_report_rundata *r)
         cn_free(r->col[c]);
         r->col[c] = NULL;
     }
+    for (int t = 0; t < r->n_tensors; t++) {
+        cn_free(r->tensor_name ? r->tensor_name[t] : NULL);
+        cn_free(r->tensor_col ? r->tensor_col[t] : NULL);
+    }
+    cn_free(r->tensor_name);
+    cn_free(r->tensor_col);
+    r->tensor_name = NULL;
+    r->tensor_col = NULL;
+    r->n_tensors = 0;
     r->n = 0;
 }

@@ -755,9 +755,15 @@ cn_status cn_compare_plan_make(const cn_compare_opts *o, cn_compare_plan *p)
         goto fail;
     }
 
-    /* 3. every variant wanted now must give a valid config; its first seed is its resolved config's */
+    /* 3. every variant with a run to do must give a valid config; a new one's first seed is its resolved
+          config's */
     for (int i = 0; i < p->n_variants; i++) {
-        if (!wanted[i]) continue;
+        int todo = wanted[i];   /* or a recorded run of it is unfinished or never started */
+        for (int k = 0; k < rec.n_runs && !todo; k++) {
+            snprintf(path, sizeof path, "%s/%s", p->dir, rec.runs[k].dir);
+            todo = rec.runs[k].variant == i && recorded_action(path) != CN_RUN_KEEP;
+        }
+        if (!todo) continue;
         int n;
         char **all = run_sets(p, &p->variants[i], NULL, &n);
         if (!all) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto fail; }
