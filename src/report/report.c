@@ -50,9 +50,10 @@ static void fmt_num(char *out, size_t n, double v, double scale, const char *uni
 static void stat_cell(char *out, size_t n, const report *r, const group *g, size_t field, double scale,
                       const char *unit, int loss_like)
 {
-    cn_report_agg a;
+    cn_report_agg a, all;
     cn_report_aggregate(r->rd, g->runs, g->n, field, loss_like, &a);
-    if (a.present == 0) { snprintf(out, n, "n/a"); return; }
+    cn_report_aggregate(r->rd, g->runs, g->n, field, 0, &all);
+    if (a.present == 0) { snprintf(out, n, all.present ? "n/a (diverged)" : "n/a"); return; }
     if (a.finite == 0) { snprintf(out, n, a.all_inf ? "inf" : "not finite"); return; }
     char x[48], y[48];
     fmt_num(x, sizeof x, a.mean, scale, unit);

@@ -168,18 +168,29 @@ static int strs_equal(char *const *a, int na, char *const *b, int nb)
     return 1;
 }
 
-/* "PATH=VALUE, PATH=VALUE" (cn_malloc), or NULL when memory ran out. */
+/* "PATH=VALUE, PATH=VALUE" (cn_malloc), or NULL when memory ran out. A JSON string of letters, digits,
+ * '.', '_' and '-' loses its quotes, as --set reads such a bare word as the same string. */
 static char *join_sets(char *const *sets, int n)
 {
     size_t len = 1;
     for (int i = 0; i < n; i++) len += strlen(sets[i]) + 2;
     char *s = cn_malloc(len);
     if (!s) return NULL;
-    s[0] = '\0';
+    size_t k = 0;
     for (int i = 0; i < n; i++) {
-        if (i) strcat(s, ", ");
-        strcat(s, sets[i]);
+        if (i) { memcpy(s + k, ", ", 2); k += 2; }
+        const char *eq = strchr(sets[i], '='), *v = eq ? eq + 1 : NULL;
+        size_t vl = v ? strlen(v) : 0, j = 1;
+        int bare = v && vl >= 3 && v[0] == '"' && v[vl - 1] == '"' && !isdigit((unsigned char)v[1]);
+        for (; bare && j + 1 < vl; j++) bare = isalnum((unsigned char)v[j]) || strchr("._-", v[j]);
+        if (bare && (!strncmp(v + 1, "true\"", 5) || !strncmp(v + 1, "false\"", 6) || !strncmp(v + 1, "null\"", 5)))
+            bare = 0;   /* those bare words would be JSON literals */
+        size_t l = bare ? (size_t)(v - sets[i]) : strlen(sets[i]);
+        memcpy(s + k, sets[i], l);
+        k += l;
+        if (bare) { memcpy(s + k, v + 1, vl - 2); k += vl - 2; }
     }
+    s[k] = '\0';
     return s;
 }
 
