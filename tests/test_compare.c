@@ -206,6 +206,12 @@ START_TEST(jobs_and_sweep_flags_are_checked)
     rc = run(out, sizeof out, "compare configs/tiny_mlp.json --sweep nonsense --out %s/j", tmp);
     ck_assert_msg(rc == 2 && strstr(out, "--sweep"), "exit %d: %s", rc, out);
     ck_assert(!exists("%s/j", tmp));
+    rc = run(out, sizeof out, "compare --help");
+    ck_assert_msg(rc == 0 && strstr(out, "--sweep PATH=V1") && strstr(out, "--jobs N"), "exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "report --help");
+    ck_assert_msg(rc == 0 && strstr(out, "usage: clipnn report DIR"), "exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "report");
+    ck_assert_msg(rc == 2 && strstr(out, "missing DIR"), "exit %d: %s", rc, out);
 }
 END_TEST
 
