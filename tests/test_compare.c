@@ -285,6 +285,7 @@ START_TEST(rebuilt_report_equals_the_original)
     cJSON *rep = load_json("%s/report.json", dir);
     const cJSON *r = report_run(rep, "blowup", 8);
     ck_assert_str_eq(cJSON_GetObjectItem(r, "status")->valuestring, "diverged");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "blew_up")));   /* diverged, not "blew up" */
     cJSON *sum = load_json("%s/tight-s8/summary.json", dir);
     ck_assert_near(cJSON_GetObjectItem(report_run(rep, "tight", 8), "final_loss")->valuedouble,
                    cJSON_GetObjectItem(sum, "final_loss")->valuedouble, 0);

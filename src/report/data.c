@@ -95,7 +95,7 @@ static cJSON *run_json(const cn_report_rundata *d)
     cJSON_AddStringToObject(j, "settings", d->in->settings ? d->in->settings : "");
     cJSON_AddStringToObject(j, "status", cn_report_status_name(d->status));
     cJSON_AddItemToObject(j, "steps", d->have_summary ? cJSON_CreateNumber((double)d->steps) : cJSON_CreateNull());
-    cJSON_AddItemToObject(j, "train_steps", d->train_steps ? cJSON_CreateNumber((double)d->train_steps) : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "train_steps", d->planned_steps ? cJSON_CreateNumber((double)d->planned_steps) : cJSON_CreateNull());
     for (size_t i = 0; i < N_VALUES; i++)
         cJSON_AddItemToObject(j, values[i].key, d->have_summary ? val(field_of(d, values[i].field)) : cJSON_CreateNull());
     cJSON_AddStringToObject(j, "test_metric_name", d->metric_name);
@@ -104,7 +104,7 @@ static cJSON *run_json(const cn_report_rundata *d)
     cJSON_AddBoolToObject(j, "blew_up", d->blew_up);
     cJSON_AddItemToObject(j, "blew_up_at_step", d->blew_up_at ? cJSON_CreateNumber((double)d->blew_up_at) : cJSON_CreateNull());
     cJSON_AddItemToObject(j, "early_loss", num(d->early_loss));
-    cJSON_AddItemToObject(j, "max_loss", num(d->max_loss));
+    cJSON_AddItemToObject(j, "blew_up_peak", num(d->blew_up_peak));
     cJSON_AddBoolToObject(j, "in_loss_means", cn_report_counts(d, 1));
     cJSON_AddStringToObject(j, "dir", d->in->dir ? d->in->dir : "");
     cJSON_AddStringToObject(j, "reason", d->reason);
@@ -189,7 +189,7 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
 {
     cn_report_puts(b, "variant,seed,settings,status,steps,train_steps");
     for (size_t i = 0; i < N_VALUES; i++) cn_report_printf(b, ",%s", values[i].key);
-    cn_report_puts(b, ",test_metric_name,diverged,diverged_at_step,blew_up,blew_up_at_step,early_loss,max_loss,"
+    cn_report_puts(b, ",test_metric_name,diverged,diverged_at_step,blew_up,blew_up_at_step,early_loss,blew_up_peak,"
                       "in_loss_means,dir,reason\n");
     for (int i = 0; i < n; i++) {
         const cn_report_rundata *d = &rd[i];
@@ -199,7 +199,7 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
         cn_report_puts(b, ",");
         csv_text(b, cn_report_status_name(d->status));
         csv_int(b, d->have_summary, d->steps);
-        csv_int(b, d->train_steps > 0, d->train_steps);
+        csv_int(b, d->planned_steps > 0, d->planned_steps);
         for (size_t k = 0; k < N_VALUES; k++) {
             cn_report_val v = field_of(d, values[k].field);
             csv_num(b, d->have_summary && v.present, v.v);
@@ -211,7 +211,7 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
         cn_report_printf(b, ",%d", d->blew_up);
         csv_int(b, d->blew_up_at > 0, d->blew_up_at);
         csv_num(b, !isnan(d->early_loss), d->early_loss);
-        csv_num(b, !isnan(d->max_loss), d->max_loss);
+        csv_num(b, !isnan(d->blew_up_peak), d->blew_up_peak);
         cn_report_printf(b, ",%d,", cn_report_counts(d, 1));
         csv_text(b, d->in->dir ? d->in->dir : "");
         cn_report_puts(b, ",");

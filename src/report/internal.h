@@ -48,9 +48,10 @@ typedef enum {
     CN_RUN_NOT_RUN               /* never started (its compare was interrupted first): no files */
 } cn_run_status;
 
-/* "blew up": a finite final loss above CN_REPORT_BLOWUP x the run's early loss level, the mean of
- * the finite losses in the first 1% of its logged rows (at least one row). */
+/* "Blew up": a run that did not diverge but whose finite training loss rose above CN_REPORT_BLOWUP x
+ * its early level, the median of its first CN_REPORT_EARLY_ROWS finite logged losses. */
 #define CN_REPORT_BLOWUP 100.0
+#define CN_REPORT_EARLY_ROWS 10
 
 typedef struct {
     const cn_report_run *in;
@@ -59,10 +60,11 @@ typedef struct {
     cn_run_status status;
     int have_summary;
     long long steps;
-    long long train_steps;       /* config.json train.steps (0 if unknown) */
-    int blew_up;                 /* finite but final loss > CN_REPORT_BLOWUP x early loss */
-    long long blew_up_at;        /* first logged step with loss > CN_REPORT_BLOWUP x early loss (0: none) */
-    double early_loss, max_loss; /* NAN when there is no finite logged loss */
+    long long planned_steps;     /* config.json train.steps (0 if unknown) */
+    int blew_up;                 /* see CN_REPORT_BLOWUP */
+    long long blew_up_at;        /* the first logged step above the limit (0: none) */
+    double early_loss;           /* NAN when under CN_REPORT_EARLY_ROWS finite losses were logged */
+    double blew_up_peak;         /* the largest loss above the limit (NAN: none) */
     cn_report_val final_loss, test_loss, test_metric, clip_frac, max_gn, steps_per_s;
     char metric_name[64];
     int diverged;

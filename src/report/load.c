@@ -159,7 +159,7 @@ static void load_config(const char *dir, cn_report_rundata *r)
     }
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train"), "steps");
     if (cJSON_IsNumber(steps) && steps->valuedouble >= 1 && steps->valuedouble < 9e18)
-        r->train_steps = (long long)steps->valuedouble;
+        r->planned_steps = (long long)steps->valuedouble;
     const cJSON *clip = cJSON_GetObjectItemCaseSensitive(j, "clip");
     if (cJSON_IsObject(clip)) {
         r->draw_threshold = !mode_is_local(clip);
@@ -320,25 +320,33 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
     cn_free(buf);
 }
 
-/* The early loss level, the largest loss and the blow-up flag (CN_REPORT_BLOWUP, internal.h). */
+/* The early loss level and the blow-up flag (CN_REPORT_BLOWUP, internal.h). A diverged run is
+ * "diverged" instead. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void blow_up(cn_report_rundata *r)
 {
-    r->early_loss = r->max_loss = NAN;
-    long long early = r->n / 100 > 1 ? r->n / 100 : 1, k = 0;
-    double sum = 0;
-    for (long long i = 0; i < r->n; i++) {
+    r->early_loss = r->blew_up_peak = NAN;
+    double early[CN_REPORT_EARLY_ROWS];
+    int m = 0;
+    long long i = 0;
+    for (; i < r->n && m < CN_REPORT_EARLY_ROWS; i++)
+        if (isfinite(r->col[CN_RC_LOSS][i])) early[m++] = r->col[CN_RC_LOSS][i];
+    if (m < CN_REPORT_EARLY_ROWS) return;   /* too short to tell */
+    qsort(early, (size_t)m, sizeof early[0], cmp_double);
+    r->early_loss = 0.5 * (early[m / 2 - 1] + early[m / 2]);
+    if (!(r->early_loss > 0) || r->diverged) return;
+    for (; i < r->n; i++) {
         double v = r->col[CN_RC_LOSS][i];
-        if (!isfinite(v)) continue;
-        if (i < early) { sum += v; k++; }
-        if (!(v <= r->max_loss)) r->max_loss = v;
+        if (!(isfinite(v) && v > CN_REPORT_BLOWUP * r->early_loss)) continue;
+        if (!r->blew_up) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
+        if (!r->blew_up || v > r->blew_up_peak) r->blew_up_peak = v;
+        r->blew_up = 1;
     }
-    if (!k) return;
-    r->early_loss = sum / (double)k;
-    if (!(r->early_loss > 0)) return;
-    double limit = CN_REPORT_BLOWUP * r->early_loss;
-    for (long long i = 0; i < r->n && !r->blew_up_at; i++)
-        if (isfinite(r->col[CN_RC_LOSS][i]) && r->col[CN_RC_LOSS][i] > limit) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
-    r->blew_up = r->final_loss.present && isfinite(r->final_loss.v) && r->final_loss.v > limit;
 }
 
 const char *cn_report_status_name(cn_run_status s)
@@ -358,7 +366,7 @@ static void decide_status(const cn_report_run *in, cn_report_rundata *r)
 {
     char path[4200];
     if (r->have_summary && (r->interrupted || in->exit_code == 130 ||
-                            (r->train_steps && r->steps < r->train_steps && !r->diverged))) {
+                            (r->planned_steps && r->steps < r->planned_steps && !r->diverged))) {
         r->status = CN_RUN_INTERRUPTED;
         r->interrupted = 1;
         return;
@@ -389,7 +397,7 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
     memset(r, 0, sizeof *r);
     r->in = in;
     r->status = CN_RUN_FAILED;
-    r->early_loss = r->max_loss = NAN;
+    r->early_loss = r->blew_up_peak = NAN;
     snprintf(r->metric_name, sizeof r->metric_name, "metric");
     int nomem = 0;
     if (!in->dir) {

@@ -199,13 +199,13 @@ static void html_table(cn_report_buf *b, const report *r)
 static void outcome(char *out, size_t n, const cn_report_rundata *d)
 {
     if (d->status == CN_RUN_INTERRUPTED && d->have_summary)
-        snprintf(out, n, "interrupted at step %lld of %lld (unfinished, not averaged; resumable)", d->steps, d->train_steps);
+        snprintf(out, n, "interrupted at step %lld of %lld (unfinished, not averaged; resumable)", d->steps, d->planned_steps);
     else if (d->status == CN_RUN_INTERRUPTED) snprintf(out, n, "interrupted: %s", d->reason);
     else if (d->status == CN_RUN_NOT_RUN) snprintf(out, n, "not run");
     else if (d->failed) snprintf(out, n, "failed: %s", d->reason);
     else if (d->diverged) snprintf(out, n, "diverged at step %lld", d->diverged_at);
-    else if (d->blew_up) snprintf(out, n, "blew up at step %lld (final loss %.3g, %.0fx its early level; not in the loss means)",
-                                  d->blew_up_at, d->final_loss.v, d->final_loss.v / d->early_loss);
+    else if (d->blew_up) snprintf(out, n, "blew up at step %lld (loss up to %.3g, early level %.3g; not in the loss means)",
+                                  d->blew_up_at, d->blew_up_peak, d->early_loss);
     else snprintf(out, n, "done");
 }
 
@@ -220,8 +220,8 @@ static const char *const how_to_read =
     "Each row aggregates the seeds of one variant: numbers are the mean ± sample standard deviation over "
     "the runs that ran to their end (failed and unfinished -- interrupted or never started -- runs are counted "
     "in *runs* and listed below, never averaged); the loss and metric columns leave out the runs that "
-    "diverged or blew up (a finite final loss over 100 times the mean loss of the run's first 1% of logged "
-    "steps), which are counted under *diverged* instead. "
+    "diverged or blew up (a finite training loss that rose above 100 times its early level, the median of "
+    "its first 10 logged losses), which are counted under *diverged* instead. "
     "\"(2/3 finite)\" means the mean is over the finite values only: the others were NaN or inf, usually "
     "because the run diverged. *final loss* is the mean training loss of the last min(100, steps) logged "
     "steps; *diverged* counts the runs that met a non-finite loss or gradient, with the step at which each "
