@@ -579,6 +579,50 @@ START_TEST(ctrl_c_on_a_terminal_leaves_every_run_resumable)
 }
 END_TEST
 
+/* SIGTERM to compare (no terminal): the running run ends cleanly, the queued ones are "not run"; the same
+ * command then resumes the one and starts the others. */
+START_TEST(sigterm_stops_the_queue_and_extending_finishes_it)
+{
+    char dir[512], ck[700], log[700], out[16384];
+    snprintf(dir, sizeof dir, "%s/term", tmp);
+    snprintf(ck, sizeof ck, "%s/a-s7/checkpoint.safetensors", dir);
+    snprintf(log, sizeof log, "%s/term.log", tmp);
+    const char *args = "compare configs/tiny_rnn.json --seeds 3 --jobs 1 --variant a:clip.max_norm=0.5 "
+                       "--set train.steps=3000 --set train.checkpoint_every=100 --set train.eval_every=0";
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "exec '%s' %s --out '%s'", bin, args, dir);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    time_t t0 = time(NULL);
+    while (access(ck, F_OK) != 0 && time(NULL) - t0 < 300) usleep(20000);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    char *text = tu_slurp(log, NULL);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
+    free(text);
+    cJSON *rep = load_json("%s/report.json", dir);
+    ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "a", 7), "status")->valuestring, "interrupted");
+    ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "a", 8), "status")->valuestring, "not run");
+    ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "a", 9), "status")->valuestring, "not run");
+    ck_assert_int_eq((int)cJSON_GetObjectItem(report_variant(rep, "a"), "not_run")->valuedouble, 2);
+    cJSON_Delete(rep);
+    ck_assert(exists("%s/a-s7/summary.json", dir) && !exists("%s/a-s8/metrics.csv", dir));
+    int rc = run(out, sizeof out, "%s --out %s", args, dir);
+    ck_assert_msg(rc == 0 && strstr(out, "3 runs to do (1 resumed)"), "exit %d: %s", rc, out);
+    rep = load_json("%s/report.json", dir);
+    ck_assert_int_eq((int)cJSON_GetObjectItem(report_variant(rep, "a"), "finished")->valuedouble, 3);
+    cJSON_Delete(rep);
+}
+END_TEST
+
 Suite *suite_compare(void)
 {
     Suite *s = suite_create("compare");
@@ -597,6 +641,7 @@ Suite *suite_compare(void)
     tcase_add_test(tc, blown_up_and_interrupted_runs_are_flagged_and_not_averaged);
     tcase_add_test(tc, interrupted_seed_is_left_out_of_the_variant_mean);
     tcase_add_test(tc, ctrl_c_on_a_terminal_leaves_every_run_resumable);
+    tcase_add_test(tc, sigterm_stops_the_queue_and_extending_finishes_it);
     suite_add_tcase(s, tc);
     return s;
 }
