@@ -300,7 +300,16 @@ START_TEST(rebuilt_report_equals_the_original)
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     rep = load_json("%s/mix/report.json", tmp);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "runs")), 2);
-    ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "tight-s7", 7), "status")->valuestring, "finished");
+    ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "tight", 7), "status")->valuestring, "finished");
+    cJSON_Delete(rep);
+    /* a folder of runs without compare.json (an older compare): "<variant>-s<seed>" directories group */
+    snprintf(p, sizeof p, "%s/compare.json", dir);
+    ck_assert_int_eq(unlink(p), 0);
+    rc = run(out, sizeof out, "report %s --out %s/old", dir, tmp);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    rep = load_json("%s/old/report.json", tmp);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "variants")), 3);
+    ck_assert_int_eq((int)cJSON_GetObjectItem(report_variant(rep, "tight"), "runs")->valuedouble, 2);
     cJSON_Delete(rep);
     rc = run(out, sizeof out, "report %s/noclip-s7 %s/tight-s7", dir, dir);
     ck_assert_msg(rc == 2 && strstr(out, "--out"), "exit %d: %s", rc, out);
@@ -383,7 +392,7 @@ static void make_run(const char *dir, const char *summary, int n, double early, 
 START_TEST(blown_up_and_interrupted_runs_are_flagged_and_not_averaged)
 {
     char d[4][512];
-    const char *names[] = {"ok-s1", "ok-s2", "boom-s1", "cut-s1"};
+    const char *names[] = {"ok1", "ok2", "boom", "cut"};
     for (int i = 0; i < 4; i++) snprintf(d[i], sizeof d[i], "%s/%s", tmp, names[i]);
     make_run(d[0], "{\"steps\": 200, \"final_loss\": 0.5, \"test_loss\": 0.4, \"test_metric\": 0.5, \"diverged\": false, "
                    "\"clip_frac\": 0, \"max_grad_norm_pre\": 1, \"stopped_early\": false, \"interrupted\": false}", 200, 1.0, 0.5);
@@ -399,14 +408,14 @@ START_TEST(blown_up_and_interrupted_runs_are_flagged_and_not_averaged)
     int rc = run(out, sizeof out, "report %s %s %s %s --out %s/rep", d[0], d[1], d[2], d[3], tmp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     cJSON *rep = load_json("%s/rep/report.json", tmp);
-    const cJSON *boom = report_run(rep, "boom-s1", 1), *cut = report_run(rep, "cut-s1", 1);
+    const cJSON *boom = report_run(rep, "boom", 1), *cut = report_run(rep, "cut", 1);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(boom, "blew_up")));
     ck_assert_int_eq((int)cJSON_GetObjectItem(boom, "blew_up_at_step")->valuedouble, 101);
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(boom, "in_loss_means")));
-    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(report_run(rep, "ok-s1", 1), "blew_up")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(report_run(rep, "ok1", 1), "blew_up")));
     ck_assert_str_eq(cJSON_GetObjectItem(cut, "status")->valuestring, "interrupted");
     /* each single run is its own variant: the interrupted one has nothing averaged, the blown-up one no loss */
-    const cJSON *vc = report_variant(rep, "cut-s1"), *vb = report_variant(rep, "boom-s1");
+    const cJSON *vc = report_variant(rep, "cut"), *vb = report_variant(rep, "boom");
     ck_assert_int_eq((int)cJSON_GetObjectItem(vc, "interrupted")->valuedouble, 1);
     ck_assert_int_eq((int)cJSON_GetObjectItem(cJSON_GetObjectItem(vc, "clip_frac"), "present")->valuedouble, 0);
     ck_assert_int_eq((int)cJSON_GetObjectItem(cJSON_GetObjectItem(vb, "final_loss"), "present")->valuedouble, 0);
@@ -420,8 +429,8 @@ START_TEST(blown_up_and_interrupted_runs_are_flagged_and_not_averaged)
     free(md);
     snprintf(p, sizeof p, "%s/rep/runs.csv", tmp);
     char *csv = tu_slurp(p, NULL);
-    ck_assert_msg(strstr(csv, "\nboom-s1,1,,finished,200,200,4700000,") != NULL, "%s", csv);
-    ck_assert_msg(strstr(csv, "\ncut-s1,1,,interrupted,120,200,") != NULL, "%s", csv);
+    ck_assert_msg(strstr(csv, "\nboom,1,,finished,200,200,4700000,") != NULL, "%s", csv);
+    ck_assert_msg(strstr(csv, "\ncut,1,,interrupted,120,200,") != NULL, "%s", csv);
     free(csv);
 }
 END_TEST

@@ -98,8 +98,8 @@ static const char *const report_usage =
     "usage: clipnn report DIR... [--out DIR]\n"
     "\n"
     "Rebuilds report.md, report.html, report.json and runs.csv from run directories: compare folders, single\n"
-    "runs (each a variant named after its directory) or folders of runs, in any mix. --out defaults to the\n"
-    "directory when only one is given.\n"
+    "runs (each a variant named after its directory; <variant>-s<seed> is a seed of <variant>) or folders\n"
+    "of runs, in any mix. --out defaults to the directory when only one is given.\n"
     "\n"
     "example:\n"
     "  clipnn report runs/explode\n";

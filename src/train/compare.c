@@ -1043,7 +1043,8 @@ static int is_run_dir(const char *dir)
     return 0;
 }
 
-/* A single run: a variant of its own named after its directory; the seed from its config.json. */
+/* A single run: a variant named after its directory (without a "-s<seed>" ending that is its seed, so
+ * the seeds of one variant of a compare group together); the seed from its config.json. */
 static cn_status gather_single(gather *g, const char *dir)
 {
     char base[256], path[4200];
@@ -1064,6 +1065,13 @@ static cn_status gather_single(gather *g, const char *dir)
     }
     cJSON_Delete(j);
     cn_error_clear();
+    /* "<variant>-s<seed>" (compare's naming) with the run's own seed: a seed of that variant */
+    char *dash = strrchr(base, '-');
+    if (dash && dash > base && dash[1] == 's' && dash[2]) {
+        char *end;
+        long long sd = strtoll(dash + 2, &end, 10);
+        if (!*end && isdigit((unsigned char)dash[2]) && sd == seed) *dash = '\0';
+    }
     int v;
     cn_status st = gather_variant(g, base, NULL, 0, &v);
     if (!st) st = gather_run(g, v, seed, dir);
