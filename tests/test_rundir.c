@@ -11,8 +11,8 @@
  * tcase "interrupt": SIGINT or SIGTERM, then --resume, gives metrics.csv (but for time_ms), eval.csv
  *   and the final weights of the uninterrupted run, byte for byte.
  * tcase "fifo": a FIFO with no writer as the config, --checkpoint, --resume, init_from or a data file
- *   (csv, npy, text) is refused at once with exit 2 (each command runs under `timeout`, so a hang
- *   fails instead of blocking the suite). */
+ *   (csv, npy, text), or in the place of a log of the run being resumed, is refused at once with
+ *   exit 2 (each command runs under `timeout`, so a hang fails instead of blocking the suite). */
 #define _GNU_SOURCE
 #include "testutil.h"
 
@@ -589,6 +589,11 @@ START_TEST(fifo_inputs_are_refused_without_blocking)
                       cases[i][0], rc, out);
         ck_assert_msg(access(at("o"), F_OK) != 0, "%s: made the run directory", cases[i][0]);
     }
+    /* a FIFO in the place of a log of the run being resumed */
+    ck_assert_int_eq(unlink(at("a/eval.csv")), 0);
+    ck_assert_int_eq(mkfifo(at("a/eval.csv"), 0600), 0);
+    int rc = sh(out, sizeof out, "timeout 60 '%s' train run.json --resume a/checkpoint.safetensors --set train.steps=5 2>&1", bin);
+    ck_assert_msg(rc == 2 && strstr(out, "a/eval.csv: not a regular file"), "exit %d: %s", rc, out);
 }
 END_TEST
 

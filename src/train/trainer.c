@@ -41,6 +41,10 @@ static void join(char *out, size_t n, const char *dir, const char *file) { snpri
 static cn_status open_csv(const char *path, int resuming, long long step, FILE **out, int *need_header)
 {
     int append = 0;
+    struct stat lb;
+    /* a FIFO put in a run's place would block the open or the truncation below */
+    if (lstat(path, &lb) == 0 && !S_ISREG(lb.st_mode))
+        return cn_error(CN_ERR_ARG, "%s: not a regular file; remove it", path);
     if (resuming && cn_file_exists(path)) {
         cn_status st = cn_csv_truncate_steps(path, step);
         if (st) return st;
