@@ -250,6 +250,9 @@ START_TEST(second_writer_is_refused_and_the_first_ends_intact)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "the first run ended with status %d", status);
     listing(at("live"), names, sizeof names);
     ck_assert_str_eq(names, ".lock checkpoint.safetensors config.json eval.csv metrics.csv summary.json");
+    lock = slurp(at("live/.lock"));
+    ck_assert_str_eq(lock, "");   /* an ended run leaves no pid that could be taken for a live one */
+    free(lock);
     /* one and the same run: its config, its checkpoint, its summary and its last log row agree */
     cJSON *ck_cfg = NULL, *cfg = read_json(at("live/config.json")), *sum = read_json(at("live/summary.json"));
     long long step = checkpoint_meta(at("live/checkpoint.safetensors"), &ck_cfg);

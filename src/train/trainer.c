@@ -463,7 +463,12 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
 out:
     if (t.metrics && fclose(t.metrics) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/metrics.csv: write failed", t.dir);
     if (t.evalf && fclose(t.evalf) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/eval.csv: write failed", t.dir);
-    if (t.lock_fd >= 0) close(t.lock_fd);   /* every file is written: the next writer may come */
+    if (t.lock_fd >= 0) {
+        /* every file is written: the next writer may come. The pid goes first, so that between the
+           next writer's lock and its own pid nobody reads this one. Best effort: the lock is what counts. */
+        if (ftruncate(t.lock_fd, 0) != 0) { /* a stale pid only */ }
+        close(t.lock_fd);
+    }
     cn_session_close(s);
     return st;
 }
