@@ -3,7 +3,8 @@
  * tcase "writer": one writer per run directory (DIR/.lock): a second train or a --resume into a
  *   directory whose run is still writing exits 2 "run in use by pid N", removes nothing (the live
  *   writer checkpoints every step, so a removed temp file would fail it) and the first run ends with
- *   config, checkpoint, logs and summary of one and the same run.
+ *   config, checkpoint, logs and summary of one and the same run; of runs started together into one
+ *   new directory exactly one runs.
  * tcase "out": --out takes a new or empty directory only (a run resumed in its own directory aside),
  *   never writes over the init_from file (by identity: a symbolic link is caught), and refuses /.
  * tcase "streams": with fds 0-2 closed the run's files are still its own (metrics.csv starts with
@@ -227,11 +228,6 @@ START_TEST(second_writer_is_refused_and_the_first_ends_intact)
     pid_t pid = start_train("live", sets, 2);
     wait_for_size(at("live/metrics.csv"), 3000);
     ck_assert_msg(access(at("live/checkpoint.safetensors"), F_OK) == 0, "no checkpoint yet");
-    /* the lock names its holder */
-    char *lock = slurp(at("live/.lock"));
-    ck_assert_ptr_nonnull(lock);
-    ck_assert_int_eq(atol(lock), pid);
-    free(lock);
     snprintf(want, sizeof want, "live: run in use by pid %ld", (long)pid);
     for (int i = 0; i < 3; i++) {
         int rc = run(out, sizeof out, "train run.json --out live --quiet");
@@ -242,6 +238,11 @@ START_TEST(second_writer_is_refused_and_the_first_ends_intact)
                                   "--set train.steps=100000000");
         ck_assert_msg(rc == 2 && strstr(out, want), "resume --out the live run: exit %d: %s", rc, out);
     }
+    /* the lock names its holder */
+    char *lock = slurp(at("live/.lock"));
+    ck_assert_ptr_nonnull(lock);
+    ck_assert_int_eq(atol(lock), pid);
+    free(lock);
     /* the first run kept checkpointing through all of that: it ends as any interrupted run does */
     kill(pid, SIGINT);
     int status;
@@ -272,6 +273,50 @@ START_TEST(second_writer_is_refused_and_the_first_ends_intact)
                                   "--set train.checkpoint_every=0", step + 2);
     ck_assert_msg(rc == 0, "resume after the writer ended: exit %d: %s", rc, out);
     ck_assert_int_eq(checkpoint_meta(at("live/checkpoint.safetensors"), NULL), step + 2);
+}
+END_TEST
+
+/* Runs started together into one new directory (different seeds, so that a mix would show): one
+ * runs, every other one exits 2, and the directory holds the files of the one that ran. */
+START_TEST(runs_started_together_leave_one_run)
+{
+    enum { N = 4 };
+    pid_t pids[N];
+    char seeds[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(seeds[i], sizeof seeds[i], "seed=%d", 100 + i);
+        const char *sets[] = {seeds[i], "train.steps=60", "train.checkpoint_every=1"};
+        pids[i] = start_train("same", sets, 3);
+    }
+    bg_pid = 0;
+    int ran = -1;
+    for (int i = 0; i < N; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert_msg(WIFEXITED(status), "run %d: status %d", i, status);
+        int rc = WEXITSTATUS(status);
+        ck_assert_msg(rc == 0 || rc == 2, "run %d: exit %d", i, rc);
+        if (rc == 0) {
+            ck_assert_msg(ran < 0, "runs %d and %d both ran into one directory", ran, i);
+            ran = i;
+        }
+    }
+    ck_assert_int_ge(ran, 0);
+    cJSON *ck_cfg = NULL, *cfg = read_json(at("same/config.json"));
+    ck_assert_int_eq(checkpoint_meta(at("same/checkpoint.safetensors"), &ck_cfg), 60);
+    ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(cfg, "seed")), 100 + ran);
+    ck_assert_msg(cJSON_Compare(cfg, ck_cfg, 1), "config.json is not the checkpoint's config");
+    cJSON_Delete(cfg);
+    cJSON_Delete(ck_cfg);
+    /* and the metrics are that run's: the same as the run of that seed alone */
+    char out[8192];
+    int rc = run(out, sizeof out, "train run.json --out alone --quiet --set seed=%d --set train.steps=60", 100 + ran);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    char *a = metrics_without_time(at("same/metrics.csv")), *b = metrics_without_time(at("alone/metrics.csv"));
+    ck_assert_msg(!strcmp(a, b), "metrics.csv is not the run of seed %d alone", 100 + ran);
+    free(a);
+    free(b);
+    assert_same_tensors(at("same/checkpoint.safetensors"), at("alone/checkpoint.safetensors"));
 }
 END_TEST
 
@@ -607,6 +652,7 @@ Suite *suite_rundir(void)
     tcase_add_checked_fixture(w, setup, teardown);
     tcase_set_timeout(w, 120);
     tcase_add_test(w, second_writer_is_refused_and_the_first_ends_intact);
+    tcase_add_test(w, runs_started_together_leave_one_run);
     tcase_add_test(w, resume_removes_a_dead_writers_temp_files_only);
     suite_add_tcase(s, w);
     TCase *o = tcase_create("out");

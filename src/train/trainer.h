@@ -45,7 +45,9 @@ typedef struct {
 
 /* Trains as configured. Returns CN_OK when the run completed or stopped on a
  * non-finite value (see result->stopped); an error status (message in
- * cn_errmsg()) for bad input or I/O failures. */
+ * cn_errmsg()) for bad input or I/O failures. The run directory must take a new
+ * run (cn_run_dir_check_new) unless the run resumes in its checkpoint's own
+ * directory; it is locked (DIR/.lock) from before the first write to the last. */
 cn_status cn_train(const cn_train_opts *o, cn_train_result *result);
 
 /* Whether `dir` may take a new run: it does not exist, or holds nothing but `.lock` (an ended run's
