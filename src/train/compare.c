@@ -832,8 +832,7 @@ cn_status cn_compare_plan_make(const cn_compare_opts *o, cn_compare_plan *p)
                                   p->variants[v].name);
                     goto fail;
                 }
-            snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
-            if (cn_file_exists(path)) { st = cn_error(CN_ERR_ARG, "%s already holds a run; choose another --out", r->dir); goto fail; }
+            if ((st = cn_run_dir_check_new(r->dir))) goto fail;   /* what train --out would refuse */
         }
     }
     if (p->n_runs > CN_COMPARE_MAX_RUNS) {
