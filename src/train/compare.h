@@ -104,8 +104,9 @@ cn_status cn_compare_report(const cn_compare_plan *p, FILE *table);
 void cn_compare_plan_free(cn_compare_plan *p);
 
 /* `clipnn report`: rebuilds report.md/.html/.json and runs.csv into out_dir (NULL: the only directory
- * given) from dirs: compare folders (their compare.json), single run directories (a variant of their
- * own, named after the directory), or directories whose subdirectories are runs. */
+ * given) from dirs: compare folders (their compare.json), single run directories (a variant named after
+ * the directory; "<variant>-s<seed>" with the run's own seed is a seed of <variant>), or directories
+ * whose subdirectories are such runs. A compare folder alone gives the same files as cn_compare_report. */
 cn_status cn_compare_rebuild(char *const *dirs, int n_dirs, const char *out_dir, FILE *table);
 
 #endif
