@@ -30,7 +30,9 @@ cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule
         return st;
     if (out->type == CN_SCHED_STEP) {
         if ((st = cn_json_int(sched_json, path, "step_size", 1, 0, 1, (long long)9e18, &v)) ||
-            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, INFINITY, 0, &out->gamma)))
+            /* gamma <= 1: a decay. Above 1 the lr grows as gamma^(s / step_size) and overflows to inf
+             * in a long run (1.5^1750 > 1e308) */
+            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, 1, 0, &out->gamma)))
             return st;
         out->step_size = (double)v;
     } else if (out->type == CN_SCHED_COSINE) {
