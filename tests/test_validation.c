@@ -7,6 +7,7 @@
 #include "testutil.h"
 #include "data/data.h"
 #include "json/json.h"
+#include "optim/optim.h"
 #include "report/internal.h"
 
 #include <stdarg.h>
@@ -141,6 +142,33 @@ START_TEST(cross_key_bounds_are_accepted)
     rc = run(out, sizeof out, "train mlp.json --out o2 --quiet --set schedule.type=step --set schedule.step_size=5 "
              "--set schedule.gamma=1 --set clip.mode=norm --set clip.max_norm=1 --set clip.norm_type=1");
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+}
+END_TEST
+
+/* Every lr a valid config can produce is finite and in [0, lr] (to an ulp): the optimizer's own check ("learning
+ * rate -inf is not a finite number") fired at a later step, after the run directory was made. With a
+ * base lr near DBL_MAX the warm-up (lr s) and cosine ((lr - eta_min)(1 + cos)) products overflowed. */
+START_TEST(schedule_lr_is_finite_for_every_valid_config)
+{
+    static const char *const scheds[] = {
+        "{\"type\": \"cosine\", \"t_max\": 10, \"eta_min\": 0, \"warmup_steps\": 5}",
+        "{\"type\": \"cosine\", \"t_max\": 7, \"eta_min\": 1e308}",
+        "{\"type\": \"step\", \"step_size\": 1, \"gamma\": 1, \"warmup_steps\": 3}",
+        "{\"type\": \"constant\", \"warmup_steps\": 20}",
+    };
+    const double bases[] = {1.7e308, 1e308, 0.1};
+    for (size_t i = 0; i < sizeof scheds / sizeof scheds[0]; i++)
+        for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+            cJSON *j = cJSON_Parse(scheds[i]);
+            cn_schedule s;
+            ck_assert_ok(cn_schedule_from_json(j, "schedule", &s));
+            cJSON_Delete(j);
+            if (s.eta_min > bases[b]) continue;   /* refused before a run (cross_key_errors_...) */
+            for (long long step = 1; step <= 25; step++) {
+                double lr = cn_schedule_lr(&s, bases[b], step);
+                ck_assert_msg(lr >= 0 && lr <= bases[b] * (1 + 1e-15), "%s, lr %g, step %lld: %g", scheds[i], bases[b], step, lr);
+            }
+        }
 }
 END_TEST
 
@@ -354,6 +382,7 @@ Suite *suite_validation(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cross_key_errors_name_file_and_path_and_leave_no_run_directory);
     tcase_add_test(tc, cross_key_bounds_are_accepted);
+    tcase_add_test(tc, schedule_lr_is_finite_for_every_valid_config);
     tcase_add_test(tc, class_count_error_never_suggests_an_out_above_the_maximum);
     tcase_add_test(tc, json_nul_escape_is_an_error_naming_the_path);
     tcase_add_test(tc, config_file_with_nul_escape_is_refused);
