@@ -66,6 +66,10 @@ static cn_status check_shapes(cn_session *s)
         if (s->loss == CN_LOSS_CROSS_ENTROPY)
             return cn_error(CN_ERR_ARG, "loss: \"cross_entropy\" needs class labels, but data \"%s\" has float "
                             "targets (use \"mse\" or \"bce_with_logits\")", kind);
+        if (d->target_dim > CN_LAYER_MAX_SIZE)
+            return cn_error(CN_ERR_ARG, "data: data \"%s\" has %d target values per %s, more than a linear layer's "
+                            "largest \"out\" (%d)", kind, d->target_dim, d->target_seq ? "step" : "example",
+                            CN_LAYER_MAX_SIZE);
         if (o.features != d->target_dim)
             return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d target "
                             "value(s) per %s (set the last linear layer's \"out\" to %d)", o.features, kind,
