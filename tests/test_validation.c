@@ -205,6 +205,14 @@ START_TEST(all_nan_norms_give_max_grad_norm_pre_nan_and_the_report_reads_it)
     ck_assert_msg(!rd.failed && rd.have_summary, "%s", rd.reason);
     ck_assert(rd.max_gn.present && isnan(rd.max_gn.v));
     cn_report_rundata_free(&rd);
+    /* "no norm was a number yet" survives a checkpoint: 2 steps, then resumed to 4 */
+    ck_assert_int_eq(run(out, sizeof out, "train nan.json --out o2 --quiet --set train.steps=2"), 0);
+    rc = run(out, sizeof out, "train nan.json --resume o2/checkpoint.safetensors --quiet --set train.steps=4");
+    ck_assert_msg(rc == 0, "resume: exit %d: %s", rc, out);
+    s = tu_slurp(at("o2/summary.json"), NULL);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(strstr(s, "\"max_grad_norm_pre\":\t\"nan\"") && strstr(s, "\"steps\":\t4,"), "summary: %s", s);
+    free(s);
 }
 END_TEST
 
