@@ -42,7 +42,8 @@ typedef struct {
 
 static void fmt_num(char *out, size_t n, double v, double scale, const char *unit)
 {
-    snprintf(out, n, "%.4g%s", v * scale, unit);
+    char b[32];
+    snprintf(out, n, "%s%s", cn_fmt_g(b, sizeof b, v * scale, 4), unit);
 }
 
 /* mean ± std over the runs of g that count (cn_report_counts: finished runs; for the loss columns
