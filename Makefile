@@ -18,9 +18,16 @@ PKGS    := openblas libcjson check
 # Deferred (=) so that pkg-config runs only after the dependency check.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# MPI (data-parallel train, distributed compare) when Open MPI's pkg-config file is there; without it
+# the build is one-process only (src/dist/dist.c's fallback). MPI=0 forces the one-process build.
+MPI     ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+MPI_CFLAGS = -DCN_HAVE_MPI $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c 2>/dev/null)
+endif
 CFLAGS_ALL = -std=c11 $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-psabi \
-             -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(LDSAN) $(PKG_LIBS) -lm $(LDLIBS)
+             -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$(BUILD) $(PKG_CFLAGS) $(MPI_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(LDSAN) $(PKG_LIBS) $(MPI_LIBS) -lm $(LDLIBS)
 
 LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))

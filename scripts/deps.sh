@@ -4,7 +4,7 @@
 #   --check   report what is missing and fail, install nothing
 #   --extra   also these packages (e.g. clang for `make fuzz`)
 set -u
-PKGS="libopenblas-dev libcjson-dev check pkg-config"
+PKGS="libopenblas-dev libcjson-dev check pkg-config libopenmpi-dev openmpi-bin"
 MODE=install
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -66,6 +66,11 @@ typedef struct {
     int no_grad;            /* 1: record nothing, compute values only             */
     int training;           /* 1: dropout active                                  */
     cn_rng *rng;            /* for dropout masks; may be NULL when unused         */
+    /* Data-parallel slice: the batch in this graph is examples [batch_lo, batch_lo + n) of a global
+     * batch of batch_total, n = batch_n (batch_total 0: the graph holds the whole batch). Dropout then
+     * draws the masks of the whole global batch from rng and keeps its own rows, so masks and the RNG's
+     * state match a one-process run whatever the number of ranks. */
+    int batch_lo, batch_n, batch_total;
     cn_status err;          /* first error since the last reset                   */
 } cn_graph;
 

@@ -675,6 +675,26 @@ cn_var *cn_dropout(cn_graph *g, cn_var *a, float p)
     float *m = cn_arena_floats(&g->arena, n, 0);
     if (!m) return arg_error(g, CN_ERR_NOMEM, "dropout: out of memory for the mask");
     float keep = 1.0f / (1.0f - p);
+    if (g->batch_total > 0 && a->v.ndim >= 2) {
+        /* a slice of a global batch: activations are [rows, H] with rows = T*b in time-major order
+           (t*b + i) or b; the global run draws its mask row by row over [T, B, H]: skip the rows
+           before ours in each time step, draw ours, skip the rest */
+        size_t H = (size_t)a->v.shape[a->v.ndim - 1], rows = H ? n / H : 0;
+        size_t Bg = (size_t)g->batch_total, lo = (size_t)g->batch_lo, b = (size_t)g->batch_n;
+        if (b == 0 || rows % b || lo + b > Bg)
+            return arg_error(g, CN_ERR_SHAPE, "dropout: activation rows do not match the data-parallel batch slice");
+        size_t T = rows / b, i = 0;
+        for (size_t t = 0; t < T; t++) {
+            for (size_t k = 0; k < lo * H; k++) (void)cn_rng_double(g->rng);
+            for (size_t k = 0; k < b * H; k++, i++) {
+                m[i] = cn_rng_double(g->rng) < (double)p ? 0.0f : keep;
+                y->v.data[i] = a->v.data[i] * m[i];
+            }
+            for (size_t k = 0; k < (Bg - lo - b) * H; k++) (void)cn_rng_double(g->rng);
+        }
+        y->aux = m;
+        return y;
+    }
     for (size_t i = 0; i < n; i++) {
         m[i] = cn_rng_double(g->rng) < (double)p ? 0.0f : keep;
         y->v.data[i] = a->v.data[i] * m[i];

@@ -13,6 +13,7 @@
 
 #include "clipnn.h"
 #include "cli/compare_pool.h"
+#include "dist/dist.h"
 #include "io/files.h"
 #include "train/compare.h"
 #include "train/trainer.h"
@@ -131,6 +132,21 @@ static int fail(cn_status st)
     return exit_code(st);
 }
 
+/* An error in a job of several MPI ranks: said with the rank (some errors are one rank's own), then the
+ * whole job ends (the other ranks may be waiting in a collective and would otherwise hang). */
+static int dist_fail(cn_status st)
+{
+    if (cn_dist_size() <= 1) {
+        int rc = fail(st);
+        cn_dist_finalize();
+        return rc;
+    }
+    fprintf(stderr, "clipnn: error (rank %d of %d): %s\n", cn_dist_rank(), cn_dist_size(), cn_errmsg());
+    fflush(stderr);
+    cn_dist_abort(exit_code(st));
+    return exit_code(st);
+}
+
 static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 /* Options common to the commands. */
@@ -240,13 +256,17 @@ static int cmd_train(int argc, char **argv)
     int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
     install_signals(1);
+    cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
+    if (st) { free_args(&a); return fail(st); }
     cn_train_opts o = {a.config, a.out, a.resume, a.sets, a.n_sets, a.quiet ? NULL : stderr,
                        !a.quiet && isatty(STDERR_FILENO), &stop_requested};
     cn_train_result r;
-    cn_status st = cn_train(&o, &r);
+    st = cn_train(&o, &r);
     free_args(&a);
-    if (st) return fail(st);
-    if (!a.quiet || r.stopped) {
+    if (st) return dist_fail(st);
+    int quiet_rank = cn_dist_rank() != 0;   /* rank 0 speaks for a data-parallel job */
+    cn_dist_finalize();
+    if ((!a.quiet || r.stopped) && !quiet_rank) {
         if (r.already_done) fprintf(stderr, "clipnn: the run is already at step %lld = train.steps: nothing to do "
                                     "(raise train.steps to train further)\n", r.steps);
         else if (r.interrupted) fprintf(stderr, "clipnn: interrupted at step %lld; files and checkpoint written to %s\n", r.steps, r.out_dir);

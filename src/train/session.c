@@ -1,5 +1,6 @@
 /* Session set-up, checkpoints and evaluation (see session.h). */
 #include "train/session.h"
+#include "dist/dist.h"
 
 #include "json/json.h"
 
@@ -182,6 +183,9 @@ void cn_session_close(cn_session *s)
     cn_graph_free(&s->g);
     cn_graph_free(&s->ge);
     cn_data_free(&s->data);
+    cn_free(s->dist_grads);
+    cn_free(s->dist_loss);
+    cn_free(s->dist_weight);
     cn_free_aligned(s->bx);
     cn_free_aligned(s->by);
     cn_free(s->bl);
@@ -421,17 +425,85 @@ done:
 
 /* ---- one optimizer step ---- */
 
+/* Moves this rank's slice of the global batch to the front of the batch buffers, in place: time-major
+ * [T, B, W] -> [T, b, W] (each destination is at or before its source, so memmove in order is safe). */
+static void compact(void *buf, size_t esz, size_t T, size_t B, size_t W, size_t lo, size_t b)
+{
+    char *p = buf;
+    for (size_t t = 0; t < T; t++) memmove(p + t * b * W * esz, p + (t * B + lo) * W * esz, b * W * esz);
+}
+
+static void take_slice(cn_session *s)
+{
+    const cn_dataset *d = &s->data.train;
+    size_t B = (size_t)s->cfg.train.batch_size, lo = (size_t)s->slice_lo, b = (size_t)s->slice_n;
+    size_t Tx = d->seq_len > 0 ? (size_t)d->seq_len : 1, Ty = d->target_seq && d->seq_len > 0 ? (size_t)d->seq_len : 1;
+    compact(s->bx, sizeof(float), Tx, B, cn_batch_x_size(d, 1) / Tx, lo, b);
+    if (s->by) compact(s->by, sizeof(float), Ty, B, cn_batch_y_size(d, 1) / Ty, lo, b);
+    if (s->bl) compact(s->bl, sizeof(int32_t), Ty, B, cn_batch_y_size(d, 1) / Ty, lo, b);
+}
+
+cn_status cn_session_distribute(cn_session *s, int rank, int size)
+{
+    long long B = s->cfg.train.batch_size;
+    if (size <= 1) return CN_OK;
+    if (B < size)
+        return cn_error(CN_ERR_ARG, "%s: train.batch_size: %lld is fewer examples than the %d ranks: each rank "
+                        "needs at least one example of every batch (train.batch_size is the global batch)",
+                        s->cfg.file, B, size);
+    s->dist_rank = rank;
+    s->dist_size = size;
+    /* contiguous slices in rank order, sizes floor/ceil of B/size */
+    s->slice_lo = (int)(B * rank / size);
+    s->slice_n = (int)(B * (rank + 1) / size) - s->slice_lo;
+    s->dist_grads = cn_malloc(sizeof(float) * s->ps.total * (size_t)size);
+    s->dist_loss = cn_malloc(sizeof(double) * (size_t)size);
+    s->dist_weight = cn_malloc(sizeof(double) * (size_t)size);
+    if (!s->dist_grads || !s->dist_loss || !s->dist_weight) return cn_error(CN_ERR_NOMEM, "out of memory for the gathered gradients");
+    for (int r = 0; r < size; r++) s->dist_weight[r] = (double)(B * (r + 1) / size - B * r / size) / (double)B;
+    return CN_OK;
+}
+
+/* The global mean gradient and loss from every rank's slice: each slice's mean weighted by its share
+ * b_r / B, summed in rank order in double, then rounded once to float. The same order on every rank
+ * and in every run, so the ranks agree bit for bit and the same rank count reproduces bit-identically.
+ * A non-finite value on any rank makes the sum non-finite on all of them. */
+static cn_status reduce_grads(cn_session *s, double *loss)
+{
+    size_t n = s->ps.total;
+    int R = s->dist_size;
+    cn_status st = cn_dist_allgather_f32(s->ps.grad, s->dist_grads, n);
+    if (!st) st = cn_dist_allgather_f64(loss, s->dist_loss, 1);
+    if (st) return st;
+    const double *w = s->dist_weight;
+    double l = 0.0;
+    for (int r = 0; r < R; r++) l += w[r] * s->dist_loss[r];
+    *loss = l;
+    for (size_t i = 0; i < n; i++) {
+        double acc = 0.0;
+        for (int r = 0; r < R; r++) acc += w[r] * (double)s->dist_grads[(size_t)r * n + i];
+        s->ps.grad[i] = (float)acc;
+    }
+    return CN_OK;
+}
+
 static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
 {
     const cn_dataset *d = &s->data.train;
     cn_status st = cn_batcher_next(&s->batcher, s->bx, s->by, s->bl, epoch);
     if (st) return st;
+    if (s->dist_size > 1) take_slice(s);
     cn_graph *g = &s->g;
     if ((st = cn_graph_reset(g))) return st;
     g->no_grad = 0;
     g->training = 1;
     g->rng = &s->drop_rng;
-    int B = (int)s->cfg.train.batch_size, xs[3], nd = 0;
+    int B = s->dist_size > 1 ? s->slice_n : (int)s->cfg.train.batch_size, xs[3], nd = 0;
+    if (s->dist_size > 1) {
+        g->batch_lo = s->slice_lo;
+        g->batch_n = s->slice_n;
+        g->batch_total = (int)s->cfg.train.batch_size;
+    }
     if (d->seq_len) xs[nd++] = d->seq_len;
     xs[nd++] = B;
     xs[nd++] = d->features;
@@ -469,6 +541,7 @@ cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *l
         for (size_t i = 0; i < s->ps.total; i++) s->ps.grad[i] /= k;
     }
     double loss = loss_sum / (double)accum;
+    if (s->dist_size > 1 && (st = reduce_grads(s, &loss))) return st;
     *loss_out = loss;
     s->step++;
     if ((st = cn_clip_run(s->clip, &s->ps, !isfinite(loss), action))) return st;

@@ -36,6 +36,12 @@ typedef struct {
     double loss_ring[CN_LOSS_RING];
     long long loss_ring_n;      /* logged losses so far (ring index = n % size) */
     double wall_s;              /* training time of earlier sessions of this run */
+    /* data-parallel training (cn_session_distribute): this rank's slice of every global batch */
+    int dist_rank, dist_size;   /* 0, 1 when training alone */
+    int slice_lo, slice_n;      /* examples [slice_lo, slice_lo + slice_n) of each batch */
+    float *dist_grads;          /* [dist_size * ps.total]: every rank's gradient, gathered */
+    double *dist_loss;          /* [dist_size]: every rank's loss */
+    double *dist_weight;        /* [dist_size]: each rank's share of the batch, b_r / B */
 } cn_session;
 
 /* Loads and validates everything; nothing is written. */
@@ -51,6 +57,12 @@ cn_status cn_session_save(cn_session *s, const char *path);
  * scheduled lr unless the stage says skip or stop. Allocates nothing once
  * the first step has sized the graph's arena. */
 cn_status cn_session_step(cn_session *s, double *loss, int *epoch, double *lr, cn_clip_action *action);
+/* Makes this session one of `size` data-parallel replicas (rank `rank`): each step it computes the
+ * gradient of its contiguous slice of the global batch (uneven when batch_size % size != 0), then every
+ * rank combines all slices' gradients in rank order, each weighted by its share of the batch, so every
+ * rank holds the same global mean gradient before the clip stage. CN_ERR_ARG when the batch has fewer
+ * examples than there are ranks. size 1: nothing changes. */
+cn_status cn_session_distribute(cn_session *s, int rank, int size);
 /* Mean loss and metric over a dataset, in evaluation mode. */
 cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss, double *metric);
 const char *cn_session_metric_name(const cn_session *s);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist/dist.h"
 #include "io/files.h"
 #include "train/session.h"
 
@@ -31,6 +32,7 @@ typedef struct {
     int have_test;
     int interrupted;          /* a signal ended this session early (summary.json "interrupted") */
     int lock_fd;              /* DIR/.lock, flock'ed while the run writes; -1 when not held */
+    int writer;               /* this process writes the run's files: rank 0 of a data-parallel job */
 } trainer;
 
 /* ---- files ---- */
@@ -85,6 +87,7 @@ static cn_status open_logs(trainer *t, int resuming)
 
 static void log_row(trainer *t, int epoch, double loss, double lr, const cn_clip_report *r, double ms)
 {
+    if (!t->writer) return;
     char b[13][40];
     cn_fmt_num(b[0], 40, loss);
     cn_fmt_num(b[1], 40, lr);
@@ -111,6 +114,7 @@ static cn_status run_eval(trainer *t)
     if (st) return st;
     t->have_test = 1;
     t->eval_step = s->step;
+    if (!t->writer) return CN_OK;
     char a[40], b[40];
     cn_fmt_num(a, sizeof a, t->test_loss);
     cn_fmt_num(b, sizeof b, t->test_metric);
@@ -121,6 +125,7 @@ static cn_status run_eval(trainer *t)
 
 static cn_status save_checkpoint(trainer *t)
 {
+    if (!t->writer) return CN_OK;
     char path[4200];
     join(path, sizeof path, t->dir, "checkpoint.safetensors");
     double earlier = t->s.wall_s;
@@ -143,6 +148,7 @@ static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v)
 
 static cn_status write_summary(trainer *t, double wall)
 {
+    if (!t->writer) return CN_OK;
     cn_session *s = &t->s;
     cJSON *j = cJSON_CreateObject();
     if (!j) return cn_error(CN_ERR_NOMEM, "out of memory");
@@ -179,7 +185,7 @@ static cn_status write_summary(trainer *t, double wall)
 static void progress(trainer *t, double loss, const cn_clip_report *r, int final)
 {
     FILE *f = t->o->progress;
-    if (!f) return;
+    if (!f || !t->writer) return;
     double now = cn_now_s();
     long long total = t->s.cfg.train.steps, step = t->s.step;
     double every = t->o->progress_tty ? 0.1 : 5.0;
@@ -388,6 +394,9 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
     if (st) goto out;
     if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
+    /* data-parallel under mpirun: every rank trains a replica on its slice; rank 0 alone writes */
+    if ((st = cn_session_distribute(s, cn_dist_rank(), cn_dist_size()))) goto out;
+    t.writer = cn_dist_rank() == 0;
     if (o->resume && s->step == s->cfg.train.steps) {
         /* a finished run: nothing to do, nothing rewritten (a resume loop may call it again) */
         res->already_done = 1;
@@ -397,14 +406,16 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_set_threads(s->cfg.threads);
     pick_dir(&t);
     snprintf(res->out_dir, sizeof res->out_dir, "%s", t.dir);
-    int own = o->resume && same_dir_as_checkpoint(t.dir, o->resume);
-    if ((st = claim_dir(&t, own))) goto out;
-    /* only now, holding the lock: a temp file here is a dead writer's, never a live one's */
-    if (o->resume) remove_stale_temps(t.dir);
-    char path[4200];
-    join(path, sizeof path, t.dir, "config.json");
-    if ((st = cn_write_json_atomic(path, s->cfg.root))) goto out;
-    if ((st = open_logs(&t, o->resume != NULL))) goto out;
+    if (t.writer) {
+        int own = o->resume && same_dir_as_checkpoint(t.dir, o->resume);
+        if ((st = claim_dir(&t, own))) goto out;
+        /* only now, holding the lock: a temp file here is a dead writer's, never a live one's */
+        if (o->resume) remove_stale_temps(t.dir);
+        char path[4200];
+        join(path, sizeof path, t.dir, "config.json");
+        if ((st = cn_write_json_atomic(path, s->cfg.root))) goto out;
+        if ((st = open_logs(&t, o->resume != NULL))) goto out;
+    }
 
     t.first_step = s->step;
     t.t_start = cn_now_s();
@@ -446,11 +457,14 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         }
         if (tc->eval_every && s->step % tc->eval_every == 0 && s->step < tc->steps && (st = run_eval(&t))) goto out;
         if (tc->checkpoint_every && s->step % tc->checkpoint_every == 0 && s->step < tc->steps) {
-            fflush(t.metrics);
+            if (t.metrics) fflush(t.metrics);
             if ((st = save_checkpoint(&t))) goto out;
         }
         progress(&t, loss, rep, 0);
-        if (o->stop_flag && *o->stop_flag) {
+        int stop = o->stop_flag && *o->stop_flag;
+        /* a signal may reach the ranks at different steps: they stop together when any has one */
+        if (s->dist_size > 1 && (st = cn_dist_max_int(&stop, 1))) goto out;
+        if (stop) {
             res->stopped = res->interrupted = t.interrupted = 1;
             break;
         }
@@ -461,7 +475,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         if ((st = run_eval(&t))) goto out;
     }
     progress(&t, loss, rep, 1);
-    fflush(t.metrics);
+    if (t.metrics) fflush(t.metrics);
     if ((st = save_checkpoint(&t))) goto out;
     if ((st = write_summary(&t, wall))) goto out;
     res->diverged = s->diverged_at_step > 0;
