@@ -45,8 +45,8 @@ cat > "$WORK/lstm.json" <<JSON
  "clip": {"mode": "norm", "max_norm": 1.0},
  "train": {"steps": $STEPS, "batch_size": 32, "log_every": $STEPS, "eval_every": 0, "checkpoint_every": 0}}
 JSON
-# parameters: mlp 784*512+512 + 512*512+512 + 512*10+10; lstm 4*128*(2+128) + 4*128 + 128+1
-params() { case $1 in mlp) echo 669706;; lstm) echo 67201;; esac; }
+# parameters: mlp 784*512+512 + 512*512+512 + 512*10+10; lstm 4*128*(2+128) + 2*4*128 (two biases) + 128+1
+params() { case $1 in mlp) echo 669706;; lstm) echo 67713;; esac; }
 sps() { sed -n 's/.*"steps_per_s":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$1/summary.json"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
