@@ -93,6 +93,24 @@ static cn_status gather(const void *mine, void *all, size_t n, MPI_Datatype t, s
 cn_status cn_dist_allgather_f32(const float *mine, float *all, size_t n) { return gather(mine, all, n, MPI_FLOAT, sizeof(float)); }
 cn_status cn_dist_allgather_f64(const double *mine, double *all, size_t n) { return gather(mine, all, n, MPI_DOUBLE, sizeof(double)); }
 
+cn_status cn_dist_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                                const int *rcounts, const int *rdispls)
+{
+    if (!g_active) {
+        memmove(recv + rdispls[0], send + sdispls[0], sizeof(float) * (size_t)scounts[0]);
+        return CN_OK;
+    }
+    int rc = MPI_Alltoallv(send, scounts, sdispls, MPI_FLOAT, recv, rcounts, rdispls, MPI_FLOAT, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? CN_OK : mpi_fail(rc, "Alltoallv");
+}
+
+cn_status cn_dist_allgatherv_f32(float *buf, const int *counts, const int *displs)
+{
+    if (!g_active) return CN_OK;
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_FLOAT, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? CN_OK : mpi_fail(rc, "Allgatherv");
+}
+
 cn_status cn_dist_max_int(int *v, size_t n)
 {
     if (!g_active) return CN_OK;
@@ -142,6 +160,20 @@ cn_status cn_dist_allgather_f32(const float *mine, float *all, size_t n)
 cn_status cn_dist_allgather_f64(const double *mine, double *all, size_t n)
 {
     if (all != mine) memmove(all, mine, n * sizeof *all);
+    return CN_OK;
+}
+
+cn_status cn_dist_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                                const int *rcounts, const int *rdispls)
+{
+    (void)rcounts;
+    memmove(recv + rdispls[0], send + sdispls[0], sizeof(float) * (size_t)scounts[0]);
+    return CN_OK;
+}
+
+cn_status cn_dist_allgatherv_f32(float *buf, const int *counts, const int *displs)
+{
+    (void)buf; (void)counts; (void)displs;
     return CN_OK;
 }
 

@@ -33,6 +33,12 @@ const char *cn_dist_backend(void);   /* "Open MPI ..." library version or "none"
 /* all[r*n .. r*n+n-1] = rank r's `mine`, on every rank (MPI_Allgather). */
 cn_status cn_dist_allgather_f32(const float *mine, float *all, size_t n);
 cn_status cn_dist_allgather_f64(const double *mine, double *all, size_t n);
+/* Personalised exchange (MPI_Alltoallv): rank r's send[sdispls[q] .. +scounts[q]) lands in rank q's
+ * recv[rdispls[r] .. +rcounts[r]). Counts and displacements in floats, one per rank. */
+cn_status cn_dist_alltoallv_f32(const float *send, const int *scounts, const int *sdispls, float *recv,
+                                const int *rcounts, const int *rdispls);
+/* In place (MPI_Allgatherv): every rank's buf[displs[r] .. +counts[r]) is rank r's block afterwards. */
+cn_status cn_dist_allgatherv_f32(float *buf, const int *counts, const int *displs);
 /* v[i] = max over ranks of v[i], on every rank (integer max is order-independent). */
 cn_status cn_dist_max_int(int *v, size_t n);
 /* buf from `root` to every rank. */

@@ -5,6 +5,7 @@
 #include "json/json.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,10 @@ void cn_session_close(cn_session *s)
     cn_free(s->dist_grads);
     cn_free(s->dist_loss);
     cn_free(s->dist_weight);
+    cn_free(s->shard_n);
+    cn_free(s->shard_at);
+    cn_free(s->recv_n);
+    cn_free(s->recv_at);
     cn_free_aligned(s->bx);
     cn_free_aligned(s->by);
     cn_free(s->bl);
@@ -456,35 +461,58 @@ cn_status cn_session_distribute(cn_session *s, int rank, int size)
     /* contiguous slices in rank order, sizes floor/ceil of B/size */
     s->slice_lo = (int)(B * rank / size);
     s->slice_n = (int)(B * (rank + 1) / size) - s->slice_lo;
-    s->dist_grads = cn_malloc(sizeof(float) * s->ps.total * (size_t)size);
-    s->dist_loss = cn_malloc(sizeof(double) * (size_t)size);
-    s->dist_weight = cn_malloc(sizeof(double) * (size_t)size);
-    if (!s->dist_grads || !s->dist_loss || !s->dist_weight) return cn_error(CN_ERR_NOMEM, "out of memory for the gathered gradients");
+    if (s->ps.total > (size_t)INT_MAX)
+        return cn_error(CN_ERR_ARG, "%s: %zu parameters: data-parallel training takes at most %d", s->cfg.file,
+                        s->ps.total, INT_MAX);
+    size_t n = s->ps.total, R = (size_t)size;
+    s->shard_n = cn_malloc(sizeof(int) * R);
+    s->shard_at = cn_malloc(sizeof(int) * R);
+    s->recv_n = cn_malloc(sizeof(int) * R);
+    s->recv_at = cn_malloc(sizeof(int) * R);
+    s->dist_loss = cn_malloc(sizeof(double) * R);
+    s->dist_weight = cn_malloc(sizeof(double) * R);
+    if (!s->shard_n || !s->shard_at || !s->recv_n || !s->recv_at || !s->dist_loss || !s->dist_weight)
+        return cn_error(CN_ERR_NOMEM, "out of memory");
+    for (size_t r = 0; r < R; r++) {   /* contiguous shards, sizes floor/ceil of n/R */
+        s->shard_at[r] = (int)(n * r / R);
+        s->shard_n[r] = (int)(n * (r + 1) / R) - s->shard_at[r];
+    }
+    int mine = s->shard_n[rank];
+    for (size_t r = 0; r < R; r++) {
+        s->recv_n[r] = mine;
+        s->recv_at[r] = (int)r * mine;
+    }
+    s->dist_grads = cn_malloc(sizeof(float) * ((size_t)mine * R + 1));
+    if (!s->dist_grads) return cn_error(CN_ERR_NOMEM, "out of memory for the gradient exchange");
     for (int r = 0; r < size; r++) s->dist_weight[r] = (double)(B * (r + 1) / size - B * r / size) / (double)B;
     return CN_OK;
 }
 
 /* The global mean gradient and loss from every rank's slice: each slice's mean weighted by its share
- * b_r / B, summed in rank order in double, then rounded once to float. The same order on every rank
- * and in every run, so the ranks agree bit for bit and the same rank count reproduces bit-identically.
- * A non-finite value on any rank makes the sum non-finite on all of them. */
+ * b_r / B, summed in rank order in double, rounded once to float. As a reduce-scatter then an
+ * all-gather (the traffic of a ring all-reduce: 2 (N-1)/N of the gradient in and out per rank): every
+ * rank receives every rank's piece of its own shard of the flat gradient (MPI_Alltoallv), sums that
+ * shard, and the summed shards are gathered back (MPI_Allgatherv). The order of the sum is fixed by
+ * rank, never by MPI, so the ranks agree bit for bit and the same rank count reproduces bit-identically
+ * (MPI_SUM's order is the library's choice). A non-finite value on any rank makes the sum non-finite
+ * on every rank, so every rank's clip stage sees it. */
 static cn_status reduce_grads(cn_session *s, double *loss)
 {
-    size_t n = s->ps.total;
-    int R = s->dist_size;
-    cn_status st = cn_dist_allgather_f32(s->ps.grad, s->dist_grads, n);
+    int R = s->dist_size, me = s->dist_rank, m = s->shard_n[me];
+    cn_status st = cn_dist_alltoallv_f32(s->ps.grad, s->shard_n, s->shard_at, s->dist_grads, s->recv_n, s->recv_at);
     if (!st) st = cn_dist_allgather_f64(loss, s->dist_loss, 1);
     if (st) return st;
     const double *w = s->dist_weight;
     double l = 0.0;
     for (int r = 0; r < R; r++) l += w[r] * s->dist_loss[r];
     *loss = l;
-    for (size_t i = 0; i < n; i++) {
+    float *g = s->ps.grad + s->shard_at[me];
+    for (int i = 0; i < m; i++) {
         double acc = 0.0;
-        for (int r = 0; r < R; r++) acc += w[r] * (double)s->dist_grads[(size_t)r * n + i];
-        s->ps.grad[i] = (float)acc;
+        for (int r = 0; r < R; r++) acc += w[r] * (double)s->dist_grads[(size_t)r * (size_t)m + (size_t)i];
+        g[i] = (float)acc;
     }
-    return CN_OK;
+    return cn_dist_allgatherv_f32(s->ps.grad, s->shard_n, s->shard_at);
 }
 
 static cn_status forward_backward(cn_session *s, double *loss, int *epoch)

@@ -39,7 +39,9 @@ typedef struct {
     /* data-parallel training (cn_session_distribute): this rank's slice of every global batch */
     int dist_rank, dist_size;   /* 0, 1 when training alone */
     int slice_lo, slice_n;      /* examples [slice_lo, slice_lo + slice_n) of each batch */
-    float *dist_grads;          /* [dist_size * ps.total]: every rank's gradient, gathered */
+    float *dist_grads;          /* [dist_size * shard]: every rank's gradient for this rank's shard */
+    int *shard_n, *shard_at;    /* [dist_size]: each rank's shard of the flat gradient (counts, offsets) */
+    int *recv_n, *recv_at;      /* [dist_size]: where each rank's piece of this rank's shard lands */
     double *dist_loss;          /* [dist_size]: every rank's loss */
     double *dist_weight;        /* [dist_size]: each rank's share of the batch, b_r / B */
 } cn_session;
