@@ -9,8 +9,8 @@
 #
 # steps/s is the run's own (summary.json steps_per_s: optimizer steps over the training loop's wall time,
 # rank 0). Efficiency = steps/s at 2 ranks / (2 x steps/s at 1 rank): the global batch is fixed, so ideal
-# is 2x the steps/s. Bytes per step: each rank sends its 4P-byte float gradient and receives the other
-# ranks' (MPI_Allgather, (N-1) x 4P bytes in per rank), P = parameters.
+# is 2x the steps/s. Bytes per step and rank: the gradient exchange (reduce-scatter + all-gather) moves
+# 2 (N-1)/N x 4P bytes in (and as many out), P = parameters: 4P at N = 2.
 set -eu
 BUILD=${1:-build}
 STEPS=${SCALE_STEPS:-200}
@@ -53,8 +53,8 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR 
 echo "## Data-parallel scaling (mpirun, 1 BLAS thread per rank)"
 echo
 echo "\`clipnn train\` at 1 rank (no mpirun) and 2 ranks (\`mpirun -np 2\`), median of $REPS runs of $STEPS steps;"
-echo "global batch fixed (mlp 256, lstm 32), so ideal is 2x the steps/s. Bytes in per rank per step: the other"
-echo "rank's float gradient (MPI_Allgather)."
+echo "global batch fixed (mlp 256, lstm 32), so ideal is 2x the steps/s. Bytes in per rank per step:"
+echo "2 (N-1)/N x 4P (reduce-scatter + all-gather of the float gradient; as many go out)."
 echo
 echo "| workload | params | steps/s 1 rank | steps/s 2 ranks | speedup | efficiency | bytes in / rank / step |"
 echo "|---|---:|---:|---:|---:|---:|---:|"

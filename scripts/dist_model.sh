@@ -10,8 +10,11 @@
 #   size); elementwise work is left out, so compute time is a lower bound and efficiency an upper bound.
 #   t_comp(N) = FLOP / (N * rate).
 # Communication, alpha-beta model, message S = 4P bytes (the float gradient), N ranks:
-#   ring all-reduce         t = 2 (N-1)/N * S / beta + 2 (N-1) alpha   (what ZeRO-1 or an all-reduce build moves)
-#   all-gather (as built)   t = (N-1) * S / beta + (N-1) alpha          (every rank receives every rank's gradient)
+#   t = 2 (N-1)/N * S / beta + 2 (N-1) alpha
+#   the cost of a ring all-reduce; clipnn's exchange (a reduce-scatter by MPI_Alltoallv, pairwise in N-1
+#   rounds of S/N, then an MPI_Allgatherv of the summed shards, N-1 rounds of S/N) moves the same bytes in
+#   the same number of rounds; ZeRO-1 would move the same too (reduce-scatter of gradients, all-gather of
+#   weights).
 #   beta = 25 Gb/s = 3.125e9 B/s or 100 Gb/s = 12.5e9 B/s; alpha = ALPHA_US microseconds (default 5).
 # Efficiency E(N) = t_comp(N) / (t_comp(N) + t_comm(N)) (no overlap of compute and communication).
 # Break-even batch per rank: E = 50% when the per-rank compute of b examples equals t_comm:
@@ -67,7 +70,7 @@ awk -v R="$RATE" -v A="$ALPHA_US" 'BEGIN {
     w[++n] = "lstm"; fl[n] = 3 * 2 * 32 * 50 * (4*128*(2+128)) + 3 * 2 * 32 * 128; B[n] = 32; P[n] = 4*128*(2+128) + 2*4*128 + 128+1
     bw[1] = 3.125e9; bn[1] = "25 Gb/s"; bw[2] = 12.5e9; bn[2] = "100 Gb/s"
     ranks[1] = 8; ranks[2] = 32; ranks[3] = 128
-    printf "alpha = %g us; ring all-reduce unless marked (as built = all-gather)\n\n", A
+    printf "alpha = %g us; E = efficiency at N ranks against 1 rank, no overlap of compute and communication\n\n", A
     for (i = 1; i <= n; i++) {
         t1 = fl[i] / R; S = 4 * P[i]
         printf "%s: %.3g GFLOP/step, global batch %d, %d params (%.2f MB gradient), 1 rank %.2f ms/step\n",
@@ -77,11 +80,10 @@ awk -v R="$RATE" -v A="$ALPHA_US" 'BEGIN {
             for (j = 1; j <= 3; j++) {
                 N = ranks[j]; tc = t1 / N
                 ar = 2 * (N - 1) / N * S / bw[k] + 2 * (N - 1) * a
-                ag = (N - 1) * S / bw[k] + (N - 1) * a
-                note = (B[i] < N) ? " (batch < ranks)" : ""
-                printf "  N=%d: E %.0f%% (as built %.0f%%)%s", N, 100 * tc / (tc + ar), 100 * tc / (tc + ag), note
+                note = (B[i] < N) ? " (batch < ranks: not runnable)" : ""
+                printf "  N=%d: E %.0f%%, %.2f ms comm%s", N, 100 * tc / (tc + ar), 1e3 * ar, note
             }
-            # break-even batch per rank at 32 ranks, ring all-reduce
+            # break-even batch per rank at 32 ranks
             N = 32; ar = 2 * (N - 1) / N * S / bw[k] + 2 * (N - 1) * a
             printf "\n  %-8s  break-even batch per rank (E = 50%%, N = 32): %.1f examples\n", bn[k], ar * R / (fl[i] / B[i])
         }
