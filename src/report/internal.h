@@ -37,7 +37,14 @@ typedef struct {
     double v;
 } cn_report_val;
 
-enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_NCOLS };
+/* metrics.csv columns read by name, then the derived effective scale (grad_norm_post / grad_norm_pre). */
+enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_POST, CN_RC_NREAD,
+       CN_RC_SCALE = CN_RC_NREAD, CN_RC_NCOLS };
+
+/* "Blew up": a finite training loss above CN_REPORT_BLOWUP_FACTOR x the run's early level, the median
+ * of its first CN_REPORT_EARLY_ROWS logged finite losses (a diverged run is "diverged" instead). */
+#define CN_REPORT_BLOWUP_FACTOR 100.0
+#define CN_REPORT_EARLY_ROWS 10
 
 typedef struct {
     const cn_report_run *in;
@@ -50,15 +57,39 @@ typedef struct {
     int diverged;
     long long diverged_at;       /* 0 if none */
     int draw_threshold;          /* clip_threshold is a global-norm threshold (config's clip modes) */
-    /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold (NAN = gap) */
+    /* Stopped before the config's train.steps without diverging: interrupted (exit 130) or ended
+       early; shown apart in the report, never averaged. */
+    int unfinished;
+    long long planned_steps;     /* config.json train.steps; 0 unknown */
+    /* see CN_REPORT_BLOWUP_FACTOR; blew_up_at is the first such step, blew_up_peak the largest loss */
+    int blew_up;
+    long long blew_up_at;
+    double early_loss, blew_up_peak;
+    void *config;                /* config.json (a cJSON object) or NULL: the variant's settings */
+    /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold, grad_norm_post and
+       the derived scale (NAN = gap) */
     long long n;
     double *col[CN_RC_NCOLS];
+    /* gn_pre.<name> columns of metrics.csv (same n rows) */
+    int n_tensors;
+    char **tensor_name;
+    double **tensor_col;
+    /* eval.csv: n_eval rows of step, test_loss */
+    long long n_eval;
+    double *eval_step, *eval_loss;
 } cn_report_rundata;
 
 /* Loads what can be loaded; sets failed/reason for missing or malformed files. Only an allocation
  * failure is an error. */
 cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *out);
 void cn_report_rundata_free(cn_report_rundata *r);
+
+/* ---- variant settings (settings.c) ---- */
+
+/* For n configs (cJSON objects from config.json, or NULL when unread), out[i] = the settings in which
+ * config i differs from the others, "path=value, ..." ("" when none, "?" when unread); the caller
+ * frees each with cn_free. */
+cn_status cn_report_settings(void *const *configs, int n, char **out);
 
 /* ---- SVG charts (svg.c) ---- */
 
@@ -98,5 +129,19 @@ typedef struct {
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
+
+/* A tensor x step heatmap of one variant: rows x cols cells, row-major. state 0: no logged step in
+ * the cell, 1: value (log10 colour scale from decade lo to hi, clamped), 2: not finite. */
+typedef struct {
+    const char *id, *title, *colour;   /* colour: the variant's, for the title swatch */
+    int rows, cols;
+    char *const *row_names;
+    const double *v;
+    const unsigned char *state;
+    int lo, hi;
+    double x_max;                      /* the step at the right edge */
+} cn_report_heatmap;
+
+void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h);
 
 #endif
