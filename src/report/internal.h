@@ -98,7 +98,8 @@ typedef struct {
     double *x, *y;
     long long n;
     long long seed;              /* of a seed line (data-seed attribute) */
-    int diverged;                /* drawn from a diverged run (a median: some of its seeds diverged) */
+    int diverged;                /* drawn from a diverged or blown-up run (a median: some of its seeds did);
+                                    its values do not set the top of a log axis */
 } cn_report_line;
 
 typedef struct {

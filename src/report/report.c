@@ -3,8 +3,9 @@
  * Each run is one of: failed (no usable files), unfinished (interrupted, or stopped short of
  * train.steps without a divergence), diverged (met a non-finite loss or gradient), or finished.
  * Table: one row per variant; each number is the mean ± sample standard deviation (n-1) over the
- * finished runs that did not diverge, taken over the finite values only, with "(f/p finite)" when
- * some were not and "(d diverged)" when diverged runs were left out; "—" when every run diverged.
+ * finished runs that neither diverged nor blew up, taken over the finite values only, with
+ * "(f/p finite)" when some were not and "(d diverged; b blew up)" for the runs left out; "—" when
+ * every run was left out.
  * Unfinished runs are listed apart and never averaged. A finite loss that rose more than
  * CN_REPORT_BLOWUP_FACTOR x its early level is flagged "blew up" (load.c), apart from "diverged".
  * The winner is the variant with the lowest median test loss (final training loss when no run was
@@ -36,8 +37,11 @@
 #define CN_REPORT_HEAT_COLS 100
 #define CN_REPORT_HEAT_ROWS 64
 
-static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+/* 20 distinguishable colours (a sweep has a dozen variants); they repeat after that */
+#define N_PALETTE 20
+static const char *const palette[N_PALETTE] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#000000"};
 
 typedef struct {
     const char *name;
@@ -64,8 +68,8 @@ typedef struct {
 } report;
 
 static int finished(const cn_report_rundata *d) { return !d->failed && !d->unfinished; }
-/* counted in the table's averages */
-static int averaged(const cn_report_rundata *d) { return finished(d) && !d->diverged; }
+/* counted in the table's averages: a diverged or blown-up run's numbers (1e40 losses) say nothing */
+static int averaged(const cn_report_rundata *d) { return finished(d) && !d->diverged && !d->blew_up; }
 
 /* ---- numbers for the table ---- */
 
@@ -100,7 +104,7 @@ static void stat_cell(char *out, size_t n, const report *r, const group *g, size
             allinf = 0;
         }
     }
-    if (p == 0) { snprintf(out, n, g->n_div && g->n_div == g->n_fin ? "—" : "n/a"); return; }
+    if (p == 0) { snprintf(out, n, g->n_fin && g->n_div + g->n_blew == g->n_fin ? "—" : "n/a"); return; }
     if (f == 0) { snprintf(out, n, allinf ? "inf" : "not finite"); return; }
     double mean = sum / f, ss = 0;
     for (int k = 0; k < g->n; k++) {
@@ -116,10 +120,16 @@ static void stat_cell(char *out, size_t n, const report *r, const group *g, size
     } else {
         snprintf(out, n, "%s", a);
     }
-    size_t l = strlen(out);
-    if (f < p && g->n_div) snprintf(out + l, n - l, " (%d/%d finite; %d diverged)", f, p, g->n_div);
-    else if (f < p) snprintf(out + l, n - l, " (%d/%d finite)", f, p);
-    else if (g->n_div) snprintf(out + l, n - l, " (%d diverged)", g->n_div);
+    /* the note: what the mean is not over */
+    char note[96] = "";
+    size_t l = 0;
+    if (f < p) l += (size_t)snprintf(note + l, sizeof note - l, "%d/%d finite", f, p);
+    if (g->n_div) l += (size_t)snprintf(note + l, sizeof note - l, "%s%d diverged", l ? "; " : "", g->n_div);
+    if (g->n_blew) snprintf(note + l, sizeof note - l, "%s%d blew up", l ? "; " : "", g->n_blew);
+    if (*note) {
+        l = strlen(out);
+        snprintf(out + l, n - l, " (%s)", note);
+    }
 }
 
 enum { COL_VARIANT, COL_SETTINGS, COL_RUNS, COL_FINAL, COL_TEST_LOSS, COL_TEST_METRIC, COL_DIVERGED, COL_BLEW,
@@ -296,7 +306,7 @@ static void html_table(cn_report_buf *b, const report *r)
     for (int gi = 0; gi < r->n_groups; gi++) {
         row_cells(r, &r->g[gi], cell);
         cn_report_printf(b, "<tr%s><td class=\"variant\"><span class=\"swatch\" style=\"background:%s\"></span>",
-                         gi == r->winner ? " class=\"winner\"" : "", palette[gi % 10]);
+                         gi == r->winner ? " class=\"winner\"" : "", palette[gi % N_PALETTE]);
         cn_report_html(b, r->g[gi].name);
         if (gi == r->winner) cn_report_puts(b, " <span class=\"badge\">best</span>");
         cn_report_puts(b, "</td><td class=\"settings\">");
@@ -355,11 +365,11 @@ static void steps_text(char *out, size_t n, const cn_report_rundata *d)
 static const char *const how_to_read =
     "Each row aggregates the seeds of one variant; *settings* is what the variant changed: the settings in "
     "which its runs' config.json differs from the other variants'. Numbers are the mean ± sample standard "
-    "deviation over the runs that finished without diverging: failed runs are counted in *runs* and listed "
-    "below; unfinished runs (interrupted, or stopped short of train.steps) are counted in *runs*, listed "
-    "apart and never averaged; diverged runs are counted in *diverged* and left out of the means "
-    "(\"(2 diverged)\"; \"—\" when every run diverged). \"(2/3 finite)\" means the mean is over the finite "
-    "values only. *final loss* is the mean training loss of the last min(100, steps) logged steps; "
+    "deviation over the runs that finished without diverging or blowing up: failed runs are counted in "
+    "*runs* and listed below; unfinished runs (interrupted, or stopped short of train.steps) are counted in "
+    "*runs*, listed apart and never averaged; diverged and blown-up runs are counted in their columns and "
+    "left out of the means (\"(2 diverged)\", \"(1 blew up)\"; \"—\" when every run was). \"(2/3 finite)\" "
+    "means the mean is over the finite values only. *final loss* is the mean training loss of the last min(100, steps) logged steps; "
     "*diverged* counts the runs that met a non-finite loss or gradient, with the step at which each first "
     "did; *blew up* counts the runs whose training loss stayed finite but rose above 100 times its early "
     "level (the median of its first 10 logged losses), with the first such step; *clipped steps* is the "
@@ -570,7 +580,7 @@ static void build_series(report *r, const group *g, int gi, const chart_spec *cs
     memset(s, 0, sizeof *s);
     s->variant = g->name;
     s->legend_note = g->note[0] ? g->note : NULL;
-    s->colour = palette[gi % 10];
+    s->colour = palette[gi % N_PALETTE];
     int m = 0, with_data = 0;
     long long total = 0;
     int *ok = cn_malloc((size_t)(g->n ? g->n : 1) * sizeof *ok);
@@ -596,14 +606,14 @@ static void build_series(report *r, const group *g, int gi, const chart_spec *cs
         view v = view_of(d, cs->src, NULL, cs->x_limit);
         if (!v.n || (m == 1 && !d->failed)) continue;
         downsample(r, v.x, v.y, v.n, cs->agg, CN_REPORT_SEED_POINTS, &s->seeds[s->n_seeds]);
-        s->seeds[s->n_seeds].diverged = d->diverged;
+        s->seeds[s->n_seeds].diverged = d->diverged || d->blew_up;
         s->seeds[s->n_seeds++].seed = d->in->seed;
     }
     if (m == 1) {
         const cn_report_rundata *d = &r->rd[ok[0]];
         view v = view_of(d, cs->src, NULL, cs->x_limit);
         downsample(r, v.x, v.y, v.n, cs->agg, CN_REPORT_POINTS, &s->bold);
-        s->bold.diverged = d->diverged;
+        s->bold.diverged = d->diverged || d->blew_up;
     }
     if (m >= 2 || (cs->with_threshold && m >= 1)) {
         x = cn_malloc((size_t)total * sizeof *x);
@@ -615,7 +625,7 @@ static void build_series(report *r, const group *g, int gi, const chart_spec *cs
     if (m >= 2) {
         long long n = median_merge(r, ok, m, cs->src, NULL, cs->x_limit, 1, x, y, tmp, pos);
         downsample(r, x, y, n, cs->agg, CN_REPORT_POINTS, &s->bold);
-        for (int i = 0; i < m; i++) s->bold.diverged |= r->rd[ok[i]].diverged;
+        for (int i = 0; i < m; i++) s->bold.diverged |= r->rd[ok[i]].diverged || r->rd[ok[i]].blew_up;
     }
     if (cs->with_threshold && m >= 1) {
         int draw = 0;
@@ -686,7 +696,7 @@ static void build_heat(report *r, const group *g, double x_max, heat *h)
         if (!first) first = d;
         ok[m++] = g->runs[k];
         total += d->n;
-        h->diverged |= d->diverged;
+        h->diverged |= d->diverged || d->blew_up;
     }
     if (!first) { cn_free(ok); return; }
     h->rows = first->n_tensors < CN_REPORT_HEAT_ROWS ? first->n_tensors : CN_REPORT_HEAT_ROWS;
@@ -732,8 +742,9 @@ static void heatmaps(cn_report_buf *b, report *r)
         any |= h[gi].rows > 0;
     }
     if (!r->oom && any) {
-        /* one colour scale for all variants: decades spanning the positive finite cells, capped (as the
-           log axes of the line charts) 3 decades above the cells of variants that did not diverge */
+        /* one colour scale for all variants: decades spanning the positive finite cells, topped at the
+           largest cell of the variants that neither diverged nor blew up (larger values take the top
+           colour), so that exploding runs do not wash the healthy ones into one colour */
         double lo = INFINITY, hi = -INFINITY, hi_ok = -INFINITY;
         for (int gi = 0; gi < r->n_groups; gi++)
             for (size_t c = 0; c < (size_t)h[gi].rows * CN_REPORT_HEAT_COLS; c++)
@@ -743,7 +754,7 @@ static void heatmaps(cn_report_buf *b, report *r)
                     if (!h[gi].diverged && h[gi].v[c] > hi_ok) hi_ok = h[gi].v[c];
                 }
         int dlo = isfinite(lo) ? (int)floor(log10(lo)) : -1, dhi = isfinite(hi) ? (int)ceil(log10(hi)) : 1;
-        if (isfinite(hi_ok) && dhi > (int)ceil(log10(hi_ok)) + 3) dhi = (int)ceil(log10(hi_ok)) + 3;
+        if (isfinite(hi_ok) && dhi > (int)ceil(log10(hi_ok))) dhi = (int)ceil(log10(hi_ok));
         if (dhi <= dlo) dhi = dlo + 1;
         cn_report_puts(b, "<h2>Per-tensor gradient norms</h2>\n");
         cn_report_printf(b, "<p class=\"howto\">Each parameter tensor's L2 gradient norm before clipping (the "
@@ -756,7 +767,7 @@ static void heatmaps(cn_report_buf *b, report *r)
             if (!h[gi].rows) continue;
             char id[32];
             snprintf(id, sizeof id, "heat-%d", gi);
-            cn_report_heatmap hm = {id, r->g[gi].name, palette[gi % 10], h[gi].rows, CN_REPORT_HEAT_COLS,
+            cn_report_heatmap hm = {id, r->g[gi].name, palette[gi % N_PALETTE], h[gi].rows, CN_REPORT_HEAT_COLS,
                                     h[gi].names, h[gi].v, h[gi].state, dlo, dhi, x_max > 0 ? x_max : 1};
             cn_report_puts(b, "<figure>\n");
             cn_report_svg_heatmap(b, &hm);
@@ -782,8 +793,11 @@ static const char *const css =
     ".scroll{overflow-x:auto;max-width:100%;margin:12px 0;-webkit-overflow-scrolling:touch}\n"
     "td.variant,td.settings,th:first-child,th:nth-child(2),table.runs td,table.runs th{text-align:left}\n"
     "td.variant{white-space:nowrap}td.settings{min-width:12em}td.settings code{white-space:nowrap;font-size:.95em}\n"
+    /* the variant's name stays in view while a wide table scrolls sideways */
+    "table.summary td.variant,table.summary th:first-child{position:sticky;left:0;z-index:1;background:#fff}\n"
+    "table.summary th:first-child{background:#f5f5f5}\n"
     ".num{white-space:nowrap;font-variant-numeric:tabular-nums}.note{color:#666;font-size:.9em}\n"
-    "tr.winner td{background:#eef7ee}tr.winner td.variant{font-weight:600}\n"
+    "table.summary tr.winner td{background:#eef7ee}tr.winner td.variant{font-weight:600}\n"
     ".badge{display:inline-block;background:#2ca02c;color:#fff;border-radius:3px;padding:0 5px;font-size:.8em;"
     "font-weight:600;vertical-align:1px}\n"
     "table.runs td{white-space:normal}table.runs td.dir{word-break:break-all;min-width:10em}\n"
@@ -828,7 +842,10 @@ static void html_plain(cn_report_buf *b, const char *md_text)
 static void html_doc(cn_report_buf *b, report *r, const char *title)
 {
     cn_report_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                      /* self-contained, and the browser holds it to that: no script, no fetch of anything */
+                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                      "style-src 'unsafe-inline'\">\n<title>");
     cn_report_html(b, title);
     cn_report_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>", css);
     cn_report_html(b, title);

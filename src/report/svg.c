@@ -165,8 +165,9 @@ static void axes(cn_report_buf *b, const cn_report_chart *c, const frame *f)
 }
 
 /* Path data for a line; returns the number of drawable points. A point alone between gaps becomes
- * a zero-length segment, which round line caps render as a dot. */
-static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *l)
+ * a zero-length segment, which round line caps render as a dot. flat: leave out the inner points of
+ * a run at the same printed height (a constant threshold needs 2 points, not 800). */
+static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *l, int flat)
 {
     long long drawn = 0;
     int pen = 0, run = 0;
@@ -176,6 +177,11 @@ static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *
             if (pen && run == 1) cn_report_puts(b, "l0,0");
             pen = 0;
             continue;
+        }
+        if (flat && pen && i + 1 < l->n && isfinite(l->x[i + 1])) {
+            double yp = py(f, l->y[i - 1]), yn = py(f, l->y[i + 1]);
+            if (isfinite(yp) && isfinite(yn) && lround(yp * 10) == lround(y * 10) && lround(yn * 10) == lround(y * 10))
+                continue;
         }
         cn_report_printf(b, "%s%.1f,%.1f", pen ? "L" : "M", x, y);
         run = pen ? run + 1 : 1;
@@ -193,11 +199,11 @@ static int drawable(const frame *f, const cn_report_line *l)
     return 0;
 }
 
-static void path(cn_report_buf *b, const frame *f, const cn_report_line *l, const char *attrs)
+static void path(cn_report_buf *b, const frame *f, const cn_report_line *l, const char *attrs, int flat)
 {
     if (!drawable(f, l)) return;
     cn_report_printf(b, "<path %s d=\"", attrs);
-    path_d(b, f, l);
+    path_d(b, f, l, flat);
     cn_report_puts(b, "\"/>\n");
 }
 
@@ -391,12 +397,12 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
             char attrs[128];
             snprintf(attrs, sizeof attrs, "class=\"seed\" data-seed=\"%lld\" stroke-width=\"1\" stroke-opacity=\"0.3\"",
                      s[v].seeds[k].seed);
-            path(b, &f, &s[v].seeds[k], attrs);
+            path(b, &f, &s[v].seeds[k], attrs, 0);
         }
-        path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"");
+        path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"", 0);
         /* the threshold runs through the variant's own noisy band: a white underlay keeps it visible */
-        path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"");
-        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"");
+        path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"", 1);
+        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"", 1);
         cn_report_puts(b, "</g>\n");
     }
     markers(b, &f, s, n);
@@ -440,7 +446,7 @@ void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h)
     double left = 16 + FONT_W * 0.92 * (double)(longest < 34 ? longest : 34);
     if (left < MARGIN_L) left = MARGIN_L;
     double row_h = h->rows > 24 ? 10 : 16, top = 40, w = SVG_W - left - MARGIN_R, ph = row_h * h->rows;
-    double cell_w = w / h->cols, bottom = top + ph, legend_y = bottom + 48, height = legend_y + 40;
+    double cell_w = w / h->cols, bottom = top + ph, legend_y = bottom + 66, height = legend_y + 30;
     cn_report_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart heatmap\" id=\"chart-%s\" width=\"%.0f\" "
                         "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\" "
                         "role=\"img\">\n",
@@ -454,8 +460,9 @@ void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h)
     snprintf(t, sizeof t, "Per-tensor gradient norm before clipping: %s", h->title);
     text(b, left + 20, 24, "start", " font-size=\"15\" font-weight=\"bold\"", t);
 
-    /* the cells: one path per colour, each a run of equal cells along a row */
-    cn_report_puts(b, "<g class=\"cells\" shape-rendering=\"crispEdges\">\n");
+    /* the cells: one path per colour, each a run of equal cells along a row, drawn 0.6 px wider than
+       its share (but not past the frame) so that scaled-down neighbours leave no hairline between them */
+    cn_report_puts(b, "<g class=\"cells\">\n");
     for (int level = 0; level <= HEAT_LEVELS; level++) {
         int started = 0;
         for (int r = 0; r < h->rows; r++) {
@@ -475,8 +482,8 @@ void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h)
                     cn_report_printf(b, "<path class=\"level\" data-level=\"%d\" fill=\"%s\" d=\"", level, col);
                     started = 1;
                 }
-                cn_report_printf(b, "M%.1f,%.1fh%.1fv%.1fh%.1fz", left + c * cell_w, top + r * row_h,
-                                 (e - c) * cell_w, row_h, -(e - c) * cell_w);
+                double cw = (e - c) * cell_w + (e < h->cols ? 0.6 : 0);
+                cn_report_printf(b, "M%.1f,%.1fh%.1fv%.1fh%.1fz", left + c * cell_w, top + r * row_h, cw, row_h, -cw);
                 c = e;
             }
         }
@@ -504,7 +511,7 @@ void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h)
         fmt_tick(lab, sizeof lab, v);
         text(b, x, bottom + 18, "middle", "", lab);
     }
-    text(b, left + w / 2, bottom + 34, "middle", " font-size=\"12\"", "optimizer step");
+    text(b, left + w / 2, bottom + 38, "middle", " font-size=\"12\"", "optimizer step");
     cn_report_puts(b, "</g>\n");
 
     /* the colour legend: the bins with the decades at their edges, then the non-finite swatch */
