@@ -802,9 +802,10 @@ static const char *const css =
     "font-weight:600;vertical-align:1px}\n"
     "table.runs td{white-space:normal}table.runs td.dir{word-break:break-all;min-width:10em}\n"
     ".swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-1px;border-radius:2px}\n"
+    "details.howto{margin:12px 0}details.howto summary{cursor:pointer;color:#444}\n"
     "figure{margin:18px 0}figcaption{color:#555;font-size:.9em;max-width:1000px}\n"
     "svg.chart{display:block;width:100%;height:auto;border:1px solid #eee}\n"
-    "@media (max-width:600px){body{margin:12px auto;padding:0 8px}table{font-size:.8em}}\n";
+    "@media (max-width:600px){body{margin:12px auto;padding:0 8px}table{font-size:.8em}td.settings{min-width:9em}}\n";
 
 static void html_run_rows(cn_report_buf *b, const report *r, int unfinished_only)
 {
@@ -863,9 +864,10 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
         cn_report_puts(b, "<h2>Unfinished runs (not averaged)</h2>\n");
         html_run_rows(b, r, 1);
     }
-    cn_report_puts(b, "<p class=\"howto\">");
+    /* folded: on a phone the charts would otherwise start two screens down */
+    cn_report_puts(b, "<details class=\"howto\"><summary>How to read the table</summary>\n<p>");
     html_plain(b, how_to_read);
-    cn_report_puts(b, "</p>\n");
+    cn_report_puts(b, "</p>\n</details>\n");
 
     int multi = 0;
     for (int gi = 0; gi < r->n_groups; gi++) multi |= r->g[gi].n_ok > 1;
