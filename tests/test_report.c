@@ -200,7 +200,8 @@ static void check_cell(const char *cell, expect e, int ndiv, const char *what)
     ck_assert_msg((pm != NULL) == (e.f >= 2), "%s: \"%s\": ± shown iff 2+ finite values", what, cell);
     if (pm) {
         ck_assert(sscanf(pm + strlen("± "), "%lf", &s) == 1);
-        ck_assert_msg(fabs(s - e.std) <= 6e-4 * fabs(e.std) + 1e-12, "%s: std %s, expected %.6g", what, cell, e.std);
+        /* the spread is printed to 2 significant digits */
+        ck_assert_msg(fabs(s - e.std) <= 0.051 * fabs(e.std) + 1e-12, "%s: std %s, expected %.6g", what, cell, e.std);
     }
     char note[64];
     if (e.f < e.p && ndiv) snprintf(note, sizeof note, "(%d/%d finite; %d diverged)", e.f, e.p, ndiv);

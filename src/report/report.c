@@ -2,7 +2,8 @@
  *
  * Each run is one of: failed (no usable files), unfinished (interrupted, or stopped short of
  * train.steps without a divergence), diverged (met a non-finite loss or gradient), or finished.
- * Table: one row per variant; each number is the mean ± sample standard deviation (n-1) over the
+ * Table: one row per variant; each number is the mean (4 significant digits) ± sample standard
+ * deviation (n-1, 2 significant digits) over the
  * finished runs that neither diverged nor blew up, taken over the finite values only, with
  * "(f/p finite)" when some were not and "(d diverged; b blew up)" for the runs left out; "—" when
  * every run was left out.
@@ -115,7 +116,8 @@ static void stat_cell(char *out, size_t n, const report *r, const group *g, size
     char a[48], b[48];
     fmt_num(a, sizeof a, mean, scale, unit);
     if (f >= 2) {
-        fmt_num(b, sizeof b, sqrt(ss / (f - 1)), scale, unit);
+        /* the spread to 2 significant digits: its own uncertainty is larger than that with few seeds */
+        snprintf(b, sizeof b, "%.2g%s", sqrt(ss / (f - 1)) * scale, unit);
         snprintf(out, n, "%s ± %s", a, b);
     } else {
         snprintf(out, n, "%s", a);
@@ -783,7 +785,7 @@ static void heatmaps(cn_report_buf *b, report *r)
 
 static const char *const css =
     "*{box-sizing:border-box}\n"
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1040px;margin:24px auto;"
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1200px;margin:24px auto;"
     "padding:0 16px;color:#222;line-height:1.45}\n"
     "h1{font-size:1.6em;margin-bottom:.2em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}"
     ".meta{color:#666;margin-top:0;overflow-wrap:anywhere}\n"

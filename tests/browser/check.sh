@@ -33,7 +33,7 @@ fail() { echo "report-check: FAIL: $*" >&2; fails=$((fails + 1)); }
 
 # chromium [ARGS...]: headless, its own profile, bounded in time; as root it needs --no-sandbox.
 browse() {
-    timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars=false \
+    timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
         --user-data-dir="$ABS/profile" "$@"
 }
 
