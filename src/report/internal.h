@@ -126,7 +126,8 @@ typedef struct {
     const char *title, *xlabel, *ylabel;
     int log_y;                   /* 1: log10 axis, ticks at powers of 10; values <= 0 are gaps */
     double y_min, y_max;         /* linear axis range (log axes fit the data) */
-    double x_max;                /* last step of any run (the downsampled x may stop short of it) */
+    double x_max;                /* the step at the right edge: the last step of any run (the downsampled x
+                                    may stop short of it), or the end of the early-steps window */
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);

@@ -3,12 +3,14 @@
  *
  * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
- * appearance; seeds of one variant are aggregated (mean ± sample std over seeds for the table,
- * per-step median across seeds for the charts).
+ * appearance; seeds of one variant are aggregated (mean ± sample std over the seeds that finished
+ * without diverging or blowing up for the table, per-step median across seeds for the charts);
+ * unfinished runs (interrupted, or short of train.steps) are listed apart and never averaged. What
+ * each variant changed is read from the runs' config.json (src/report/settings.c).
  *
  * A diverged or failed run is a result, not an error: it appears in the table and the charts.
  * A run whose files are missing or unreadable is shown as "failed" with the reason. Only
- * failing to write the report itself is an error. */
+ * failing to write the report itself is an error. The same run files give the same bytes. */
 #ifndef CN_REPORT_H
 #define CN_REPORT_H
 
