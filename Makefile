@@ -1,4 +1,4 @@
-# clipnn build. Targets: all (default), test, demo, bench, deps, clean.
+# clipnn build. Targets: all (default), test, demo, bench, deps, report-check, clean.
 # SAN=1 builds into build-san/ with AddressSanitizer + UndefinedBehaviorSanitizer.
 # Never add -ffast-math or -Ofast: NaN/Inf detection is part of the product.
 
@@ -37,7 +37,7 @@ BIN      := $(BUILD)/clipnn
 TESTBIN  := $(BUILD)/clipnn_tests
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test test-run demo bench fuzz deps check-deps clean examples
+.PHONY: all test test-run demo bench fuzz deps check-deps clean examples report-check
 .DEFAULT_GOAL := all
 
 all: check-deps
@@ -73,6 +73,18 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@scripts/deps.sh --extra clang libclang-rt-14-dev
 	@fuzz/run.sh $(FUZZ_SECONDS)
+
+# The compare report in a real browser (headless Chromium, installed when missing, with libpng for the
+# screenshot checker): fails on console errors, an empty chart, a page wider than a 400 px window.
+report-check:
+	@scripts/deps.sh --extra chromium libpng-dev
+	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/tools/pngcheck
+	@tests/browser/check.sh $(BUILD)
+
+$(BUILD)/tools/pngcheck: tests/browser/pngcheck.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -Wall -Wextra $(shell pkg-config --cflags libpng 2>/dev/null) -o $@ $< \
+	    $(LDSAN) $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
 
 examples: check-deps
 	@$(MAKE) --no-print-directory $(EX_BIN)
