@@ -60,5 +60,11 @@ const char *cn_loss_name(cn_loss_kind k);
  * cross_entropy: `labels`, one per row of pred seen as [rows, C] (for [T,B,C] time-major: labels[t*B + b]);
  * the mean over all rows, i.e. over batch and time. Mean reduction as PyTorch's defaults. */
 cn_var *cn_loss(cn_graph *g, cn_loss_kind k, cn_var *pred, cn_var *target, const int32_t *labels);
+/* The value of a loss node as the trainer sees it: the double mean (cn_scalar_value), except that a value
+ * beyond float32 range (|loss| > FLT_MAX) is returned as +-inf. The loss is accumulated in double, but the
+ * model computes in float32 and PyTorch's float32 loss is inf there: reporting it as inf makes a float32
+ * overflow count as a non-finite loss (on_nonfinite) on the same step as in a float32 framework, instead of
+ * letting a finite 1e40 loss, and the gradients computed from it, through. NaN stays NaN. */
+double cn_loss_value(const cn_var *loss);
 
 #endif

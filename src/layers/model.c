@@ -3,6 +3,7 @@
 #include "layers/layers.h"
 #include "json/json.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -515,4 +516,10 @@ cn_var *cn_loss(cn_graph *g, cn_loss_kind k, cn_var *pred, cn_var *target, const
         return fail(g, CN_ERR_ARG);
     }
     return k == CN_LOSS_MSE ? cn_mse(g, pred, target) : cn_bce_with_logits(g, pred, target);
+}
+
+double cn_loss_value(const cn_var *loss)
+{
+    double v = cn_scalar_value(loss);
+    return fabs(v) > FLT_MAX ? copysign(INFINITY, v) : v;
 }

@@ -416,7 +416,7 @@ static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
     }
     cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
     if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
-    *loss = cn_scalar_value(l);
+    *loss = cn_loss_value(l);   /* beyond float32 range: inf, a non-finite loss */
     return cn_backward(g, l);
 }
 
@@ -434,7 +434,7 @@ cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *l
         loss_sum += l;
     }
     if (accum > 1) {
-        /* clip the MEAN gradient, once per optimizer step (CLIPPING.md) */
+        /* clip the MEAN gradient, once per optimizer step (docs/clipping.md) */
         float k = (float)accum;
         for (size_t i = 0; i < s->ps.total; i++) s->ps.grad[i] /= k;
     }
@@ -498,7 +498,7 @@ cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss,
         cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->el) : NULL;
         if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "evaluation failed");
         size_t rows = cn_rows(&pred->v);
-        lsum += cn_scalar_value(l) * (double)rows;
+        lsum += cn_loss_value(l) * (double)rows;
         msum += batch_metric(s, pred, s->ey, s->el, rows);
         rows_total += (long long)rows;
     }
