@@ -21,8 +21,8 @@
 #define CN_CLIP_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/state.h"
+#include "../tensor/tensor.h"
+#include "../tensor/state.h"
 
 /* ---- Statistics (computed once per step, then read-only for the modes) ---- */
 typedef struct cn_clip_stats {

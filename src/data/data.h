@@ -60,9 +60,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cJSON.h>
-#include "tensor/core.h"
-#include "tensor/rng.h"
-#include "tensor/state.h"
+#include "../tensor/core.h"
+#include "../tensor/rng.h"
+#include "../tensor/state.h"
 
 typedef enum { CN_TARGET_FLOAT = 0, CN_TARGET_CLASS } cn_target_kind;
 

@@ -22,8 +22,8 @@
 #define CN_SAFETENSORS_H
 
 #include <cJSON.h>
-#include "tensor/core.h"
-#include "tensor/state.h"
+#include "../tensor/core.h"
+#include "../tensor/state.h"
 
 /* Largest header accepted by the reader (the reference reader's limit). */
 #define CN_ST_MAX_HEADER ((uint64_t)100000000)

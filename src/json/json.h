@@ -12,7 +12,7 @@
 #define CN_JSON_H
 
 #include <cJSON.h>
-#include "tensor/core.h"
+#include "../tensor/core.h"
 
 /* "path.key" (or "key" at top level; "path.3" for array items). */
 void cn_json_join(char *out, size_t n, const char *path, const char *key);

@@ -14,9 +14,9 @@
 #define CN_LAYERS_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/rng.h"
-#include "autograd/autograd.h"
+#include "../tensor/tensor.h"
+#include "../tensor/rng.h"
+#include "../autograd/autograd.h"
 
 typedef struct cn_model cn_model;
 

@@ -15,8 +15,8 @@
 #define CN_OPTIM_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/state.h"
+#include "../tensor/tensor.h"
+#include "../tensor/state.h"
 
 typedef struct cn_optim cn_optim;
 

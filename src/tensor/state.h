@@ -5,7 +5,7 @@
 #define CN_STATE_H
 
 #include <stdint.h>
-#include "tensor/core.h"
+#include "core.h"
 
 typedef enum { CN_DT_F32 = 0, CN_DT_F64, CN_DT_I32, CN_DT_I64 } cn_dtype;
 

@@ -11,7 +11,7 @@
 #ifndef CN_TENSOR_H
 #define CN_TENSOR_H
 
-#include "tensor/core.h"
+#include "core.h"
 
 #define CN_MAX_DIMS 4
 
