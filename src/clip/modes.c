@@ -305,12 +305,15 @@ const cn_clip_mode_def cn_clip_mode_agc = {"agc", agc_keys, 0, 0, agc_create};
 /* Seetharaman et al. 2020, "AutoClip: Adaptive Gradient Clipping for Source
  * Separation Networks". threshold = p-th percentile (linear interpolation, numpy's
  * default) of the last `history` finite pre-clip L2 norms, taken BEFORE this
- * step's norm is added (CLIPPING.md; the authors' code adds it first). Then the
- * PyTorch norm rule with that threshold. */
+ * step's norm is added (docs/clipping.md), so a spike is judged against the norms
+ * before it. include_current = true adds it first, as the authors' code does
+ * (np.percentile over a history that includes this step's norm). Then the PyTorch
+ * norm rule with that threshold. */
 
 typedef struct {
     cn_clipper base;
     double percentile;
+    int include_current;      /* add this step's norm before taking the percentile */
     int has_fallback;
     double fallback;
     int64_t history;          /* ring capacity */
@@ -372,7 +375,9 @@ static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
     double N = sqrt(ctx->stats->total_sumsq);
-    /* the percentile of the past norms, BEFORE this step's norm is added */
+    int pushed = a->include_current && isfinite(N);
+    if (pushed) autoclip_push(a, N);
+    /* the percentile of the window: the past norms (and this step's with include_current) */
     double thr = a->count > 0 ? percentile_linear(a->sorted, a->count, a->percentile) : NAN;
     ctx->report->autoclip_threshold = thr;
     double use = thr;
@@ -385,7 +390,7 @@ static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
         ctx->clipped = coef < 1.0;
         ctx->modified = !(coef == 1.0);
     }
-    if (isfinite(N)) autoclip_push(a, N);   /* non-finite norms never enter the history */
+    if (!pushed && isfinite(N)) autoclip_push(a, N);   /* non-finite norms never enter the history */
     return CN_OK;
 }
 
@@ -445,7 +450,7 @@ static void autoclip_free(cn_clipper *self)
 }
 
 static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free};
-static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", NULL};
+static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", "include_current", NULL};
 
 static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -458,9 +463,12 @@ static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset
     if ((st = cn_json_number(obj, path, "percentile", 0, 10, 0, 0, 100, 0, &pct))) return st;
     if ((st = cn_json_int(obj, path, "history", 0, 1000, 1, 100000000, &hist))) return st;
     if ((st = cn_json_number_opt(obj, path, "fallback_max_norm", 0, 1, INFINITY, 0, &has_fb, &fb))) return st;
+    int incl;
+    if ((st = cn_json_bool(obj, path, "include_current", 0, 0, &incl))) return st;
     autoclip_clipper *a = new_clipper(sizeof *a, &autoclip_ops, path);
     if (!a) return CN_ERR_NOMEM;
     a->percentile = pct;
+    a->include_current = incl;
     a->history = hist;
     a->has_fallback = has_fb;
     a->fallback = fb;
@@ -480,13 +488,17 @@ const cn_clip_mode_def cn_clip_mode_autoclip = {"autoclip", autoclip_keys, 1, 1,
  * mu + z_thresh^2 * sigma / z (their "adaptive scaling": mu + z_thresh*sigma/eta,
  * eta = z/z_thresh), capped by max_norm when given; scale with the PyTorch rule.
  * EMA: mu <- a mu + (1-a) x; var <- a var + (1-a) (x - mu)^2 (new mu), x = the
- * threshold if clipped, else N. During warm-up only max_norm (if any) clips. */
+ * threshold if clipped, else N. During warm-up only max_norm (if any) clips.
+ * ema_input "applied" (default): x is the threshold the gradient was scaled to, the
+ * cap included; "uncapped" (the authors' code): x is the z-score threshold when
+ * z > z_thresh, else N, whatever max_norm did. */
 
 typedef struct {
     cn_clipper base;
     double alpha, z_thresh;
     int has_cap;
     double cap;
+    int ema_uncapped;         /* ema_input = "uncapped" */
     int64_t warmup;
     int64_t count;            /* warm-up norms collected (== warmup once initialised) */
     double mu, var;
@@ -532,11 +544,12 @@ static cn_status zclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
     int zclip = zs > z->z_thresh;
     /* the norm at which z reaches z_thresh: the threshold in force when not clipping */
     double thr = zclip ? z->mu + z->z_thresh * z->z_thresh * sigma / zs : z->mu + z->z_thresh * (sigma + 1e-6);
+    double zthr = thr;
     if (z->has_cap && z->cap < thr) thr = z->cap;
     ctx->threshold = thr;
     if (zclip || (z->has_cap && thr == z->cap)) scale_to(ctx, thr, N);
     if (isfinite(N)) {
-        double x = ctx->clipped ? thr : N;
+        double x = z->ema_uncapped ? (zclip ? zthr : N) : ctx->clipped ? thr : N;
         z->mu = z->alpha * z->mu + (1 - z->alpha) * x;
         z->var = z->alpha * z->var + (1 - z->alpha) * (x - z->mu) * (x - z->mu);
     }
@@ -590,7 +603,7 @@ static void zclip_free(cn_clipper *self)
 }
 
 static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free};
-static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", NULL};
+static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", "ema_input", NULL};
 
 static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -602,6 +615,9 @@ static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *p
     if ((st = cn_json_number(obj, path, "z_thresh", 0, 2.5, 0, 1, INFINITY, 0, &zt))) return st;
     if ((st = cn_json_int(obj, path, "warmup", 0, 25, 1, 100000000, &warm))) return st;
     if ((st = cn_json_number_opt(obj, path, "max_norm", 0, 1, INFINITY, 0, &has_cap, &cap))) return st;
+    static const char *const ema_inputs[] = {"applied", "uncapped", NULL};
+    const char *ema;
+    if ((st = cn_json_string(obj, path, "ema_input", 0, "applied", ema_inputs, &ema))) return st;
     zclip_clipper *z = new_clipper(sizeof *z, &zclip_ops, path);
     if (!z) return CN_ERR_NOMEM;
     z->alpha = alpha;
@@ -609,6 +625,7 @@ static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *p
     z->warmup = warm;
     z->has_cap = has_cap;
     z->cap = cap;
+    z->ema_uncapped = !strcmp(ema, "uncapped");
     z->buf = cn_calloc((size_t)warm, sizeof(double));
     if (!z->buf) { zclip_free(&z->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
     *out = &z->base;
