@@ -32,6 +32,29 @@ typedef struct { int seq; int features; } cn_model_output;
  * recurrent layer after a non-sequence output, ...). */
 cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_input *in, cn_paramset *ps,
                          cn_model **out);
+/* The same model from C, without JSON: a list of layer specs, e.g.
+ *   cn_layer_spec layers[] = {{.type = CN_LAYER_RNN, .hidden = 50}, {.type = CN_LAYER_LINEAR, .out = 1}};
+ *   cn_model_new(layers, 2, &in, &ps, &m);
+ * A field left 0 takes the JSON key's default; fields of other layer types are ignored. The result (and
+ * its parameter names and initialisation) is the model the equivalent "model" list gives. Per-parameter
+ * "init" overrides need the JSON path. Errors name "model.<i>.<key>". */
+typedef enum {
+    CN_LAYER_LINEAR = 0, CN_LAYER_TANH, CN_LAYER_RELU, CN_LAYER_SIGMOID, CN_LAYER_DROPOUT, CN_LAYER_EMBEDDING,
+    CN_LAYER_RNN, CN_LAYER_LSTM, CN_LAYER_GRU
+} cn_layer_type;
+typedef struct {
+    cn_layer_type type;
+    const char *name;   /* parameter-name prefix instead of the index (NULL: the index)          */
+    int out;            /* linear: required                                                      */
+    int no_bias;        /* linear: 1 = no bias                                                   */
+    double p;           /* dropout: 0.5                                                          */
+    int vocab, dim;     /* embedding: required (vocab may come from cn_model_input.vocab)        */
+    int hidden;         /* rnn, lstm, gru: required                                              */
+    int relu;           /* rnn: 1 = relu nonlinearity (tanh otherwise)                           */
+    int sequence;       /* rnn, lstm, gru: 1 = output every step ("sequence"), else the last     */
+} cn_layer_spec;
+cn_status cn_model_new(const cn_layer_spec *layers, int n_layers, const cn_model_input *in, cn_paramset *ps,
+                       cn_model **out);
 cn_model_output cn_model_output_shape(const cn_model *m);
 /* The NULL-terminated list of keys a layer of this type accepts ("type", "name", "init" where it has
  * parameters, and its own keys), or NULL for an unknown type. cn_model_build validates with these lists;

@@ -523,3 +523,47 @@ double cn_loss_value(const cn_var *loss)
     double v = cn_scalar_value(loss);
     return fabs(v) > FLT_MAX ? copysign(INFINITY, v) : v;
 }
+
+cn_status cn_model_new(const cn_layer_spec *layers, int n_layers, const cn_model_input *in, cn_paramset *ps,
+                       cn_model **out)
+{
+    *out = NULL;
+    if (n_layers < 1 || !layers) return cn_error(CN_ERR_ARG, "model: expected at least one layer, got %d", n_layers);
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return cn_error(CN_ERR_NOMEM, "out of memory building the model");
+    cn_status st = CN_OK;
+    for (int i = 0; i < n_layers && !st; i++) {
+        const cn_layer_spec *L = &layers[i];
+        if ((unsigned)L->type > CN_LAYER_GRU) { st = cn_error(CN_ERR_ARG, "model.%d.type: unknown type %d", i, (int)L->type); break; }
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            st = cn_error(CN_ERR_NOMEM, "out of memory building the model");
+            break;
+        }
+        st = cn_json_set(o, "type", cJSON_CreateString(type_names[L->type]));
+        if (!st && L->name) st = cn_json_set(o, "name", cJSON_CreateString(L->name));
+        switch (L->type) {
+        case CN_LAYER_LINEAR:
+            if (!st) st = cn_json_set(o, "out", cJSON_CreateNumber(L->out));
+            if (!st && L->no_bias) st = cn_json_set(o, "bias", cJSON_CreateFalse());
+            break;
+        case CN_LAYER_DROPOUT:
+            if (!st) st = cn_json_set_opt(o, "p", L->p);
+            break;
+        case CN_LAYER_EMBEDDING:
+            if (!st) st = cn_json_set_opt(o, "vocab", L->vocab);
+            if (!st) st = cn_json_set(o, "dim", cJSON_CreateNumber(L->dim));
+            break;
+        case CN_LAYER_RNN: case CN_LAYER_LSTM: case CN_LAYER_GRU:
+            if (!st) st = cn_json_set(o, "hidden", cJSON_CreateNumber(L->hidden));
+            if (!st && L->type == CN_LAYER_RNN && L->relu) st = cn_json_set(o, "nonlinearity", cJSON_CreateString("relu"));
+            if (!st && L->sequence) st = cn_json_set(o, "output", cJSON_CreateString("sequence"));
+            break;
+        default: break;
+        }
+    }
+    if (!st) st = cn_model_build(arr, "model", in, ps, out);
+    cJSON_Delete(arr);
+    return st;
+}

@@ -343,3 +343,29 @@ cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state
     o->step = step;
     return CN_OK;
 }
+
+cn_status cn_optim_new(const cn_optim_opts *opts, const cn_paramset *ps, cn_optim **out)
+{
+    *out = NULL;
+    if ((unsigned)opts->type > CN_OPTIM_ADAMW) return cn_error(CN_ERR_ARG, "optimizer.type: unknown type %d", (int)opts->type);
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return cn_error(CN_ERR_NOMEM, "out of memory building the optimizer");
+    cn_status st = cn_json_set(j, "type", cJSON_CreateString(opt_names[opts->type]));
+    if (!st) st = cn_json_set_opt(j, "lr", opts->lr);
+    if (!st) st = cn_json_set_opt(j, "weight_decay", opts->weight_decay);
+    if (opts->type == CN_OPTIM_SGD) {
+        if (!st) st = cn_json_set_opt(j, "momentum", opts->momentum);
+        if (!st) st = cn_json_set_opt(j, "dampening", opts->dampening);
+        if (!st && opts->nesterov) st = cn_json_set(j, "nesterov", cJSON_CreateTrue());
+    } else {
+        if (!st) st = cn_json_set_opt(j, "eps", opts->eps);
+        if (!st && (opts->beta1 != 0 || opts->beta2 != 0)) {
+            double b[2] = {opts->beta1 == 0 ? 0.9 : opts->beta1, opts->beta2 == 0 ? 0.999 : opts->beta2};
+            for (int i = 0; i < 2; i++) if (b[i] == CN_ZERO) b[i] = 0.0;
+            st = cn_json_set(j, "betas", cJSON_CreateDoubleArray(b, 2));
+        }
+    }
+    if (!st) st = cn_optim_from_json(j, "optimizer", ps, out);
+    cJSON_Delete(j);
+    return st;
+}

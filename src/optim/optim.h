@@ -23,6 +23,21 @@ typedef struct cn_optim cn_optim;
 /* Parses the "optimizer" object (defaults filled in; errors name `path`.key) and allocates the state for
  * the parameters of ps (which must be finalized). */
 cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out);
+
+/* The same optimizer from C, without JSON: cn_optim_new(&(cn_optim_opts){.type = CN_OPTIM_ADAM, .lr = 1e-3},
+ * &ps, &opt). A field left 0 takes the JSON key's default (CN_ZERO for an actual 0); the values are checked
+ * as the JSON keys are, and errors name them ("optimizer.lr: ..."). The result is the optimizer the
+ * equivalent "optimizer" object gives, step for step. */
+typedef enum { CN_OPTIM_SGD = 0, CN_OPTIM_ADAM, CN_OPTIM_ADAMW } cn_optim_type_id;
+typedef struct {
+    cn_optim_type_id type;
+    double lr;                  /* sgd: required; adam, adamw: 1e-3                                  */
+    double momentum, dampening; /* sgd: 0, 0                                                        */
+    int nesterov;               /* sgd: 0                                                           */
+    double beta1, beta2, eps;   /* adam, adamw: 0.9, 0.999, 1e-8                                    */
+    double weight_decay;        /* sgd, adam: 0 (L2 in the gradient); adamw: 1e-2 (decoupled)        */
+} cn_optim_opts;
+cn_status cn_optim_new(const cn_optim_opts *opts, const cn_paramset *ps, cn_optim **out);
 double cn_optim_lr(const cn_optim *o);                            /* configured base lr */
 const char *cn_optim_type(const cn_optim *o);                     /* "sgd", "adam", "adamw" */
 long long cn_optim_steps(const cn_optim *o);                      /* steps taken so far */
