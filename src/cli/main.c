@@ -23,13 +23,14 @@ static const char *const main_usage =
     "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
-    "  clipnn --help | --version ; clipnn COMMAND --help\n"
+    "  clipnn --help | --version [--verbose] ; clipnn COMMAND --help\n"
     "\n"
     "example:\n"
     "  clipnn compare examples/rnn_adding_explode.json --seeds 3 --out runs/explode\n";
 
 static const char *const train_usage =
     "usage: clipnn train CONFIG.json [--out DIR] [--set PATH=VALUE]... [--resume CHECKPOINT] [--quiet]\n"
+    "                    [--allow-thread-change]\n"
     "\n"
     "Trains the model described by CONFIG.json and writes config.json, metrics.csv, eval.csv,\n"
     "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>).\n"
@@ -37,6 +38,8 @@ static const char *const train_usage =
     "                     (e.g. --set clip.max_norm=0.5 --set optimizer.lr=1e-3 --set model.0.hidden=64)\n"
     "  --resume FILE      continue from a checkpoint (bit-identical to an uninterrupted run);\n"
     "                     without --out the run continues in the checkpoint's directory\n"
+    "  --allow-thread-change  with --resume: accept another \"threads\" than the run's (the resumed\n"
+    "                     run is then not bit-identical: the thread count changes the rounding)\n"
     "  --quiet            no progress output\n"
     "Exit: 0 done, 3 stopped on a non-finite loss/gradient, 2 bad config/data/usage, 1 I/O error.\n"
     "\n"
@@ -106,7 +109,7 @@ static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-
 typedef struct {
     const char *config, *out, *resume, *checkpoint, *prime;
     char **sets;
-    int n_sets, quiet, seeds, length;
+    int n_sets, quiet, seeds, length, allow_thread_change;
     double temperature;
     unsigned long long seed;
     char **variants;
@@ -142,6 +145,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         snprintf(key, sizeof key, " %s ", o);
         if (!strstr(allowed, key)) return usage_error(usage, "unknown option '%s'", o);
         if (!strcmp(o, "--quiet")) { a->quiet = 1; continue; }
+        if (!strcmp(o, "--allow-thread-change")) { a->allow_thread_change = 1; continue; }
         if (i + 1 >= argc) return usage_error(usage, "option '%s' needs a value", o);
         const char *v = argv[++i];
         double num;
@@ -189,11 +193,11 @@ static void install_signals(void)
 static int cmd_train(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet ", &a);
+    int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet --allow-thread-change ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
     install_signals();
     cn_train_opts o = {a.config, a.out, a.resume, a.sets, a.n_sets, a.quiet ? NULL : stderr,
-                       !a.quiet && isatty(STDERR_FILENO), &stop_requested};
+                       !a.quiet && isatty(STDERR_FILENO), &stop_requested, a.allow_thread_change};
     cn_train_result r;
     cn_status st = cn_train(&o, &r);
     free_args(&a);
@@ -255,7 +259,18 @@ int main(int argc, char **argv)
     if (argc < 2) { fputs(main_usage, stderr); return 2; }
     const char *cmd = argv[1];
     if (is_help(cmd)) { fputs(main_usage, stdout); return 0; }
-    if (!strcmp(cmd, "--version")) { printf("clipnn %s\n", CN_VERSION); return 0; }
+    if (!strcmp(cmd, "--version")) {
+        printf("clipnn %s\n", CN_VERSION);
+        if (argc > 2 && !strcmp(argv[2], "--verbose")) {
+            /* what the rounding of a run depends on besides the config (also in summary.json) */
+            cn_set_threads(1);
+            printf("blas: %s\nblas core: %s\nblas threads: %d (the default \"threads\"; a run sets its own)\n",
+                   cn_blas_config(), cn_blas_core(), cn_blas_threads());
+        } else if (argc > 2) {
+            return usage_error(main_usage, "unknown option '%s' after --version (only --verbose)", argv[2]);
+        }
+        return 0;
+    }
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);

@@ -267,7 +267,16 @@ static cn_status check_same_config(const cn_session *s, const cn_st_file *f, con
     char diff[1024] = "";
     int count = 0;
     config_diff(then, s->cfg.root, "", diff, sizeof diff, &count);
+    /* Another OpenBLAS thread count splits the sums of the matrix products differently: the resumed run
+     * would part from the uninterrupted one at the first step (by rounding, then by more on a chaotic run). */
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(then, "threads");
+    int then_threads = cJSON_IsNumber(th) ? th->valueint : 1;
     cJSON_Delete(then);
+    if (!count && then_threads != s->cfg.threads && !s->allow_thread_change)
+        return cn_error(CN_ERR_ARG, "%s: threads: the run was trained with %d OpenBLAS thread%s, the config now says %d; "
+                        "another thread count changes the rounding of the matrix products, so the resumed run would not "
+                        "be bit-identical to an uninterrupted one. Keep \"threads\": %d, or pass --allow-thread-change",
+                        file, then_threads, then_threads == 1 ? "" : "s", s->cfg.threads, then_threads);
     if (count)
         return cn_error(CN_ERR_ARG, "%s: the config differs from the one this run was trained with: %s. --resume "
                         "continues the same run; to start a new run from these weights, set \"init_from\"", file, diff);
@@ -370,14 +379,17 @@ cn_status cn_session_save(cn_session *s, const char *path)
     if (rc) goto done;
     meta = cJSON_CreateObject();
     cfg = cJSON_PrintUnformatted(s->cfg.root);
-    char step[32], rng[CN_RNG_STATE_LEN], wall[64];
+    char step[32], rng[CN_RNG_STATE_LEN], wall[64], threads[16];
     snprintf(step, sizeof step, "%lld", s->step);
+    snprintf(threads, sizeof threads, "%d", cn_blas_threads());
     snprintf(wall, sizeof wall, "%.17g", s->wall_s);
     cn_rng_save(&s->drop_rng, rng);
     if (!meta || !cfg || !cJSON_AddStringToObject(meta, "format", CKPT_FORMAT) ||
         !cJSON_AddStringToObject(meta, "format_version", CKPT_VERSION) ||
         !cJSON_AddStringToObject(meta, "step", step) || !cJSON_AddStringToObject(meta, "rng", rng) ||
-        !cJSON_AddStringToObject(meta, "config", cfg) || !cJSON_AddStringToObject(meta, "wall_s", wall) || !cJSON_AddStringToObject(meta, "clipnn_version", CN_VERSION)) {
+        !cJSON_AddStringToObject(meta, "config", cfg) || !cJSON_AddStringToObject(meta, "wall_s", wall) || !cJSON_AddStringToObject(meta, "clipnn_version", CN_VERSION) ||
+        !cJSON_AddStringToObject(meta, "blas_threads", threads) || !cJSON_AddStringToObject(meta, "blas_core", cn_blas_core()) ||
+        !cJSON_AddStringToObject(meta, "blas_config", cn_blas_config())) {
         rc = cn_error(CN_ERR_NOMEM, "out of memory writing a checkpoint");
         goto done;
     }

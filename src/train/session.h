@@ -36,6 +36,7 @@ typedef struct {
     double loss_ring[CN_LOSS_RING];
     long long loss_ring_n;      /* logged losses so far (ring index = n % size) */
     double wall_s;              /* training time of earlier sessions of this run */
+    int allow_thread_change;    /* cn_session_resume accepts another "threads" than the checkpoint's */
 } cn_session;
 
 /* Loads and validates everything; nothing is written. */

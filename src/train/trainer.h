@@ -30,6 +30,7 @@ typedef struct {
     FILE *progress;             /* NULL: silent */
     int progress_tty;           /* 1: one updating line (\r); 0: periodic plain lines */
     volatile sig_atomic_t *stop_flag;   /* set by a signal handler: end cleanly after this step */
+    int allow_thread_change;    /* --resume with another "threads" (not bit-identical; refused otherwise) */
 } cn_train_opts;
 
 typedef struct {
