@@ -1,5 +1,5 @@
 /* clipnn command-line program: train, compare, eval, sample.
- * Exit codes (SPEC §2): 0 done; 3 the run stopped on a non-finite loss or
+ * Exit codes (README, docs/clipnn.1): 0 done; 3 the run stopped on a non-finite loss or
  * gradient; 2 usage, config or data error; 1 internal or I/O error;
  * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). */
 #include <signal.h>

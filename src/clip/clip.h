@@ -1,6 +1,6 @@
 /* clipnn clip stage: pluggable gradient clipping with a report on every step.
  *
- * Where it sits in a training step (see docs CLIPPING.md):
+ * Where it sits in a training step (see docs/clipping.md):
  *   backward (x grad_accum, summed) -> divide by grad_accum -> cn_clip_run -> optimizer
  * so the MEAN gradient is clipped once per optimizer step.
  *

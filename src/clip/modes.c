@@ -1,6 +1,6 @@
 /* Built-in clip modes. Each: a struct whose first member is cn_clipper, a create
  * function that reads (and fills) its JSON object, and the vtable. Formulas and
- * sources are in docs CLIPPING.md and src/clip/README.md. */
+ * sources are in docs/clipping.md and src/clip/README.md. */
 #include "clip/internal.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* The clip stage: statistics, the non-finite policy, the list of clippers, the
- * report, and checkpoint state. See clip.h and docs CLIPPING.md. */
+ * report, and checkpoint state. See clip.h and docs/clipping.md. */
 #include "clip/internal.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * examples into caller buffers in the layout the layers want: TIME-MAJOR, so a
  * sequence batch is [T, B, F] and the slice at step t is contiguous.
  *
- * Config ("data" object, SPEC §4). Keys common to every kind:
+ * Config ("data" object, docs/config.md). Keys common to every kind:
  *   kind     required: adding | temporal_order | xor | spirals | sine | npy | csv | text
  *   shuffle  true: a new seeded permutation each epoch; false: file order, wrapping at the end
  * Built-in tasks (all also take train_size >= 1 and test_size >= 0; 0 = no test set):
@@ -14,7 +14,7 @@
  *                   steps, one drawn uniformly from the first half [0, T/2) and one from the second half
  *                   [T/2, T). Target (float, D = 1) = the MEAN of the two marked values. (Hochreiter &
  *                   Schmidhuber 1997 / Pascanu et al. 2013 / Le et al. 2015 use the sum or other scalings;
- *                   the mean has variance 1/24, the "predict the mean" baseline MSE 0.0417 of CLIPPING.md.)
+ *                   the mean has variance 1/24, the "predict the mean" baseline MSE 0.0417 of the README's demo.)
  *   temporal_order  seq_len (50, >= 10); train_size 10000, test_size 1000.
  *                   Hochreiter & Schmidhuber 1997 experiment 6a at a fixed length T. Alphabet of 8 symbols,
  *                   one-hot inputs x [T, 8]: 0-3 distractors a,b,c,d; 4 = X; 5 = Y; 6 = B (start); 7 = E

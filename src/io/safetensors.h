@@ -1,4 +1,4 @@
-/* safetensors reader and writer (the checkpoint format, SPEC §5).
+/* safetensors reader and writer (the checkpoint format, docs/run-files.md).
  *
  * File layout (https://github.com/huggingface/safetensors, "Format"):
  *   u64 little-endian N | N bytes of JSON header | data section

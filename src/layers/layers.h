@@ -1,6 +1,6 @@
 /* clipnn layers: the model as a PyTorch nn.Sequential built from the JSON "model" list.
  *
- * A model is a list of layers run in order (SPEC §4). Parameters live in a cn_paramset under PyTorch's
+ * A model is a list of layers run in order (docs/config.md). Parameters live in a cn_paramset under PyTorch's
  * state_dict names ("0.weight", "1.weight_hh_l0", or "<name>.weight" when the layer has a "name"), so a
  * checkpoint loads into the matching torch module. Layer table, names and init rules: src/layers/README.md.
  *

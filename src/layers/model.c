@@ -70,7 +70,7 @@ struct cn_model {
 };
 
 /* Parameter attribute names per layer kind, in state_dict order. The "init" object accepts them with or
- * without the "_l0" suffix (SPEC §4 example: "weight_hh"). */
+ * without the "_l0" suffix (docs/config.md example: "weight_hh"). */
 static const char *const linear_params[] = {"weight", "bias", NULL};
 static const char *const embed_params[] = {"weight", NULL};
 static const char *const rec_params[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", NULL};

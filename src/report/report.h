@@ -1,7 +1,7 @@
 /* clipnn report: what clipping did to a set of finished runs, as a markdown table and a
  * self-contained HTML page with inline SVG charts (no scripts, no network).
  *
- * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
+ * Input per run: its run directory (docs/run-files.md: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
  * appearance; seeds of one variant are aggregated (mean ± sample std over seeds for the table,
  * per-step median across seeds for the charts).

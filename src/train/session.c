@@ -21,7 +21,7 @@ const char *cn_session_metric_name(const cn_session *s)
 }
 
 /* A file named by the config or the command line that cannot be opened or read (missing, a directory,
- * unreadable) is bad input, exit 2 (SPEC §2), not an I/O failure of the run: nothing has been written
+ * unreadable) is bad input, exit 2 (the exit codes of clipnn(1)), not an I/O failure of the run: nothing has been written
  * yet. The readers report CN_ERR_IO for it. */
 static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
 
