@@ -83,6 +83,10 @@ fuzz:
 	@scripts/deps.sh --extra clang libclang-rt-14-dev
 	@fuzz/run.sh $(FUZZ_SECONDS)
 
+# Re-measures every figure of README.md and examples/README.md on this host (scripts/figures.sh).
+figures: all
+	@scripts/figures.sh $(BUILD)
+
 examples: check-deps
 	@$(MAKE) --no-print-directory $(EX_BIN)
 

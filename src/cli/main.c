@@ -23,6 +23,7 @@ static const char *const main_usage =
     "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
+    "  export  CHECKPOINT --out MODEL.safetensors\n"
     "  clipnn --help | --version [--verbose] ; clipnn COMMAND --help\n"
     "\n"
     "example:\n"
@@ -170,7 +171,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
             a->seed = (unsigned long long)num;
         }
     }
-    if (!a->config) return usage_error(usage, "%s", "missing CONFIG.json");
+    if (!a->config) return usage_error(usage, "%s", strstr(usage, "export CHECKPOINT") ? "missing CHECKPOINT" : "missing CONFIG.json");
     return -1;
 }
 
@@ -240,6 +241,30 @@ static int cmd_sample(int argc, char **argv)
     return st ? fail(st) : 0;
 }
 
+static const char *const export_usage =
+    "usage: clipnn export CHECKPOINT --out MODEL.safetensors\n"
+    "\n"
+    "Writes the model tensors of a checkpoint (under their PyTorch state_dict names, F32) to a new\n"
+    "safetensors file, without the optimizer, clip, data and run state the checkpoint also holds, so that\n"
+    "PyTorch loads it with load_state_dict(strict=True) (see the README). The file is written atomically;\n"
+    "--out may not be the checkpoint itself.\n"
+    "\n"
+    "example:\n"
+    "  clipnn export runs/spirals/checkpoint.safetensors --out spirals.safetensors\n";
+
+static int cmd_export(int argc, char **argv)
+{
+    cli_args a;
+    int rc = parse_args(argc, argv, export_usage, " --out ", &a);
+    if (rc >= 0) { free_args(&a); return rc; }
+    if (!a.out) { free_args(&a); return usage_error(export_usage, "%s", "missing --out MODEL.safetensors"); }
+    int n = 0;
+    cn_status st = cn_export_model(a.config, a.out, &n);
+    if (!st) fprintf(stderr, "clipnn: wrote %d model tensors to %s\n", n, a.out);
+    free_args(&a);
+    return st ? fail(st) : 0;
+}
+
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
@@ -275,5 +300,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
 }

@@ -53,6 +53,10 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *result);
 cn_status cn_evaluate(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
                       double *loss, double *metric, const char **metric_name, int *n_examples);
 
+/* The model tensors of a clipnn checkpoint (not the optim./clip./data./train. state) into a new
+ * safetensors file, atomically, for PyTorch's load_state_dict or init_from; refuses out_path == checkpoint. */
+cn_status cn_export_model(const char *checkpoint, const char *out_path, int *n_tensors);
+
 /* Character-level sampling from a text model's checkpoint into out (length bytes). */
 cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
                          int length, double temperature, uint64_t seed, const char *prime, FILE *out);
