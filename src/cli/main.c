@@ -23,6 +23,7 @@ static const char *const main_usage =
     "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
+    "  predict CONFIG.json --checkpoint FILE --data FILE [--out FILE]\n"
     "  export  CHECKPOINT --out MODEL.safetensors\n"
     "  clipnn --help | --version [--verbose] ; clipnn COMMAND --help\n"
     "\n"
@@ -108,7 +109,7 @@ static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-
 
 /* Options common to the commands. */
 typedef struct {
-    const char *config, *out, *resume, *checkpoint, *prime;
+    const char *config, *out, *resume, *checkpoint, *prime, *data;
     char **sets;
     int n_sets, quiet, seeds, length, allow_thread_change;
     double temperature;
@@ -156,6 +157,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         else if (!strcmp(o, "--checkpoint")) a->checkpoint = v;
         else if (!strcmp(o, "--variant")) a->variants[a->n_variants++] = (char *)v;
         else if (!strcmp(o, "--prime")) a->prime = v;
+        else if (!strcmp(o, "--data")) a->data = v;
         else if (!parse_num(v, &num)) return usage_error(usage, "option needs a number, got '%s'", v);
         else if (!strcmp(o, "--seeds")) {
             if (num < 1 || num > 1000 || num != (int)num) return usage_error(usage, "--seeds: expected an integer in 1..1000, got '%s'", v);
@@ -265,6 +267,35 @@ static int cmd_export(int argc, char **argv)
     return st ? fail(st) : 0;
 }
 
+static const char *const predict_usage =
+    "usage: clipnn predict CONFIG.json --checkpoint FILE --data FILE [--out FILE] [--set PATH=VALUE]...\n"
+    "\n"
+    "Runs the checkpoint's model on every example of --data (.npy float features [N, F] or [N, T, F], or a\n"
+    ".csv with a header row: the config's data.target column, if present, is left out, the other columns\n"
+    "are the features) and writes one row per example (per example and step for a sequence output): the\n"
+    "raw outputs (out0, out1, ...: values for mse, logits for cross_entropy and bce_with_logits) and, for\n"
+    "classification, the predicted class (cross_entropy: the argmax; bce_with_logits: logit > 0).\n"
+    "--out FILE.csv or FILE.npy (float32 outputs; classes as int64 in FILE.class.npy); default: CSV on\n"
+    "standard output.\n"
+    "\n"
+    "example:\n"
+    "  clipnn predict examples/digits_mlp.json --checkpoint runs/digits/checkpoint.safetensors \\\n"
+    "      --data examples/data/digits_test.csv --out predictions.csv\n";
+
+static int cmd_predict(int argc, char **argv)
+{
+    cli_args a;
+    int rc = parse_args(argc, argv, predict_usage, " --checkpoint --data --out --set ", &a);
+    if (rc >= 0) { free_args(&a); return rc; }
+    if (!a.checkpoint) { free_args(&a); return usage_error(predict_usage, "%s", "missing --checkpoint FILE"); }
+    if (!a.data) { free_args(&a); return usage_error(predict_usage, "%s", "missing --data FILE"); }
+    int n = 0;
+    cn_status st = cn_predict(a.config, a.sets, a.n_sets, a.checkpoint, a.data, a.out, stdout, &n);
+    if (!st && a.out) fprintf(stderr, "clipnn: wrote the outputs of %d examples to %s\n", n, a.out);
+    free_args(&a);
+    return st ? fail(st) : 0;
+}
+
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
@@ -301,5 +332,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
 }

@@ -57,6 +57,11 @@ cn_status cn_evaluate(const char *config_path, char *const *sets, int n_sets, co
  * safetensors file, atomically, for PyTorch's load_state_dict or init_from; refuses out_path == checkpoint. */
 cn_status cn_export_model(const char *checkpoint, const char *out_path, int *n_tensors);
 
+/* Outputs of a checkpoint's model on the examples of a data file (.npy or .csv), written to out_path
+ * (.npy or .csv, atomically) or, when it is NULL, to `out` as CSV; see predict.c for the columns. */
+cn_status cn_predict(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
+                     const char *data_path, const char *out_path, FILE *out, int *n_examples);
+
 /* Character-level sampling from a text model's checkpoint into out (length bytes). */
 cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
                          int length, double temperature, uint64_t seed, const char *prime, FILE *out);
