@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 val() { sed -n "s/^[[:space:]]*\"$2\":[[:space:]]*\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1" | head -1; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { d = b - a; printf(d < 10 ? "%.2f s" : "%.0f s", d) }'; }
-pct() { awk -v x="$1" 'BEGIN { printf("%.1f%%", 100 * x) }'; }
+pct() { awk -v x="$1" 'BEGIN { printf("%.1f%%\n", 100 * x) }'; }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 ncpu=$(nproc)
@@ -38,7 +38,8 @@ t1=$(now)
 demo_time=$(secs "$t0" "$t1")
 demo="| variant | diverged | test MSE (mean ± sd, 5 seeds) | steps clipped |
 |---|---|---|---|"
-for v in noclip norm value autoclip; do
+variants=$(cd "$OUT/demo" && ls -d *-s1 | sed 's/-s1$//')
+for v in $variants; do
     n=0; div=0; steps=""; mses=""; clip=""; maxn=""
     for s in 1 2 3 4 5; do
         f="$OUT/demo/$v-s$s/summary.json"
@@ -87,7 +88,7 @@ ex="$ex
 # temporal order
 to_time=$(run_example temporal_order examples/temporal_order.json 1)
 ex="$ex
-| \`temporal_order.json\` | \`clipnn train examples/temporal_order.json\` | test accuracy $(pct "$(val "$OUT/temporal_order-s1/summary.json" test_metric)") | $to_time, $(val "$OUT/temporal_order-s1/summary.json" steps) steps |"
+| \`temporal_order.json\` | \`clipnn train examples/temporal_order.json\` | test accuracy $(pct "$(val "$OUT/temporal_order-s1/summary.json" test_metric)" | tr -d '\n') | $to_time, $(val "$OUT/temporal_order-s1/summary.json" steps) steps |"
 # digits, seeds 1-5
 dg_time=$(run_example digits examples/digits_mlp.json 1)
 for s in 2 3 4 5; do run_example digits examples/digits_mlp.json "$s" >/dev/null; done
@@ -98,7 +99,7 @@ ex="$ex
 ch_time=$(run_example char examples/char_lstm.json 1)
 ch="$OUT/char-s1/summary.json"
 ex="$ex
-| \`char_lstm.json\` | \`clipnn train examples/char_lstm.json\` | test loss $(awk -v x="$(val "$ch" test_loss)" 'BEGIN { printf("%.2f", x) }') nats/char, next-character accuracy $(pct "$(val "$ch" test_metric)") | $ch_time, $(val "$ch" steps) steps |"
+| \`char_lstm.json\` | \`clipnn train examples/char_lstm.json\` | test loss $(awk -v x="$(val "$ch" test_loss)" 'BEGIN { printf("%.2f", x) }') nats/char, next-character accuracy $(pct "$(val "$ch" test_metric)" | tr -d '\n') | $ch_time, $(val "$ch" steps) steps |"
 # the C examples
 t0=$(now); cc_out=$("$BUILD/examples/custom_clip" | tail -1); t1=$(now)
 ex="$ex
