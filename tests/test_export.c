@@ -158,7 +158,8 @@ START_TEST(predict_reads_csv_examples_and_drops_the_target_column)
     ck_assert_ptr_nonnull(f);
     fprintf(f, "{\"data\": {\"kind\": \"csv\", \"path\": \"in.csv\", \"target\": \"label\", \"target_kind\": \"class\"},"
                "\"model\": [{\"type\": \"linear\", \"out\": 16}, {\"type\": \"tanh\"}, {\"type\": \"dropout\", \"p\": 0.1},"
-               "{\"type\": \"linear\", \"out\": 3}], \"loss\": \"cross_entropy\", \"optimizer\": {\"type\": \"adam\"}}");
+               "{\"type\": \"linear\", \"out\": 3}], \"loss\": \"cross_entropy\", \"optimizer\": {\"type\": \"adam\"},"
+               "\"train\": {\"batch_size\": 4}}");
     fclose(f);
     rc = clipnn(b, sizeof b, "predict %s --checkpoint golden/export/mlp_ce.safetensors --data %s", cfg, csv);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, b);
