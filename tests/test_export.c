@@ -245,6 +245,9 @@ START_TEST(export_writes_model_tensors_only_and_never_over_its_input)
     /* an export is not a checkpoint to export from; a missing file is bad input */
     rc = clipnn(out, sizeof out, "export %s --out %s/again.safetensors", dst, tmp);
     ck_assert_msg(rc == 2 && strstr(out, "not a clipnn checkpoint"), "exit %d: %s", rc, out);
+    /* nor one to resume from (the message names the file's format, read before the file is closed) */
+    rc = clipnn(out, sizeof out, "train configs/tiny_rnn.json --quiet --set train.steps=5 --out %s/r2 --resume %s", tmp, dst);
+    ck_assert_msg(rc == 2 && strstr(out, "not a clipnn checkpoint (metadata 'format' is pt)"), "exit %d: %s", rc, out);
     rc = clipnn(out, sizeof out, "export %s/nope.safetensors --out %s/x.safetensors", tmp, tmp);
     ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
     rc = clipnn(out, sizeof out, "export %s", ck);

@@ -36,9 +36,11 @@ cn_status cn_export_model(const char *checkpoint, const char *out_path, int *n_t
     const char *fmt = cn_st_meta(f, "format");
     const char *cfg_text = cn_st_meta(f, "config");
     if (!fmt || strcmp(fmt, "clipnn-checkpoint") || !cfg_text) {
+        /* the message first: fmt points into f */
+        st = cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint,
+                      fmt ? fmt : "missing");
         cn_st_close(f);
-        return cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint,
-                        fmt ? fmt : "missing");
+        return st;
     }
     cn_state sel;
     cn_state_init(&sel);

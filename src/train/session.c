@@ -331,8 +331,10 @@ cn_status cn_session_resume(cn_session *s, const char *checkpoint)
     if (st) return st;
     const char *fmt = cn_st_meta(f, "format");
     if (!fmt || strcmp(fmt, CKPT_FORMAT)) {
+        /* the message first: fmt points into f */
+        st = cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint, fmt ? fmt : "missing");
         cn_st_close(f);
-        return cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint, fmt ? fmt : "missing");
+        return st;
     }
     const cn_state *t = cn_st_tensors(f);
     long long step = 0;
