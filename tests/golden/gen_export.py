@@ -5,7 +5,8 @@ For each config in tests/golden/export/ (an MLP classifier, an LSTM with per-ste
 LSTM -> GRU, a ReLU RNN with per-step outputs): trains it for a few steps with build/clipnn, exports the
 model tensors with `clipnn export`, loads the export into PyTorch with load_clipnn() (strict
 load_state_dict into the nn.Sequential built from the file's metadata) and writes what PyTorch computes on
-the config's test data: the mean loss and every output, to <name>.expected.json. The exports
+the config's test data: the mean loss and every output, to <name>.expected.json, after checking that
+`clipnn predict` gives the same outputs (max |difference| 1e-5). The exports
 (<name>.safetensors) and the expected files are committed; tests/test_export.c checks that `clipnn eval`
 and `clipnn predict` on the committed export give PyTorch's numbers, without Python.
 
@@ -76,10 +77,18 @@ try:
                 loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(y)).item()
             else:
                 loss = torch.nn.functional.mse_loss(out, torch.from_numpy(y)).item()
+        # and clipnn's own outputs on the same file: `clipnn predict` must agree to float32 rounding
+        pred_path = os.path.join(work, name + ".pred.npy")
+        subprocess.run([CLIPNN, "predict", cfg_path, "--checkpoint", export, "--data", os.path.join(HERE, m["x"]),
+                        "--out", pred_path], check=True, stderr=subprocess.DEVNULL)
+        mine = np.load(pred_path)
+        diff = float(np.max(np.abs(mine - out.numpy())))
+        if mine.shape != tuple(out.shape) or diff > 1e-5:
+            sys.exit(f"{name}: clipnn predict differs from PyTorch: shape {mine.shape} vs {tuple(out.shape)}, max |diff| {diff:g}")
         expected = {"loss": loss, "shape": list(out.shape), "outputs": [float(v) for v in out.flatten()]}
         with open(os.path.join(HERE, name + ".expected.json"), "w") as f:
             json.dump(expected, f)
             f.write("\n")
-        print(f"{name}: output {list(out.shape)}, PyTorch loss {loss:.9g}")
+        print(f"{name}: output {list(out.shape)}, PyTorch loss {loss:.9g}, clipnn predict max |diff| {diff:.3g}")
 finally:
     shutil.rmtree(work)
