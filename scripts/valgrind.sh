@@ -79,6 +79,13 @@ check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
 check 2 out-occupied  train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet
 mkfifo "$T/fifo.json"
 check 2 fifo-config   train "$T/fifo.json" --out "$T/fifo"
+check 0 compare-sweep  compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --variant noclip:clip.mode=none \
+                      --sweep clip.mode=norm --sweep clip.max_norm=0.5,2
+check 0 compare-extend compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --seeds 2
+check 0 report-rebuild report "$T/cmp"
+check 0 report-mix     report "$T/cmp/noclip" "$T/rnn" --out "$T/mix"
+check 2 compare-base   compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --set optimizer.lr=0.5
+check 2 compare-seed   compare tests/configs/tiny_mlp.json --out "$T/cmp2" --quiet --seeds 2 --set seed=9e15
 
 echo "valgrind.sh: $((n - fails)) of $n runs clean"
 [ "$fails" -eq 0 ]
