@@ -61,9 +61,9 @@ test: deps
 	@$(MAKE) --no-print-directory test-run
 
 # CLIPNN_MAKE / CLIPNN_LDSAN: how tests/install_test.sh installs this build and links against it.
-test-run: $(TESTBIN) $(BIN) $(LIB) $(SOLIB)
+test-run: $(TESTBIN) $(BIN) $(LIB) $(SOLIB) | $(BUILD)/include/clipnn
 	@cd tests && CLIPNN_BIN=../$(BIN) CLIPNN_MAKE="$(MAKE) -s --no-print-directory -C $(CURDIR) SAN=$(SAN) BUILD=$(BUILD)" \
-	  CLIPNN_LDSAN="$(LDSAN)" CLIPNN_CC="$(CC)" $(if $(filter 1,$(SAN)),CK_FORK=no ASAN_OPTIONS=detect_leaks=1,) ../$(TESTBIN)
+	  CLIPNN_LDSAN="$(LDSAN)" CLIPNN_CC="$(CC)" CLIPNN_BUILD="$(abspath $(BUILD))" $(if $(filter 1,$(SAN)),CK_FORK=no ASAN_OPTIONS=detect_leaks=1,) ../$(TESTBIN)
 
 # The exploding-gradient RNN: no clipping vs norm / value / adaptive clipping, 5 seeds.
 DEMO_OUT ?= runs/demo-explode

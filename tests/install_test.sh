@@ -2,7 +2,7 @@
 # make install / make uninstall, checked from outside: installs this build into a temporary prefix, compiles
 # every installed header on its own, builds tests/install/use_clipnn.c with `pkg-config --cflags --libs
 # clipnn` only (PKG_CONFIG_PATH at the prefix), once against libclipnn.a and once against libclipnn.so, runs
-# both, then checks that `make uninstall` removes every installed file; and the same with DESTDIR staging.
+# both (and the in-tree build the README gives), then checks that `make uninstall` removes every installed file; and the same with DESTDIR staging.
 # Run by the Check suite "install" with CLIPNN_MAKE (how to call make on this build), CLIPNN_CC and
 # CLIPNN_LDSAN (the sanitizer link flags of a SAN=1 build) from `make test`. Prints "install test: ok".
 set -eu
@@ -54,6 +54,14 @@ readelf -d "$tmp/shared" | grep -q "NEEDED.*\[libclipnn.so.$major\]" || fail "sh
 out=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/shared") || fail "shared program failed: $out"
 [ "$out" = "$expect" ] || fail "shared program printed '$out', expected '$expect'"
 LD_LIBRARY_PATH="$prefix/lib" ldd "$tmp/shared" | grep -q "libclipnn.so.$major => $prefix/lib/" || fail "shared program does not load $prefix/lib/libclipnn.so.$major"
+
+# In the source tree, without installing (the README's command): <clipnn/clipnn.h> from BUILD/include.
+build=${CLIPNN_BUILD:-$here/../build}
+# shellcheck disable=SC2086
+$CC -std=c11 -I"$build/include" -o "$tmp/intree" "$src" "$build/libclipnn.a" $LDSAN \
+    $(pkg-config --cflags --libs openblas libcjson) -lm || fail "in-tree build failed"
+out=$("$tmp/intree") || fail "in-tree program failed: $out"
+[ "$out" = "$expect" ] || fail "in-tree program printed '$out', expected '$expect'"
 
 $MAKE_CMD uninstall PREFIX="$prefix" >/dev/null || fail "make uninstall failed"
 left=$(files_under "$prefix")
