@@ -206,8 +206,9 @@ static cn_status check_params(const cn_session *s, const cn_st_file *f, const ch
         if (cn_state_get(t, "data.vocab", CN_DT_I32, 1, &v, &it))
             return cn_error_prefix(CN_ERR_FORMAT, "%s", file);
         if (memcmp(it->data, s->vocab_ids, sizeof(int32_t) * (size_t)v))
-            return cn_error(CN_ERR_ARG, "%s: the checkpoint was trained with another vocabulary than the config's "
-                            "text (%d characters); use the text the model was trained on", file, s->data.vocab_size);
+            return cn_error(CN_ERR_ARG, "%s: state 'data.vocab': the checkpoint was trained with another vocabulary "
+                            "than the config's text (%d characters); use the text the model was trained on", file,
+                            s->data.vocab_size);
     }
     return CN_OK;
 }
@@ -383,21 +384,22 @@ static cn_status check_train_state(const cn_state *t, const char *file, long lon
     long long clipped = c[0], skipped = c[1], nonfinite = c[2], div = c[3], n = c[4];
     /* every step is at most one of each; a skipped step is a non-finite one and neither updates nor clips */
     if (nonfinite < 0 || nonfinite > step)
-        return BAD("%s: state 'train.counters': non-finite step count %lld is outside [0, %lld]", file, nonfinite, step);
+        return BAD("%s: state 'train.counters': non-finite step count %lld is outside [0, %lld] (metadata 'step')", file, nonfinite, step);
     if (skipped < 0 || skipped > nonfinite)
         return BAD("%s: state 'train.counters': skipped step count %lld is outside [0, %lld] (the non-finite steps)",
                    file, skipped, nonfinite);
     if (clipped < 0 || clipped > step - skipped)
-        return BAD("%s: state 'train.counters': clipped step count %lld is outside [0, %lld] (steps not skipped)",
+        return BAD("%s: state 'train.counters': clipped step count %lld is outside [0, %lld] (metadata 'step' less "
+                   "the skipped steps)",
                    file, clipped, step - skipped);
     /* the first non-finite step, 0 when there was none; the later non-finite steps follow it */
     if (nonfinite == 0 && div != 0)
         return BAD("%s: state 'train.counters': diverged_at_step %lld, but no step was non-finite (0 expected)", file, div);
     if (nonfinite > 0 && (div < 1 || div > step - nonfinite + 1))
         return BAD("%s: state 'train.counters': diverged_at_step %lld is outside [1, %lld] with %lld non-finite "
-                   "step(s)", file, div, step - nonfinite + 1, nonfinite);
+                   "step(s) at metadata 'step' %lld", file, div, step - nonfinite + 1, nonfinite, step);
     if (n < 0 || n > step)
-        return BAD("%s: state 'train.counters': loss ring count %lld is outside [0, %lld]", file, n, step);
+        return BAD("%s: state 'train.counters': loss ring count %lld is outside [0, %lld] (metadata 'step')", file, n, step);
     for (long long i = 0; i < CN_LOSS_RING; i++) {
         double v = ts->ring[i];
         if (i < n ? !isfinite(v) : v != 0.0)
@@ -423,8 +425,8 @@ static cn_status check_cross(const cn_session *s, const cn_state *t, const char 
      * non-finite) */
     cn_state_get_i64(t, "optim.step", &v);
     if (v < step - nonfinite || v > step - skipped)
-        return BAD("%s: state 'optim.step': %lld is outside [%lld, %lld] (the run's step %lld less its skipped or "
-                   "stopping steps)", file, (long long)v, step - nonfinite, step - skipped, step);
+        return BAD("%s: state 'optim.step': %lld is outside [%lld, %lld] (metadata 'step' %lld less the skipped "
+                   "or stopping steps)", file, (long long)v, step - nonfinite, step - skipped, step);
     cn_state_get_i64(t, "clip.total_skips", &v);
     if (v != skipped)
         return BAD("%s: state 'clip.total_skips': %lld, but the run skipped %lld step(s)", file, (long long)v, skipped);
@@ -439,8 +441,8 @@ static cn_status check_cross(const cn_session *s, const cn_state *t, const char 
     long long d = step * per_step;
     long long want_epoch = d ? 1 + (d - 1) / n : 1, want_pos = d ? d - (want_epoch - 1) * n : 0;
     if (epoch != want_epoch || pos != want_pos)
-        return BAD("%s: state 'data.epoch', 'data.pos': epoch %lld position %lld, but %lld step(s) of %lld example(s) "
-                   "from %lld end at epoch %lld position %lld", file, (long long)epoch, (long long)pos, step, per_step,
+        return BAD("%s: state 'data.epoch', 'data.pos': epoch %lld position %lld, but metadata 'step' %lld steps of "
+                   "%lld example(s) from %lld end at epoch %lld position %lld", file, (long long)epoch, (long long)pos, step, per_step,
                    n, want_epoch, want_pos);
     return CN_OK;
 }
@@ -452,8 +454,8 @@ cn_status cn_session_resume_file(cn_session *s, const cn_st_file *f, const char 
         return BAD("%s: not a clipnn checkpoint (metadata 'format' is %s)", file, fmt ? fmt : "missing");
     const char *version = cn_st_meta(f, "format_version");
     if (!version || strcmp(version, CKPT_VERSION))
-        return BAD("%s: checkpoint format version %s; this clipnn reads version %s", file, version ? version : "(missing)",
-                   CKPT_VERSION);
+        return BAD("%s: metadata 'format_version' is %s; this clipnn reads checkpoint format version %s", file,
+                   version ? version : "missing", CKPT_VERSION);
     const cn_state *t = cn_st_tensors(f);
     cn_status st;
     /* 1. check everything; nothing is changed yet */
