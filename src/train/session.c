@@ -203,12 +203,12 @@ static cn_status check_params(const cn_session *s, const cn_st_file *f, const ch
     if (voc && s->vocab_ids) {
         int64_t v = s->data.vocab_size;
         const cn_state_item *it;
-        if (cn_state_get(t, "data.vocab", CN_DT_I32, 1, &v, &it))
-            return cn_error_prefix(CN_ERR_FORMAT, "%s", file);
-        if (memcmp(it->data, s->vocab_ids, sizeof(int32_t) * (size_t)v))
+        int list = voc->dtype == CN_DT_I32 && voc->ndim == 1;   /* a vocabulary, maybe another one */
+        if (!list && cn_state_get(t, "data.vocab", CN_DT_I32, 1, &v, &it)) return cn_error_prefix(CN_ERR_FORMAT, "%s", file);
+        if (voc->shape[0] != v || memcmp(voc->data, s->vocab_ids, sizeof(int32_t) * (size_t)v))
             return cn_error(CN_ERR_ARG, "%s: state 'data.vocab': the checkpoint was trained with another vocabulary "
-                            "than the config's text (%d characters); use the text the model was trained on", file,
-                            s->data.vocab_size);
+                            "(%lld characters) than the config's text (%d characters); use the text the model was "
+                            "trained on", file, (long long)voc->shape[0], s->data.vocab_size);
     }
     return CN_OK;
 }
