@@ -10,7 +10,13 @@
  *   - an accepted checkpoint gives the invariants the trainer relies on (step within train.steps,
  *     counters within [0, step], the loss-ring count within [0, step]);
  *   - it round-trips: saving the resumed session writes exactly the tensors it was given;
- *   - two training steps and an evaluation from it run without error other than a non-finite value. */
+ *   - two training steps and an evaluation from it run without error other than a non-finite value.
+ * Half of the mutations are structured (LLVMFuzzerCustomMutator): one item of a checkpoint that parses
+ * gets a special value (NaN, inf, -1, 0, INT64_MAX, ...), another dtype or shape, is removed, or an extra
+ * item or a changed metadata value is added; the file is written again with the checkpoint writer. Byte
+ * mutations alone rarely keep the header's layout valid. */
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +31,7 @@
 static char dir[64];
 static char cfg_path[FUZZ_RESUME_N][128];
 static char save_path[128];
+static char mut_path[128];
 
 static void cleanup(void)
 {
@@ -33,6 +40,7 @@ static void cleanup(void)
     snprintf(p, sizeof p, "%s/fuzz_text.txt", dir);
     unlink(p);
     unlink(save_path);
+    unlink(mut_path);
     rmdir(dir);
 }
 
@@ -55,6 +63,7 @@ static void setup(void)
         put(cfg_path[i], fuzz_resume_configs[i].json);
     }
     snprintf(save_path, sizeof save_path, "%s/saved.safetensors", dir);
+    snprintf(mut_path, sizeof mut_path, "%s/mutated.safetensors", dir);
     atexit(cleanup);
 }
 
@@ -122,4 +131,105 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn_session_close(&s);
     cn_st_close(f);
     return 0;
+}
+
+/* ---- structured mutations ---- */
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+static void set_value(cn_state_item *it, size_t e, unsigned r)
+{
+    static const double fs[] = {NAN, INFINITY, -INFINITY, -1.0, 0.0, 1.0, 1e30, -1e30, 5e-324, 3.4e38};   /* each fits a float */
+    static const int64_t is[] = {-1, 0, 1, 2, 3, 10, 1000, INT32_MAX, INT64_MAX, INT64_MIN};
+    size_t k = r % 10;
+    switch (it->dtype) {
+    case CN_DT_F32: ((float *)it->data)[e] = (float)fs[k]; break;
+    case CN_DT_F64: ((double *)it->data)[e] = fs[k]; break;
+    case CN_DT_I32: ((int32_t *)it->data)[e] = (int32_t)is[k]; break;
+    case CN_DT_I64:
+        /* near the current value too: counters and positions are checked against each other */
+        ((int64_t *)it->data)[e] = r & 16 ? (int64_t)((uint64_t)((int64_t *)it->data)[e] + (uint64_t)(r % 5) - 2u) : is[k];
+        break;
+    }
+}
+
+/* One structured change of the checkpoint in data[1..size) into mut_path; 0 if it does not parse. */
+static int mutate_structured(const uint8_t *data, size_t size, unsigned seed)
+{
+    cn_st_file *f = NULL;
+    if (cn_st_read_buffer("seed", data + 1, size - 1, &f)) return 0;
+    const cn_state *t = cn_st_tensors(f);
+    cn_state st;
+    cn_state_init(&st);
+    unsigned r = seed;
+    int op = (int)(rand_r(&r) % 6), pick = t->count ? (int)(rand_r(&r) % (unsigned)t->count) : -1;
+    void *own = NULL;
+    static int64_t extra = 7;
+    int ok = 1;
+    for (int i = 0; i < t->count && ok; i++) {
+        const cn_state_item *it = &t->items[i];
+        if (i != pick || op == 4 || op == 5) {
+            ok = !cn_state_add(&st, it->name, it->dtype, it->ndim, it->shape, it->data);
+            continue;
+        }
+        if (op == 3) continue;                                  /* removed */
+        size_t numel = cn_state_item_numel(it);
+        cn_dtype dt = it->dtype;
+        int ndim = it->ndim;
+        int64_t shape[4];
+        memcpy(shape, it->shape, sizeof shape);
+        if (op == 1) dt = (cn_dtype)((dt + 1 + rand_r(&r) % 3) % 4);
+        if (op == 2) {
+            unsigned how = rand_r(&r) % 3;
+            if (how == 0 && ndim < 4) shape[ndim++] = 1;
+            else if (how == 1 && ndim > 0) ndim--;
+            else if (ndim > 0) shape[rand_r(&r) % (unsigned)ndim] += rand_r(&r) % 2 ? 1 : -1;
+            for (int d = 0; d < ndim; d++)
+                if (shape[d] < 0 || shape[d] > 4096) ok = 0;
+        }
+        size_t n2 = 1;
+        for (int d = 0; d < ndim; d++) n2 *= (size_t)shape[d];
+        size_t bytes = n2 * cn_dtype_size(dt), have = numel * cn_dtype_size(it->dtype);
+        own = calloc(bytes + 8, 1);
+        if (!own) ok = 0;
+        if (!ok) break;
+        memcpy(own, it->data, bytes < have ? bytes : have);
+        cn_state_item tmp = *it;
+        tmp.data = own;
+        if (op == 0 && numel) set_value(&tmp, rand_r(&r) % numel, rand_r(&r));
+        ok = !cn_state_add(&st, it->name, dt, ndim, shape, own);
+    }
+    if (ok && op == 4) {
+        static const char *const names[] = {"optim.extra", "clip.extra", "data.extra", "train.extra", "clip.0.extra", "w"};
+        ok = !cn_state_add(&st, names[rand_r(&r) % 6], CN_DT_I64, 0, NULL, &extra);
+    }
+    cJSON *meta = cJSON_Duplicate(cn_st_metadata(f), 1);
+    if (ok && op == 5 && meta) {
+        static const char *const keys[] = {"step", "rng", "wall_s", "format_version", "config", "format"};
+        static const char *const vals[] = {"0", "1", "5", "6", "7", "12", "13", "+5", " 5", "05", "-1", "",
+                                           "99999999999999999999999", "9223372036854775807", "nan", "inf", "1e3"};
+        const char *key = keys[rand_r(&r) % 6];
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, key);
+        unsigned v = rand_r(&r) % 18;
+        if (v < 17) cJSON_AddStringToObject(meta, key, vals[v]);
+    }
+    ok = ok && meta && !cn_st_write(mut_path, &st, meta);
+    cJSON_Delete(meta);
+    cn_state_free(&st);
+    free(own);
+    cn_st_close(f);
+    return ok;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    if (!dir[0]) setup();
+    if (seed % 2 || size < 2 || !mutate_structured(data, size, seed)) return LLVMFuzzerMutate(data, size, max_size);
+    FILE *f = fopen(mut_path, "rb");
+    if (!f) return LLVMFuzzerMutate(data, size, max_size);
+    size_t n = fread(data + 1, 1, max_size - 1, f);
+    int more = fgetc(f) != EOF;
+    fclose(f);
+    if (more) return LLVMFuzzerMutate(data, size, max_size);   /* the input was partly overwritten: still an input */
+    return n + 1;
 }
