@@ -55,6 +55,8 @@ JSON
 check 0 train-rnn     train tests/configs/tiny_rnn.json --out "$T/rnn" --quiet
 check 0 resume-rnn    train tests/configs/tiny_rnn.json --out "$T/rnn2" --quiet --set train.steps=40 \
                       --resume "$T/rnn/checkpoint.safetensors"
+check 0 resume-own    train tests/configs/tiny_rnn.json --quiet --set train.steps=30 \
+                      --resume "$T/rnn/checkpoint.safetensors"
 check 0 train-mlp     train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet --set clip.mode=agc
 check 0 eval-mlp      eval tests/configs/tiny_mlp.json --checkpoint "$T/mlp/checkpoint.safetensors"
 check 0 train-text    train "$T/text.json" --out "$T/text" --quiet
@@ -67,6 +69,16 @@ check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/config
 check 2 bad-resume    train tests/configs/tiny_mlp.json --out "$T/bad3" --resume "$T/rnn/checkpoint.safetensors"
 check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
                       --set 'data={"kind":"npy","x":"../badinput/fuzz_npy_oom.npy","y":"../data/y_i64.npy"}'
+check 2 out-occupied  train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet
+mkfifo "$T/fifo.json"
+check 2 fifo-config   train "$T/fifo.json" --out "$T/fifo"
+check 0 compare-sweep  compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --variant noclip:clip.mode=none \
+                      --sweep clip.mode=norm --sweep clip.max_norm=0.5,2
+check 0 compare-extend compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --seeds 2
+check 0 report-rebuild report "$T/cmp"
+check 0 report-mix     report "$T/cmp/noclip" "$T/rnn" --out "$T/mix"
+check 2 compare-base   compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --set optimizer.lr=0.5
+check 2 compare-seed   compare tests/configs/tiny_mlp.json --out "$T/cmp2" --quiet --seeds 2 --set seed=9e15
 
 echo "valgrind.sh: $((n - fails)) of $n runs clean"
 [ "$fails" -eq 0 ]

@@ -168,8 +168,8 @@ static cn_status try_resume(const char *cfg, long long steps, const char *path, 
 
 /* The documented accepted values (README "Checkpoints"): model weights and first moments may be anything
  * a diverged run under on_nonfinite "propagate" holds; second moments anything but negative; the data
- * order's RNG any non-zero state; a logged loss any finite value; a norm of the clip state or the largest
- * norm any finite value >= 0 (the largest also inf). `n_logged` is the run's loss-ring count, `count`
+ * order's RNG any non-zero state; a logged loss any finite value; a norm of the clip state any finite
+ * value >= 0; the largest norm also inf, or nan while no norm was a number. `n_logged` is the run's loss-ring count, `count`
  * the filled entries of a clip window. */
 static int accepted(const mutation *m, long long n_logged, long long count)
 {
@@ -185,7 +185,7 @@ static int accepted(const mutation *m, long long n_logged, long long count)
     if (ENDS(".exp_avg_sq")) return !(v < 0);
     if (!strcmp(it, "data.rng")) return 1;
     if (!strcmp(it, "train.loss_ring")) return m->elem < n_logged && isfinite(v);
-    if (!strcmp(it, "train.stats")) return m->elem == 0 && v >= 0;
+    if (!strcmp(it, "train.stats")) return m->elem == 0 && (v >= 0 || isnan(v));   /* nan: no norm was a number */
     if (ENDS(".history") || ENDS(".warmup_buffer")) return m->elem < count && v >= 0 && isfinite(v);
     if (ENDS(".mu") || ENDS(".var")) return v >= 0 && isfinite(v);
 #undef ENDS
@@ -428,7 +428,8 @@ START_TEST(reported_cases_exit_2_naming_the_item)
         {"clip_frac 50000", {.kind = M_VALUE, .item = "train.counters", .elem = 0, .iv = 500000}, "clipped step count 500000"},
         {"negative diverged_at_step", {.kind = M_VALUE, .item = "train.counters", .elem = 3, .iv = -3}, "diverged_at_step -3"},
         {"negative stats", {.kind = M_VALUE, .item = "train.stats", .elem = 0, .fv = -2}, "train.stats"},
-        {"NaN stats", {.kind = M_VALUE, .item = "train.stats", .elem = 0, .fv = NAN}, "train.stats"},
+        {"-inf stats", {.kind = M_VALUE, .item = "train.stats", .elem = 0, .fv = -INFINITY}, "train.stats"},
+        {"NaN in a reserved stat", {.kind = M_VALUE, .item = "train.stats", .elem = 2, .fv = NAN}, "train.stats"},
         {"[5,1] for [5]", {.kind = M_SHAPE, .item = "train.counters", .ndim = 2, .shape = {5, 1}}, "I64 [5, 1], expected I64 [5]"},
         {"[1] for a scalar", {.kind = M_SHAPE, .item = "optim.step", .ndim = 1, .shape = {1}}, "I64 [1], expected I64 []"},
         {"unknown data.extra", {.kind = M_EXTRA, .item = "data.extra"}, "data.extra"},

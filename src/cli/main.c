@@ -1,7 +1,10 @@
-/* clipnn command-line program: train, compare, eval, sample.
+/* clipnn command-line program: train, compare, report, eval, sample.
  * Exit codes (SPEC §2): 0 done; 3 the run stopped on a non-finite loss or
  * gradient; 2 usage, config or data error; 1 internal or I/O error;
- * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). */
+ * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). Output that cannot be
+ * written to stdout is an I/O error (exit 1). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,18 +12,27 @@
 #include <unistd.h>
 
 #include "clipnn.h"
+#include "cli/compare_pool.h"
+#include "io/files.h"
 #include "train/compare.h"
 #include "train/trainer.h"
 
+/* SIGINT/SIGTERM received (train stops after its step on the first; compare forwards each one) */
 static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (stop_requested < 100) stop_requested++;
+}
 
 static const char *const main_usage =
     "clipnn " CN_VERSION " - train small neural networks and see what gradient clipping does\n"
     "\n"
     "usage: clipnn COMMAND [ARGS]\n"
     "  train   CONFIG.json [--out DIR] [--set PATH=VALUE]... [--resume CHECKPOINT] [--quiet]\n"
-    "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
+    "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--sweep PATH=V1,V2,...]...\n"
+    "                      [--seeds N] [--jobs N] [--out DIR]\n"
+    "  report  DIR... [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
     "  clipnn --help | --version ; clipnn COMMAND --help\n"
@@ -32,7 +44,8 @@ static const char *const train_usage =
     "usage: clipnn train CONFIG.json [--out DIR] [--set PATH=VALUE]... [--resume CHECKPOINT] [--quiet]\n"
     "\n"
     "Trains the model described by CONFIG.json and writes config.json, metrics.csv, eval.csv,\n"
-    "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>).\n"
+    "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>), which must be\n"
+    "new or empty; one run writes into a directory at a time.\n"
     "  --set PATH=VALUE   override a config value; VALUE is JSON, a bare word is a string\n"
     "                     (e.g. --set clip.max_norm=0.5 --set optimizer.lr=1e-3 --set model.0.hidden=64)\n"
     "  --resume FILE      continue from a checkpoint (bit-identical to an uninterrupted run);\n"
@@ -62,20 +75,38 @@ static const char *const sample_usage =
     "  clipnn sample examples/char_lstm.json --checkpoint runs/char/checkpoint.safetensors --length 300\n";
 
 static const char *const compare_usage =
-    "usage: clipnn compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
-    "                      [--set PATH=VALUE]... [--quiet]\n"
+    "usage: clipnn compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--sweep PATH=V1,V2,...]...\n"
+    "                      [--seeds N] [--jobs N] [--out DIR] [--set PATH=VALUE]... [--quiet]\n"
     "\n"
-    "Trains CONFIG.json once per variant (and per seed with --seeds N: seeds seed .. seed+N-1), each into\n"
-    "DIR/<variant>[-s<seed>]/, two runs at a time, then writes DIR/report.md (a table) and DIR/report.html\n"
-    "(charts of loss, gradient norm and clip coefficient per variant). Without --variant it uses the config's\n"
-    "\"compare\": {\"variants\": {NAME: {PATH: VALUE}}}, or else compares the config as written (\"config\")\n"
-    "against \"noclip\" (clip.mode=none). Setting a \"mode\" starts that clip object afresh, keeping\n"
-    "on_nonfinite, so noclip:clip.mode=none works whatever the config's clip mode.\n"
-    "Exit: 0 when every run ran (whatever each one's outcome), 2 bad config/variant, 1 I/O error.\n"
+    "Trains CONFIG.json once per variant (and per seed with --seeds N: seeds seed .. seed+N-1), each in its own\n"
+    "process into DIR/<variant>[-s<seed>]/, --jobs at a time (default: one per core), then writes DIR/report.md,\n"
+    "DIR/report.html (charts), DIR/report.json and DIR/runs.csv (every number, for scripts).\n"
+    "  --variant NAME:...  a variant; without --variant/--sweep: the config's \"compare\": {\"variants\": {...}},\n"
+    "                      or else the config as written (\"config\") against \"noclip\" (clip.mode=none)\n"
+    "  --sweep PATH=V1,... a grid of variants (cartesian over every --sweep, the first varying slowest),\n"
+    "                      named e.g. max_norm=0.1+lr=0.01; values are JSON as for --set; at most 256 runs\n"
+    "  --jobs N            runs at a time (default: the number of cores)\n"
+    "Every run's config (each variant with each seed) is checked before the first starts. Into a DIR that\n"
+    "holds a compare it runs only what is missing (new variants, new seeds, interrupted runs, resumed from\n"
+    "their checkpoints) and rebuilds the report over all runs; a different base config is refused.\n"
+    "Ctrl-C: every running run stops after its step with all files and a checkpoint, the report marks it\n"
+    "interrupted, exit 130; the same command again finishes the comparison. Per-tensor gradient norms are\n"
+    "logged unless the config sets log.per_tensor.\n"
+    "Exit: 0 when every run ran (whatever each one's outcome), 2 bad config/variant, 1 I/O error, 130 interrupted.\n"
     "\n"
     "examples:\n"
     "  clipnn compare examples/rnn_adding_explode.json --seeds 3 --out runs/explode\n"
-    "  clipnn compare cfg.json --variant noclip:clip.mode=none --variant 'tight:clip.mode=norm,clip.max_norm=0.1'\n";
+    "  clipnn compare cfg.json --variant noclip:clip.mode=none --sweep clip.max_norm=0.1,1,10 --seeds 3\n";
+
+static const char *const report_usage =
+    "usage: clipnn report DIR... [--out DIR]\n"
+    "\n"
+    "Rebuilds report.md, report.html, report.json and runs.csv from run directories: compare folders, single\n"
+    "runs (each a variant named after its directory; <variant>-s<seed> is a seed of <variant>) or folders\n"
+    "of runs, in any mix. --out defaults to the directory when only one is given.\n"
+    "\n"
+    "example:\n"
+    "  clipnn report runs/explode\n";
 
 static int usage_error(const char *usage, const char *fmt, const char *arg)
 {
@@ -111,6 +142,8 @@ typedef struct {
     unsigned long long seed;
     char **variants;
     int n_variants;
+    char **sweeps;
+    int n_sweeps, jobs;
 } cli_args;
 
 static int parse_num(const char *s, double *out)
@@ -128,10 +161,11 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
     a->seed = 1;
     a->sets = calloc((size_t)argc, sizeof *a->sets);
     a->variants = calloc((size_t)argc, sizeof *a->variants);
-    if (!a->sets || !a->variants) return usage_error(usage, "%s", "out of memory");
+    a->sweeps = calloc((size_t)argc, sizeof *a->sweeps);
+    if (!a->sets || !a->variants || !a->sweeps) return usage_error(usage, "%s", "out of memory");
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        if (is_help(o)) { fputs(usage, stdout); exit(0); }
+        if (is_help(o)) { fputs(usage, stdout); return 0; }
         if (o[0] != '-') {
             if (a->config) return usage_error(usage, "unexpected argument '%s'", o);
             a->config = o;
@@ -150,11 +184,16 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         else if (!strcmp(o, "--resume")) a->resume = v;
         else if (!strcmp(o, "--checkpoint")) a->checkpoint = v;
         else if (!strcmp(o, "--variant")) a->variants[a->n_variants++] = (char *)v;
+        else if (!strcmp(o, "--sweep")) a->sweeps[a->n_sweeps++] = (char *)v;
         else if (!strcmp(o, "--prime")) a->prime = v;
         else if (!parse_num(v, &num)) return usage_error(usage, "option needs a number, got '%s'", v);
         else if (!strcmp(o, "--seeds")) {
             if (num < 1 || num > 1000 || num != (int)num) return usage_error(usage, "--seeds: expected an integer in 1..1000, got '%s'", v);
             a->seeds = (int)num;
+        } else if (!strcmp(o, "--jobs")) {
+            if (num < 1 || num > CN_COMPARE_MAX_RUNS || num != (int)num)
+                return usage_error(usage, "--jobs: expected an integer in 1..256, got '%s'", v);
+            a->jobs = (int)num;
         } else if (!strcmp(o, "--length")) {
             if (num < 0 || num > 1e7 || num != (int)num) return usage_error(usage, "--length: expected an integer >= 0, got '%s'", v);
             a->length = (int)num;
@@ -174,16 +213,25 @@ static void free_args(cli_args *a)
 {
     free(a->sets);
     free(a->variants);
+    free(a->sweeps);
 }
 
-static void install_signals(void)
+/* reset_hand: a second Ctrl-C ends the program at once (train). Without SA_RESTART, so that a wait
+ * returns on a signal. SIGINT/SIGTERM are unblocked only now: compare starts its children with them
+ * blocked, so that a forwarded signal waits for this handler. */
+static void install_signals(int reset_hand)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C ends the program at once */
+    sa.sa_flags = reset_hand ? SA_RESETHAND : 0;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static int cmd_train(int argc, char **argv)
@@ -191,7 +239,7 @@ static int cmd_train(int argc, char **argv)
     cli_args a;
     int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
-    install_signals();
+    install_signals(1);
     cn_train_opts o = {a.config, a.out, a.resume, a.sets, a.n_sets, a.quiet ? NULL : stderr,
                        !a.quiet && isatty(STDERR_FILENO), &stop_requested};
     cn_train_result r;
@@ -221,7 +269,8 @@ static int cmd_eval(int argc, char **argv)
     cn_status st = cn_evaluate(a.config, a.sets, a.n_sets, a.checkpoint, &loss, &metric, &mname, &n);
     free_args(&a);
     if (st) return fail(st);
-    printf("examples: %d\nloss: %.6g\n%s: %.6g\n", n, loss, mname, metric);
+    char lb[32], mb[32];
+    printf("examples: %d\nloss: %s\n%s: %s\n", n, cn_fmt_g(lb, sizeof lb, loss, 6), mname, cn_fmt_g(mb, sizeof mb, metric, 6));
     return 0;
 }
 
@@ -239,18 +288,104 @@ static int cmd_sample(int argc, char **argv)
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse_args(argc, argv, compare_usage, " --variant --seeds --out --set --quiet ", &a);
+    int rc = parse_args(argc, argv, compare_usage, " --variant --sweep --seeds --jobs --out --set --quiet ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
-    install_signals();
-    cn_compare_opts o = {a.config, a.out, a.variants, a.n_variants, a.seeds ? a.seeds : 1, a.sets, a.n_sets,
-                         argv[0], a.quiet ? NULL : stderr, &stop_requested};
-    cn_status st = cn_compare(&o);
+    cn_compare_opts o = {a.config, a.out, a.variants, a.n_variants, a.sweeps, a.n_sweeps, a.seeds ? a.seeds : 1,
+                         a.sets, a.n_sets};
+    cn_compare_plan p;
+    cn_status st = cn_compare_plan_make(&o, &p);
+    FILE *progress = a.quiet ? NULL : stderr;
+    int jobs = a.jobs;
     free_args(&a);
+    if (st) return fail(st);
+    if (jobs <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        jobs = ncpu >= 1 ? (ncpu > CN_COMPARE_MAX_RUNS ? CN_COMPARE_MAX_RUNS : (int)ncpu) : 1;
+    }
+    install_signals(0);
+    double t0 = cn_now_s();
+    if ((st = cn_compare_prepare(&p))) goto out;
+    if (progress) {
+        int kept = p.n_runs - p.n_todo, resumed = 0;
+        for (int i = 0; i < p.n_runs; i++) resumed += p.runs[i].action == CN_RUN_RESUME;
+        fprintf(progress, "clipnn compare: %d run%s to do", p.n_todo, p.n_todo == 1 ? "" : "s");
+        if (resumed) fprintf(progress, " (%d resumed)", resumed);
+        if (kept) fprintf(progress, ", %d already there", kept);
+        fprintf(progress, ", %d variant%s, %d at a time, into %s\n", p.n_variants, p.n_variants == 1 ? "" : "s",
+                jobs < p.n_todo ? jobs : (p.n_todo ? p.n_todo : 1), p.dir);
+    }
+    if ((st = cli_compare_pool(&p, argv[0], jobs, progress, &stop_requested))) goto out;
+    if ((st = cn_compare_report(&p, stdout))) goto out;
+    printf("\nreport: %s/report.md\ncharts: %s/report.html\ndata:   %s/report.json, %s/runs.csv\n(%.1f s)\n", p.dir,
+           p.dir, p.dir, p.dir, cn_now_s() - t0);   /* a failed write to stdout is reported by finish_stdout */
+    if (stop_requested && progress) {
+        int unfinished = 0;
+        for (int i = 0; i < p.n_runs; i++) unfinished += p.runs[i].action != CN_RUN_KEEP && p.runs[i].exit_code != 0 && p.runs[i].exit_code != 3;
+        fprintf(progress, "clipnn compare: interrupted; %d run%s unfinished. The same command finishes them (interrupted "
+                "runs continue from their checkpoints).\n", unfinished, unfinished == 1 ? "" : "s");
+    }
+out:
+    cn_compare_plan_free(&p);
     if (st) return fail(st);
     return stop_requested ? 130 : 0;
 }
 
-int main(int argc, char **argv)
+static int cmd_report(int argc, char **argv)
+{
+    const char *out = NULL;
+    char **dirs = calloc((size_t)argc, sizeof *dirs);
+    int n = 0;
+    if (!dirs) return usage_error(report_usage, "%s", "out of memory");
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) { free(dirs); fputs(report_usage, stdout); return 0; }
+        if (!strcmp(argv[i], "--out")) {
+            if (i + 1 >= argc) { free(dirs); return usage_error(report_usage, "option '%s' needs a value", "--out"); }
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            free(dirs);
+            return usage_error(report_usage, "unknown option '%s'", argv[i]);
+        } else {
+            dirs[n++] = argv[i];
+        }
+    }
+    if (!n) { free(dirs); return usage_error(report_usage, "%s", "missing DIR"); }
+    if (n > 1 && !out) { free(dirs); return usage_error(report_usage, "%s", "several directories: name the output with --out DIR"); }
+    cn_status st = cn_compare_rebuild(dirs, n, out, stdout);
+    const char *to = out ? out : dirs[0];
+    free(dirs);
+    if (st) return fail(st);
+    printf("\nreport: %s/report.md\ncharts: %s/report.html\ndata:   %s/report.json, %s/runs.csv\n", to, to, to, to);
+    return 0;   /* a failed write to stdout is reported by finish_stdout */
+}
+
+/* fds 0-2 must be open before any file is: started with stderr closed, the run would get metrics.csv
+ * as fd 2 and write its progress lines into it. A closed one becomes /dev/null opened read-only, so
+ * nothing lands in a file and a write to it still fails (EBADF), as it would have on the closed fd:
+ * a closed stdout is then reported by finish_stdout. */
+static int open_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        if (open("/dev/null", O_RDONLY) != fd) return -1;   /* the lowest free fd: this one */
+    }
+    return 0;
+}
+
+/* Results go to stdout (eval, sample, compare's summary, --help, --version), buffered: a full disk or
+ * a closed stdout shows only when the buffer is flushed and closed, and must not pass for success. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    int e = 0, bad = 0;
+    if (fflush(stdout) != 0) { bad = 1; e = errno; }
+    else if (ferror(stdout)) bad = 1;   /* an earlier write failed */
+    if (fclose(stdout) != 0 && !bad) { bad = 1; e = errno; }
+    if (!bad) return rc;
+    fprintf(stderr, "clipnn: error: cannot write to standard output: %s\n", e ? strerror(e) : "a write failed");
+    return rc ? rc : 1;   /* an earlier, more specific failure keeps its code */
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) { fputs(main_usage, stderr); return 2; }
     const char *cmd = argv[1];
@@ -258,7 +393,14 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) { printf("clipnn %s\n", CN_VERSION); return 0; }
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
+    if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    if (open_std_fds() != 0) return 1;   /* no /dev/null: nothing safe to open, nowhere to say so */
+    return finish_stdout(run_command(argc, argv));
 }

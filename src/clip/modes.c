@@ -108,7 +108,11 @@ static cn_status norm_apply(cn_clipper *self, cn_clip_ctx *ctx)
 static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain};
 static const char *const norm_keys[] = {"max_norm", "norm_type", "eps", NULL};
 
-/* norm_type: a number p > 0 or "inf" (default 2, filled in). */
+/* norm_type: a number p >= 1 or "inf" (default 2, filled in). PyTorch takes any p > 0, but below 1
+ * (sum |g|^p)^(1/p) is not a norm (no triangle inequality) and grows like n^(1/p) with the number of
+ * elements: p = 0.01 on 1000 gradients of about 1 gives 1e300, p = 1e-300 gives inf, and every update
+ * is then scaled to nothing while the run reports no problem. For p >= 1 the norm of a finite float32
+ * gradient is finite and at least max |g| (cn_clip_total_norm), so a clip threshold keeps its meaning. */
 static cn_status get_norm_type(cJSON *obj, const char *path, double *p)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "norm_type");
@@ -120,13 +124,13 @@ static cn_status get_norm_type(cJSON *obj, const char *path, double *p)
         *p = INFINITY;
         return CN_OK;
     }
-    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0) {
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 1) {
         *p = v->valuedouble;
         return CN_OK;
     }
     char q[200], d[96];
     cn_json_join(q, sizeof q, path, "norm_type");
-    return cn_error(CN_ERR_ARG, "%s: expected a number > 0 or \"inf\", got %s", q, cn_json_describe(v, d, sizeof d));
+    return cn_error(CN_ERR_ARG, "%s: expected a number >= 1 or \"inf\", got %s", q, cn_json_describe(v, d, sizeof d));
 }
 
 static cn_status norm_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -425,9 +429,11 @@ static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_st
     const double *h = it->data;
     for (int64_t i = 0; i < a->history; i++) {
         int ok = i < count ? h[i] >= 0 && !isinf(h[i]) : h[i] == 0.0;
-        if (!ok)
-            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %g, %s", nm, (long long)i, h[i],
+        if (!ok) {
+            char vb[32];
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, h[i], 6),
                             i < count ? "not a finite norm" : "beyond the count but not 0");
+        }
     }
     memcpy(a->ring, h, (size_t)a->history * sizeof(double));
     memcpy(a->sorted, h, (size_t)count * sizeof(double));
@@ -578,12 +584,15 @@ static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state
     int warm = count == z->warmup;
     snprintf(nm, sizeof nm, "%s.mu", prefix);
     if ((st = cn_state_get_f64(in, nm, &mu))) return st;
+    char vb[32];
     if (warm ? !(mu >= 0) || isinf(mu) : mu != 0.0)
-        return cn_error(CN_ERR_FORMAT, "state '%s': %g is not %s", nm, mu, warm ? "a finite mean norm >= 0" : "0 during the warm-up");
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, mu, 6),
+                        warm ? "a finite mean norm >= 0" : "0 during the warm-up");
     snprintf(nm, sizeof nm, "%s.var", prefix);
     if ((st = cn_state_get_f64(in, nm, &var))) return st;
     if (warm ? !(var >= 0) || isinf(var) : var != 0.0)
-        return cn_error(CN_ERR_FORMAT, "state '%s': %g is not %s", nm, var, warm ? "a finite variance >= 0" : "0 during the warm-up");
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, var, 6),
+                        warm ? "a finite variance >= 0" : "0 during the warm-up");
     const cn_state_item *it;
     snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
     if ((st = cn_state_get(in, nm, CN_DT_F64, 1, &z->warmup, &it))) return st;
@@ -591,7 +600,7 @@ static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state
     for (int64_t i = 0; i < z->warmup; i++) {
         int ok = i < count ? b[i] >= 0 && !isinf(b[i]) : b[i] == 0.0;
         if (!ok)
-            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %g, %s", nm, (long long)i, b[i],
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, b[i], 6),
                             i < count ? "not a finite norm" : "beyond the count but not 0");
     }
     memcpy(z->buf, b, (size_t)z->warmup * sizeof(double));

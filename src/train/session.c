@@ -57,6 +57,10 @@ static cn_status check_shapes(cn_session *s)
     if (d->target_kind == CN_TARGET_CLASS) {
         if (s->loss != CN_LOSS_CROSS_ENTROPY)
             return cn_error(CN_ERR_ARG, "loss: data \"%s\" has class labels; use \"cross_entropy\" (got \"%s\")", kind, s->cfg.loss);
+        if (d->n_classes > CN_LAYER_MAX_SIZE)
+            return cn_error(CN_ERR_ARG, "data: a class label of data \"%s\" is %d, so the model would need %d outputs, "
+                            "more than a linear layer's largest \"out\" (%d); class labels are 0 .. classes-1",
+                            kind, d->n_classes - 1, d->n_classes, CN_LAYER_MAX_SIZE);
         if (o.features < d->n_classes)
             return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d classes "
                             "(set the last linear layer's \"out\" to %d)", o.features, kind, d->n_classes, d->n_classes);
@@ -64,11 +68,36 @@ static cn_status check_shapes(cn_session *s)
         if (s->loss == CN_LOSS_CROSS_ENTROPY)
             return cn_error(CN_ERR_ARG, "loss: \"cross_entropy\" needs class labels, but data \"%s\" has float "
                             "targets (use \"mse\" or \"bce_with_logits\")", kind);
+        if (d->target_dim > CN_LAYER_MAX_SIZE)
+            return cn_error(CN_ERR_ARG, "data: data \"%s\" has %d target values per %s, more than a linear layer's "
+                            "largest \"out\" (%d)", kind, d->target_dim, d->target_seq ? "step" : "example",
+                            CN_LAYER_MAX_SIZE);
         if (o.features != d->target_dim)
             return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d target "
                             "value(s) per %s (set the last linear layer's \"out\" to %d)", o.features, kind,
                             d->target_dim, d->target_seq ? "step" : "example", d->target_dim);
     }
+    return CN_OK;
+}
+
+/* Rules between keys of different sections, checked with everything else before a run directory is
+ * created (the lr of every step is then finite and >= 0, so the optimizer's own check never fires). */
+static cn_status check_cross_keys(const cn_session *s)
+{
+    const cn_train_config *tc = &s->cfg.train;
+    const cn_schedule *sc = &s->sched;
+    double lr = cn_optim_lr(s->optim);
+    char a[32], b[32];
+    if (sc->type == CN_SCHED_COSINE && sc->eta_min > lr)
+        return cn_error(CN_ERR_ARG, "schedule.eta_min: %s is above optimizer.lr %s; a cosine schedule anneals the "
+                        "learning rate from optimizer.lr down to eta_min (0 <= eta_min <= lr)",
+                        cn_fmt_g(a, sizeof a, sc->eta_min, 0), cn_fmt_g(b, sizeof b, lr, 0));
+    if (sc->warmup_steps > tc->steps)
+        return cn_error(CN_ERR_ARG, "schedule.warmup_steps: %lld is more than train.steps %lld; the learning rate "
+                        "would never reach optimizer.lr", sc->warmup_steps, tc->steps);
+    if (tc->batch_size > s->data.train.n)
+        return cn_error(CN_ERR_ARG, "train.batch_size: %lld is more than the %d training examples of data \"%s\" "
+                        "(at most %d)", tc->batch_size, s->data.train.n, s->data.kind, s->data.train.n);
     return CN_OK;
 }
 
@@ -125,6 +154,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
     TRY(cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip));
     if (c->train.bptt > 0 && !s->data.train.seq_len)
         return cn_error(CN_ERR_ARG, "%s: train.bptt: truncation needs sequence data, but data \"%s\" is not a sequence", file, s->data.kind);
+    TRY(check_cross_keys(s));
 #undef TRY
     if ((st = cn_batcher_init(&s->batcher, &s->data.train, (int)c->train.batch_size, s->data.shuffle, (uint64_t)c->seed)))
         return st;
@@ -140,7 +170,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
         cn_st_close(f);
         if (st) return cn_error_prefix(st, "%s: init_from", file);
     }
-    s->max_norm_pre = 0.0;
+    s->max_norm_pre = NAN;   /* no norm seen yet; stays NaN if every step's norm is NaN */
     return CN_OK;
 }
 
@@ -402,16 +432,21 @@ static cn_status check_train_state(const cn_state *t, const char *file, long lon
         return BAD("%s: state 'train.counters': loss ring count %lld is outside [0, %lld] (metadata 'step')", file, n, step);
     for (long long i = 0; i < CN_LOSS_RING; i++) {
         double v = ts->ring[i];
-        if (i < n ? !isfinite(v) : v != 0.0)
-            return BAD("%s: state 'train.loss_ring': entry %lld is %g, %s", file, i, v,
+        if (i < n ? !isfinite(v) : v != 0.0) {
+            char vb[32];
+            return BAD("%s: state 'train.loss_ring': entry %lld is %s, %s", file, i, cn_fmt_g(vb, sizeof vb, v, 6),
                        i < n ? "not a finite loss" : "beyond the count but not 0");
+        }
     }
     double mx = ts->stats[0];
-    if (!(mx >= 0))   /* the largest finite-or-inf norm seen, 0 before any */
-        return BAD("%s: state 'train.stats': max_grad_norm_pre %g is not a norm (>= 0 or inf)", file, mx);
+    char vb[32];
+    if (!(mx >= 0) && !isnan(mx))   /* the largest norm seen (inf included); NaN while none was a number */
+        return BAD("%s: state 'train.stats': max_grad_norm_pre %s is not a norm (>= 0, inf or nan)", file,
+                   cn_fmt_g(vb, sizeof vb, mx, 6));
     for (int i = 1; i < 4; i++)
         if (ts->stats[i] != 0.0)
-            return BAD("%s: state 'train.stats': entry %d is %g, but it is reserved and always 0", file, i, ts->stats[i]);
+            return BAD("%s: state 'train.stats': entry %d is %s, but it is reserved and always 0", file, i,
+                       cn_fmt_g(vb, sizeof vb, ts->stats[i], 6));
     return CN_OK;
 }
 
