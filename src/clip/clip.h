@@ -200,6 +200,10 @@ const cn_clip_stats *cn_clip_last_stats(const cn_clip *c);
 /* Adaptive state and skip counters as "clip.*" items (views, valid while c lives):
  * "clip.<i>.<item>" per stage, "clip.consecutive_skips", "clip.total_skips" (I64). */
 cn_status cn_clip_save_state(const cn_clip *c, cn_state *out);
+/* Checks and copies back the same items: exact dtypes and shapes (the counters are scalars), the skip
+ * counters possible under the stage's policy, each clipper's state in range (its load_state checks it
+ * all before changing anything). Any error is CN_ERR_FORMAT naming the item; the stage is then not fit
+ * to use (an earlier clipper may already hold the loaded state). */
 cn_status cn_clip_load_state(cn_clip *c, const cn_state *in);
 
 /* 1 if some stage reports a threshold (norm, autoclip, zclip, norm_per_tensor: a norm;

@@ -413,8 +413,8 @@ static cn_status autoclip_save(const cn_clipper *self, const char *prefix, cn_st
 }
 
 /* The ring is written from index 0 and wraps only once full, so a saved state has pos == count while
- * count < history; its first count entries are finite norms (>= 0). Anything else is rejected: the
- * sorted copy is rebuilt from those entries. Nothing is changed unless the whole state is valid. */
+ * count < history; its first count entries are finite norms (>= 0), the rest still 0. Anything else is
+ * rejected: the sorted copy is rebuilt from those entries. Nothing is changed unless the whole state is valid. */
 static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
@@ -422,24 +422,26 @@ static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_st
     cn_status st;
     int64_t count, pos;
     snprintf(nm, sizeof nm, "%s.count", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
+    if ((st = cn_state_get_i64(in, nm, &count))) return st;
     snprintf(nm, sizeof nm, "%s.pos", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &pos))) return st;
+    if ((st = cn_state_get_i64(in, nm, &pos))) return st;
     if (count < 0 || count > a->history || pos < 0 || pos >= a->history || (count < a->history && pos != count))
-        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld / pos %lld do not fit a history of %lld", prefix,
-                        (long long)count, (long long)pos, (long long)a->history);
-    /* into the scratch copy first: the ring stays as it was if the values are invalid */
+        return cn_error(CN_ERR_FORMAT, "state '%s.count', '%s.pos': count %lld / pos %lld do not fit a history of %lld",
+                        prefix, prefix, (long long)count, (long long)pos, (long long)a->history);
+    const cn_state_item *it;
     snprintf(nm, sizeof nm, "%s.history", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->sorted))) return st;
-    for (int64_t i = 0; i < count; i++)
-        if (!(a->sorted[i] >= 0) || isinf(a->sorted[i])) {
-            char bad[32];
-            cn_fmt_g(bad, sizeof bad, a->sorted[i], 6);
-            memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));   /* restore the sorted copy */
-            qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
-            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, not a finite norm", nm, (long long)i, bad);
+    if ((st = cn_state_get(in, nm, CN_DT_F64, 1, &a->history, &it))) return st;
+    const double *h = it->data;
+    for (int64_t i = 0; i < a->history; i++) {
+        int ok = i < count ? h[i] >= 0 && !isinf(h[i]) : h[i] == 0.0;
+        if (!ok) {
+            char vb[32];
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, h[i], 6),
+                            i < count ? "not a finite norm" : "beyond the count but not 0");
         }
-    memcpy(a->ring, a->sorted, (size_t)a->history * sizeof(double));
+    }
+    memcpy(a->ring, h, (size_t)a->history * sizeof(double));
+    memcpy(a->sorted, h, (size_t)count * sizeof(double));
     qsort(a->sorted, (size_t)count, sizeof(double), cmp_double);
     a->count = count;
     a->pos = pos;
@@ -577,6 +579,9 @@ static cn_status zclip_save(const cn_clipper *self, const char *prefix, cn_state
     return cn_state_add(out, nm, CN_DT_F64, 1, shape, z->buf);
 }
 
+/* A saved state is one zclip writes: count in [0, warmup] finite norms (>= 0) at the front of the buffer,
+ * 0 after them; mu = var = 0 until the warm-up is complete, then a finite mean >= 0 (an average of norms
+ * and thresholds) and a finite variance >= 0. Nothing is changed unless the whole state is valid. */
 static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
 {
     zclip_clipper *z = (zclip_clipper *)self;
@@ -584,19 +589,34 @@ static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state
     cn_status st;
     double mu, var;
     int64_t count;
-    snprintf(nm, sizeof nm, "%s.mu", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &mu))) return st;
-    snprintf(nm, sizeof nm, "%s.var", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &var))) return st;
     snprintf(nm, sizeof nm, "%s.count", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
-    if (count < 0 || count > z->warmup || !(var >= 0)) {
-        char vb[32];
-        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld (warmup %lld) or variance %s invalid", prefix,
-                        (long long)count, (long long)z->warmup, cn_fmt_g(vb, sizeof vb, var, 6));
-    }
+    if ((st = cn_state_get_i64(in, nm, &count))) return st;
+    if (count < 0 || count > z->warmup)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %lld is outside [0, %lld] (the warm-up)", nm, (long long)count,
+                        (long long)z->warmup);
+    int warm = count == z->warmup;
+    snprintf(nm, sizeof nm, "%s.mu", prefix);
+    if ((st = cn_state_get_f64(in, nm, &mu))) return st;
+    char vb[32];
+    if (warm ? !(mu >= 0) || isinf(mu) : mu != 0.0)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, mu, 6),
+                        warm ? "a finite mean norm >= 0" : "0 during the warm-up");
+    snprintf(nm, sizeof nm, "%s.var", prefix);
+    if ((st = cn_state_get_f64(in, nm, &var))) return st;
+    if (warm ? !(var >= 0) || isinf(var) : var != 0.0)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, var, 6),
+                        warm ? "a finite variance >= 0" : "0 during the warm-up");
+    const cn_state_item *it;
     snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)z->warmup, z->buf))) return st;
+    if ((st = cn_state_get(in, nm, CN_DT_F64, 1, &z->warmup, &it))) return st;
+    const double *b = it->data;
+    for (int64_t i = 0; i < z->warmup; i++) {
+        int ok = i < count ? b[i] >= 0 && !isinf(b[i]) : b[i] == 0.0;
+        if (!ok)
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, b[i], 6),
+                            i < count ? "not a finite norm" : "beyond the count but not 0");
+    }
+    memcpy(z->buf, b, (size_t)z->warmup * sizeof(double));
     z->mu = mu;
     z->var = var;
     z->count = count;

@@ -598,16 +598,21 @@ cn_status cn_clip_load_state(cn_clip *c, const cn_state *in)
 {
     char prefix[32];
     cn_status st;
+    /* the stage's own counters first: skips happen only under "skip", at most max_consecutive_skips in a row */
+    int64_t cs, ts;
+    if ((st = cn_state_get_i64(in, "clip.consecutive_skips", &cs))) return st;
+    if ((st = cn_state_get_i64(in, "clip.total_skips", &ts))) return st;
+    long long max_cs = c->policy == CN_NONFINITE_SKIP ? c->max_skips : 0;
+    if (cs < 0 || cs > max_cs)
+        return cn_error(CN_ERR_FORMAT, "state 'clip.consecutive_skips': %lld is outside [0, %lld]", (long long)cs, max_cs);
+    if (ts < cs || (c->policy != CN_NONFINITE_SKIP && ts != 0))
+        return cn_error(CN_ERR_FORMAT, "state 'clip.total_skips': %lld is not possible with %lld consecutive skips%s",
+                        (long long)ts, (long long)cs, c->policy != CN_NONFINITE_SKIP ? " (on_nonfinite is not \"skip\")" : "");
     for (int i = 0; i < c->n_stages; i++) {
         if (!c->stages[i]->ops->load_state) continue;
         snprintf(prefix, sizeof prefix, "clip.%d", i);
         if ((st = c->stages[i]->ops->load_state(c->stages[i], prefix, in))) return st;
     }
-    int64_t cs, ts;
-    if ((st = cn_state_copy_out(in, "clip.consecutive_skips", CN_DT_I64, 1, &cs))) return st;
-    if ((st = cn_state_copy_out(in, "clip.total_skips", CN_DT_I64, 1, &ts))) return st;
-    if (cs < 0 || ts < cs) return cn_error(CN_ERR_FORMAT, "state 'clip.*_skips': invalid counters %lld, %lld",
-                                           (long long)cs, (long long)ts);
     c->consecutive_skips = cs;
     c->total_skips = ts;
     return CN_OK;

@@ -139,7 +139,9 @@ cn_status cn_batch_range(const cn_dataset *ds, int start, int count, float *x, f
 /* State items (views into b, valid while b lives and is not advanced): "data.perm" I32 [n],
  * "data.pos" I64 scalar, "data.epoch" I64 scalar, "data.rng" I64 [4] (the xoshiro state words). */
 cn_status cn_batcher_save_state(const cn_batcher *b, cn_state *out);
-/* Restores from those items; checks the sizes, that perm is a permutation of 0..n-1 and pos/epoch ranges. */
+/* Restores from those items after checking them all (exact dtypes and shapes, perm a permutation of
+ * 0..n-1 and the identity when not shuffling, pos and epoch ranges, a non-zero RNG state); on error
+ * (CN_ERR_FORMAT naming the item) the batcher is unchanged. */
 cn_status cn_batcher_load_state(cn_batcher *b, const cn_state *in);
 void cn_batcher_free(cn_batcher *b);
 

@@ -47,8 +47,11 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr);
  * parameter "optim.<param>.momentum_buffer" (sgd with momentum != 0) or "optim.<param>.exp_avg" and
  * "optim.<param>.exp_avg_sq" (adam, adamw), F32 with the parameter's shape. */
 cn_status cn_optim_save_state(const cn_optim *o, const cn_paramset *ps, cn_state *out);
-/* Copies the same items back; a missing or mis-shaped item is an error that names it. */
-cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in);
+/* Copies the same items back after checking all of them: exact dtype and shape, "optim.step" within
+ * [0, max_step] (the caller's run step), no negative second moment, all moments 0 at step 0 (NaN and inf
+ * are kept: a run with on_nonfinite "propagate" can hold them). A missing, mis-shaped or out-of-range item
+ * is a CN_ERR_FORMAT naming it, and the optimizer is then unchanged. */
+cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in, long long max_step);
 void cn_optim_free(cn_optim *o);
 
 enum { CN_SCHED_CONSTANT = 0, CN_SCHED_STEP, CN_SCHED_COSINE };
