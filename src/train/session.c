@@ -270,9 +270,22 @@ static int ignored_on_resume(const char *path)
     return 0;
 }
 
+/* Keys added to the clip modes after checkpoints of this format were first written, with the value that
+ * gives the earlier behaviour: a checkpoint's config without the key resumes under a config that has it
+ * at that value (the resolved config now writes it out). */
+static int added_key_at_old_value(const char *path, const cJSON *now)
+{
+    const char *dot = strrchr(path, '.');
+    const char *key = dot ? dot + 1 : path;
+    if (!strcmp(key, "include_current")) return cJSON_IsFalse(now);                      /* autoclip */
+    if (!strcmp(key, "ema_input")) return cJSON_IsString(now) && !strcmp(now->valuestring, "applied");   /* zclip */
+    return 0;
+}
+
 static void config_diff(const cJSON *a, const cJSON *b, const char *path, char *out, size_t n, int *count)
 {
     if (ignored_on_resume(path) || *count >= 3) return;
+    if (!a && b && added_key_at_old_value(path, b)) return;
     if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
         for (const cJSON *it = a->child; it; it = it->next) {
             char p[512];
