@@ -1,6 +1,6 @@
 /* Loading a finished run directory for the report: summary.json, metrics.csv, eval.csv, config.json.
  *
- * These files are the trainer's output, not user config, so they are read leniently where SPEC §3
+ * These files are the trainer's output, not user config, so they are read leniently where docs/run-files.md
  * allows variation ("more keys/columns may follow", null for a non-finite number) and strictly where
  * a wrong value would put a wrong number in the table (a malformed number fails the run, with the file,
  * line and column in the reason). */
@@ -50,7 +50,7 @@ static int slurp(const char *path, char **buf, size_t *len, char *why, size_t nw
 
 /* ---- summary.json ---- */
 
-/* A number that may be absent, null (non-finite, SPEC §3 / trainer.c) or "inf"/"-inf"/"nan". */
+/* A number that may be absent, null (non-finite, docs/run-files.md / trainer.c) or "inf"/"-inf"/"nan". */
 static int summary_num(const cJSON *j, const char *key, cn_report_val *out, char *why, size_t nwhy)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);

@@ -1,7 +1,7 @@
 /* clipnn report: what clipping did to a set of runs, as a markdown table, a self-contained HTML page
  * with inline SVG charts (no scripts, no network), and the numbers as data (report.json, runs.csv).
  *
- * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
+ * Input per run: its run directory (docs/run-files.md: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
  * appearance; seeds of one variant are aggregated (mean ± sample std over the seeds that ran to their
  * end for the table, without the diverged or blown-up ones in the loss columns; per-step median across
