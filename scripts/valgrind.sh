@@ -63,6 +63,13 @@ check 0 train-text    train "$T/text.json" --out "$T/text" --quiet
 check 0 sample-text   sample "$T/text.json" --checkpoint "$T/text/checkpoint.safetensors" --length 20
 check 3 diverge       train tests/configs/tiny_rnn.json --out "$T/div" --quiet --set optimizer.type=sgd \
                       --set optimizer.lr=1e30 --set clip.mode=none
+check 0 export-mlp    export "$T/mlp/checkpoint.safetensors" --out "$T/mlp-model.safetensors"
+check 0 predict-npy   predict tests/golden/export/lstm_seq.json --checkpoint tests/golden/export/lstm_seq.safetensors \
+                      --data tests/golden/export/x_seq.npy --out "$T/pred.npy"
+check 0 predict-csv   predict tests/golden/export/mlp_ce.json --checkpoint tests/golden/export/mlp_ce.safetensors \
+                      --data tests/golden/export/x_flat.npy
+check 2 bad-predict   predict tests/golden/export/mlp_ce.json --checkpoint tests/golden/export/mlp_ce.safetensors \
+                      --data tests/data/good.csv
 check 2 bad-config    train tests/configs/tiny_rnn.json --out "$T/bad" --set optimizer.lr=fast
 check 2 bad-json      train scripts/valgrind.sh --out "$T/bad2"
 check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/configs/tiny_mlp.json

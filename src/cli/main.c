@@ -1,5 +1,5 @@
-/* clipnn command-line program: train, compare, report, eval, sample.
- * Exit codes (SPEC §2): 0 done; 3 the run stopped on a non-finite loss or
+/* clipnn command-line program: train, compare, report, eval, sample, predict, export.
+ * Exit codes (README, docs/clipnn.1): 0 done; 3 the run stopped on a non-finite loss or
  * gradient; 2 usage, config or data error; 1 internal or I/O error;
  * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). Output that cannot be
  * written to stdout is an I/O error (exit 1). */
@@ -36,13 +36,16 @@ static const char *const main_usage =
     "  report  DIR... [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
-    "  clipnn --help | --version ; clipnn COMMAND --help\n"
+    "  predict CONFIG.json --checkpoint FILE --data FILE [--out FILE]\n"
+    "  export  CHECKPOINT --out MODEL.safetensors\n"
+    "  clipnn --help | --version [--verbose] ; clipnn COMMAND --help\n"
     "\n"
     "example:\n"
     "  clipnn compare examples/rnn_adding_explode.json --seeds 3 --out runs/explode\n";
 
 static const char *const train_usage =
     "usage: clipnn train CONFIG.json [--out DIR] [--set PATH=VALUE]... [--resume CHECKPOINT] [--quiet]\n"
+    "                    [--allow-thread-change]\n"
     "\n"
     "Trains the model described by CONFIG.json and writes config.json, metrics.csv, eval.csv,\n"
     "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>), which must be\n"
@@ -51,6 +54,8 @@ static const char *const train_usage =
     "                     (e.g. --set clip.max_norm=0.5 --set optimizer.lr=1e-3 --set model.0.hidden=64)\n"
     "  --resume FILE      continue from a checkpoint (bit-identical to an uninterrupted run);\n"
     "                     without --out the run continues in the checkpoint's directory\n"
+    "  --allow-thread-change  with --resume: accept another \"threads\" than the run's (the resumed\n"
+    "                     run is then not bit-identical: the thread count changes the rounding)\n"
     "  --quiet            no progress output\n"
     "Exit: 0 done, 3 stopped on a non-finite loss/gradient, 2 bad config/data/usage, 1 I/O error.\n"
     "\n"
@@ -151,9 +156,9 @@ static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-
 
 /* Options common to the commands. */
 typedef struct {
-    const char *config, *out, *resume, *checkpoint, *prime;
+    const char *config, *out, *resume, *checkpoint, *prime, *data;
     char **sets;
-    int n_sets, quiet, seeds, length;
+    int n_sets, quiet, seeds, length, allow_thread_change;
     double temperature;
     unsigned long long seed;
     char **variants;
@@ -192,6 +197,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         snprintf(key, sizeof key, " %s ", o);
         if (!strstr(allowed, key)) return usage_error(usage, "unknown option '%s'", o);
         if (!strcmp(o, "--quiet")) { a->quiet = 1; continue; }
+        if (!strcmp(o, "--allow-thread-change")) { a->allow_thread_change = 1; continue; }
         if (i + 1 >= argc) return usage_error(usage, "option '%s' needs a value", o);
         const char *v = argv[++i];
         double num;
@@ -202,6 +208,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         else if (!strcmp(o, "--variant")) a->variants[a->n_variants++] = (char *)v;
         else if (!strcmp(o, "--sweep")) a->sweeps[a->n_sweeps++] = (char *)v;
         else if (!strcmp(o, "--prime")) a->prime = v;
+        else if (!strcmp(o, "--data")) a->data = v;
         else if (!parse_num(v, &num)) return usage_error(usage, "option needs a number, got '%s'", v);
         else if (!strcmp(o, "--seeds")) {
             if (num < 1 || num > 1000 || num != (int)num) return usage_error(usage, "--seeds: expected an integer in 1..1000, got '%s'", v);
@@ -221,7 +228,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
             a->seed = (unsigned long long)num;
         }
     }
-    if (!a->config) return usage_error(usage, "%s", "missing CONFIG.json");
+    if (!a->config) return usage_error(usage, "%s", strstr(usage, "export CHECKPOINT") ? "missing CHECKPOINT" : "missing CONFIG.json");
     return -1;
 }
 
@@ -253,13 +260,13 @@ static void install_signals(int reset_hand)
 static int cmd_train(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet ", &a);
+    int rc = parse_args(argc, argv, train_usage, " --out --set --resume --quiet --allow-thread-change ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
     install_signals(1);
     cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
     if (st) { free_args(&a); return fail(st); }
     cn_train_opts o = {a.config, a.out, a.resume, a.sets, a.n_sets, a.quiet ? NULL : stderr,
-                       !a.quiet && isatty(STDERR_FILENO), &stop_requested};
+                       !a.quiet && isatty(STDERR_FILENO), &stop_requested, a.allow_thread_change};
     cn_train_result r;
     st = cn_train(&o, &r);
     free_args(&a);
@@ -361,6 +368,59 @@ static cn_status dist_pool(cn_compare_plan *p, const char *self, int jobs, FILE 
     free(saved);
     free(codes);
     return st ? st : cs;
+}
+
+static const char *const export_usage =
+    "usage: clipnn export CHECKPOINT --out MODEL.safetensors\n"
+    "\n"
+    "Writes the model tensors of a checkpoint (under their PyTorch state_dict names, F32) to a new\n"
+    "safetensors file, without the optimizer, clip, data and run state the checkpoint also holds, so that\n"
+    "PyTorch loads it with load_state_dict(strict=True) (see the README). The file is written atomically;\n"
+    "--out may not be the checkpoint itself.\n"
+    "\n"
+    "example:\n"
+    "  clipnn export runs/spirals/checkpoint.safetensors --out spirals.safetensors\n";
+
+static int cmd_export(int argc, char **argv)
+{
+    cli_args a;
+    int rc = parse_args(argc, argv, export_usage, " --out ", &a);
+    if (rc >= 0) { free_args(&a); return rc; }
+    if (!a.out) { free_args(&a); return usage_error(export_usage, "%s", "missing --out MODEL.safetensors"); }
+    int n = 0;
+    cn_status st = cn_export_model(a.config, a.out, &n);
+    if (!st) fprintf(stderr, "clipnn: wrote %d model tensors to %s\n", n, a.out);
+    free_args(&a);
+    return st ? fail(st) : 0;
+}
+
+static const char *const predict_usage =
+    "usage: clipnn predict CONFIG.json --checkpoint FILE --data FILE [--out FILE] [--set PATH=VALUE]...\n"
+    "\n"
+    "Runs the checkpoint's model on every example of --data (.npy float features [N, F] or [N, T, F], or a\n"
+    ".csv with a header row: the config's data.target column, if present, is left out, the other columns\n"
+    "are the features) and writes one row per example (per example and step for a sequence output): the\n"
+    "raw outputs (out0, out1, ...: values for mse, logits for cross_entropy and bce_with_logits) and, for\n"
+    "classification, the predicted class (cross_entropy: the argmax; bce_with_logits: logit > 0).\n"
+    "--out FILE.csv or FILE.npy (float32 outputs; classes as int64 in FILE.class.npy); default: CSV on\n"
+    "standard output.\n"
+    "\n"
+    "example:\n"
+    "  clipnn predict examples/digits_mlp.json --checkpoint runs/digits/checkpoint.safetensors \\\n"
+    "      --data examples/data/digits_test.csv --out predictions.csv\n";
+
+static int cmd_predict(int argc, char **argv)
+{
+    cli_args a;
+    int rc = parse_args(argc, argv, predict_usage, " --checkpoint --data --out --set ", &a);
+    if (rc >= 0) { free_args(&a); return rc; }
+    if (!a.checkpoint) { free_args(&a); return usage_error(predict_usage, "%s", "missing --checkpoint FILE"); }
+    if (!a.data) { free_args(&a); return usage_error(predict_usage, "%s", "missing --data FILE"); }
+    int n = 0;
+    cn_status st = cn_predict(a.config, a.sets, a.n_sets, a.checkpoint, a.data, a.out, stdout, &n);
+    if (!st && a.out) fprintf(stderr, "clipnn: wrote the outputs of %d examples to %s\n", n, a.out);
+    free_args(&a);
+    return st ? fail(st) : 0;
 }
 
 static int cmd_compare(int argc, char **argv)
@@ -503,12 +563,25 @@ static int run_command(int argc, char **argv)
     if (argc < 2) { fputs(main_usage, stderr); return 2; }
     const char *cmd = argv[1];
     if (is_help(cmd)) { fputs(main_usage, stdout); return 0; }
-    if (!strcmp(cmd, "--version")) { printf("clipnn %s\n", CN_VERSION); return 0; }
+    if (!strcmp(cmd, "--version")) {
+        printf("clipnn %s\n", CN_VERSION);
+        if (argc > 2 && !strcmp(argv[2], "--verbose")) {
+            /* what the rounding of a run depends on besides the config (also in summary.json) */
+            cn_set_threads(1);
+            printf("blas: %s\nblas core: %s\nblas threads: %d (the default \"threads\"; a run sets its own)\n",
+                   cn_blas_config(), cn_blas_core(), cn_blas_threads());
+        } else if (argc > 2) {
+            return usage_error(main_usage, "unknown option '%s' after --version (only --verbose)", argv[2]);
+        }
+        return 0;
+    }
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
 }
 

@@ -173,6 +173,10 @@ static cn_status write_summary(trainer *t, double wall)
     cJSON_AddNumberToObject(j, "steps_per_s", session_s > 0 ? (double)(s->step - t->first_step) / session_s : 0.0);
     cJSON_AddBoolToObject(j, "stopped_early", s->step < s->cfg.train.steps);
     cJSON_AddBoolToObject(j, "interrupted", t->interrupted && s->step < s->cfg.train.steps);
+    /* what the rounding of the matrix products depends on (bit-identical runs need the same) */
+    cJSON_AddNumberToObject(j, "blas_threads", cn_blas_threads());
+    cJSON_AddStringToObject(j, "blas_core", cn_blas_core());
+    cJSON_AddStringToObject(j, "blas_config", cn_blas_config());
     char path[4200];
     join(path, sizeof path, t->dir, "summary.json");
     cn_status st = cn_write_json_atomic(path, j);
@@ -393,6 +397,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_session *s = &t.s;
     cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
     if (st) goto out;
+    s->allow_thread_change = o->allow_thread_change;
     if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
     /* data-parallel under mpirun: every rank trains a replica on its slice; rank 0 alone writes */
     if ((st = cn_session_distribute(s, cn_dist_rank(), cn_dist_size()))) goto out;
