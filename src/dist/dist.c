@@ -68,16 +68,6 @@ void cn_dist_abort(int code)
     if (g_active) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-const char *cn_dist_backend(void)
-{
-    static char v[MPI_MAX_LIBRARY_VERSION_STRING];
-    int len = 0;
-    if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) return "MPI";
-    char *nl = strchr(v, ',');   /* "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4" */
-    if (nl) *nl = '\0';
-    return v;
-}
-
 /* MPI counts are int: larger buffers go in pieces of at most INT_MAX elements. */
 static cn_status gather(const void *mine, void *all, size_t n, MPI_Datatype t, size_t esz)
 {
@@ -149,7 +139,6 @@ cn_status cn_dist_init(int *argc, char ***argv)
 
 void cn_dist_finalize(void) {}
 void cn_dist_abort(int code) { (void)code; }
-const char *cn_dist_backend(void) { return "none"; }
 
 cn_status cn_dist_allgather_f32(const float *mine, float *all, size_t n)
 {

@@ -3,9 +3,9 @@
  * one-process implementation otherwise (rank 0 of 1, every collective a copy), so the library and the
  * program work unchanged without MPI.
  *
- * Nothing here starts MPI by itself: cn_dist_init does, and only when the launcher's environment says
- * the process is one of several (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_SIZE above 1) and CLIPNN_DIST is
- * not "0". A plain `clipnn train` never initialises MPI.
+ * Nothing here starts MPI by itself: cn_dist_init does, and only when an MPI launcher started the
+ * process (its environment has OMPI_COMM_WORLD_SIZE, PMIX_SIZE or PMI_SIZE) and CLIPNN_DIST is not "0".
+ * A plain `clipnn train` never initialises MPI.
  *
  * Every collective here is deterministic: the order in which contributions are combined is fixed by
  * rank, never left to the MPI library (MPI_SUM may combine in any order), so the same run on the same
@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include "tensor/core.h"
 
-/* Starts MPI when launched as one of several ranks (see above). CN_ERR_ARG when the launcher says
- * several ranks but this build has no MPI. Safe to call once per process; cn_dist_finalize ends it. */
+/* Starts MPI when started by an MPI launcher (see above). CN_ERR_ARG when the launcher says several
+ * ranks but this build has no MPI (one rank: it runs as one process). Safe to call once per process; cn_dist_finalize ends it. */
 cn_status cn_dist_init(int *argc, char ***argv);
 /* Ends MPI cleanly (every rank must call it; no-op when MPI was not started). */
 void cn_dist_finalize(void);
@@ -28,7 +28,6 @@ void cn_dist_abort(int code);
 int cn_dist_rank(void);     /* 0 .. size-1; 0 without MPI */
 int cn_dist_size(void);     /* ranks in the job; 1 without MPI */
 int cn_dist_active(void);   /* 1 when MPI was started (even with one rank) */
-const char *cn_dist_backend(void);   /* "Open MPI ..." library version or "none" */
 
 /* all[r*n .. r*n+n-1] = rank r's `mine`, on every rank (MPI_Allgather). */
 cn_status cn_dist_allgather_f32(const float *mine, float *all, size_t n);
