@@ -57,13 +57,6 @@ static const char *path_in(const char *base, const char *rel)
     return p[k];
 }
 
-static const char *run_file(const char *run, const char *file)
-{
-    char rel[512];
-    snprintf(rel, sizeof rel, "%s/%s", run, file);
-    return path_in(tmp, rel);
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -85,13 +78,6 @@ static int sh(const char *fmt, ...)
     return tu_shell(out, sizeof out, cmd);
 }
 
-/* `clipnn train` on n ranks (n = 0: one process, no mpirun). */
-static int train(int n, const char *args)
-{
-    if (n == 0) return sh("'%s' train %s --quiet 2>&1", bin, args);
-    return sh("ASAN_OPTIONS=detect_leaks=0 " MPIRUN " -np %d '%s' train %s --quiet 2>&1", n, bin, args);
-}
-
 static void setup(void)
 {
     snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
@@ -99,6 +85,23 @@ static void setup(void)
 }
 
 static void teardown(void) { tu_remove_tree(tmp); }
+
+#ifdef CN_HAVE_MPI
+
+static const char *run_file(const char *run, const char *file)
+{
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s/%s", run, file);
+    return path_in(tmp, rel);
+}
+
+/* `clipnn train` on n ranks (n = 0: one process, no mpirun). */
+static int train(int n, const char *args)
+{
+    if (n == 0) return sh("'%s' train %s --quiet 2>&1", bin, args);
+    return sh("ASAN_OPTIONS=detect_leaks=0 " MPIRUN " -np %d '%s' train %s --quiet 2>&1", n, bin, args);
+}
+
 
 /* ---- metrics.csv ---- */
 
@@ -216,8 +219,6 @@ static void assert_tensors(const char *a, const char *b, double tol)
     cn_st_close(fa);
     cn_st_close(fb);
 }
-
-#ifdef CN_HAVE_MPI
 
 /* Dropout (its masks come from a stream the ranks must share), AdamW moments, zclip statistics,
  * shuffled data; batch 10 over 100 examples. */
