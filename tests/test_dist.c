@@ -11,7 +11,7 @@
  * tcase "faults": a non-finite gradient in rank 1's slice only is seen by rank 0 (which writes
  *   the metrics) on the same steps as one process; a rank killed by SIGKILL ends the job with a
  *   non-zero exit within the timeout and the last checkpoint resumes; fewer examples per batch
- *   than ranks is a clear error (exit 2).
+ *   than ranks is a clear error (exit 2); an error on rank 0 alone ends the job with its code.
  * tcase "compare": `mpirun -np 2 clipnn compare` writes the same report.json (timings and the
  *   folder's name aside) and run files (time_ms aside) as a one-machine compare of the grid.
  *
@@ -387,6 +387,24 @@ static int drop_keys(cJSON *j)
     return n;
 }
 
+/* An error on rank 0 only (its --out holds a run; the other ranks never look) ends the whole job with
+ * the error's exit code and message, no hang, and the run there is untouched. */
+START_TEST(test_error_on_one_rank)
+{
+    write_configs();
+    ck_assert_msg(train(0, "mlp.json --set train.steps=3 --out taken") == 0, "%s", out);
+    char *before = tu_slurp(run_file("taken", "metrics.csv"), NULL);
+    ck_assert_ptr_nonnull(before);
+    ck_assert_int_eq(train(2, "mlp.json --out taken"), 2);
+    ck_assert_msg(strstr(out, "error (rank 0 of 2): taken already holds a run") != NULL, "%s", out);
+    char *after = tu_slurp(run_file("taken", "metrics.csv"), NULL);
+    ck_assert_ptr_nonnull(after);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+END_TEST
+
 START_TEST(test_compare_two_ranks)
 {
     write_configs();
@@ -457,6 +475,7 @@ Suite *suite_dist(void)
     tcase_add_test(fa, test_nonfinite_one_rank);
     tcase_add_test(fa, test_rank_killed);
     tcase_add_test(fa, test_batch_below_ranks);
+    tcase_add_test(fa, test_error_on_one_rank);
     suite_add_tcase(s, fa);
     TCase *cp = tcase_create("compare");
     tcase_add_checked_fixture(cp, setup, teardown);
