@@ -357,7 +357,9 @@ START_TEST(test_rank_killed)
                 "for i in $(seq 600); do [ -f k.rc ] && break; sleep 0.1; done; cat k.rc k.log", bin);
     ck_assert_msg(rc == 0, "the killing script failed (%d): %s", rc, out);
     int code = atoi(out);
-    ck_assert_msg(code != 0 && code != 124 && code != 137 + 124, "the job did not end on its own (exit %d): %s", code, out);
+    /* non-zero, and not timeout's 124; mpirun itself names the rank and the signal (after a timeout it
+       would not: timeout would have sent mpirun SIGTERM, not killed a rank) */
+    ck_assert_msg(code != 0 && code != 124, "the job did not end on its own (exit %d): %s", code, out);
     ck_assert_msg(strstr(out, "rank 1") != NULL && strstr(out, "signal 9") != NULL, "no clear error: %s", out);
     /* the last checkpoint is whole and continues the run */
     ck_assert_msg(sh("'%s' train mlp.json --resume k/checkpoint.safetensors --set train.steps=100000000 "
