@@ -13,7 +13,8 @@
  *   non-zero exit within the timeout and the last checkpoint resumes; fewer examples per batch
  *   than ranks is a clear error (exit 2); an error on rank 0 alone ends the job with its code.
  * tcase "compare": `mpirun -np 2 clipnn compare` writes the same report.json (timings and the
- *   folder's name aside) and run files (time_ms aside) as a one-machine compare of the grid.
+ *   folder's name aside) and run files (time_ms aside) as a one-machine compare of the grid; a bad
+ *   grid is refused once, on every rank, with nothing made.
  *
  * TOL: the ranks' gradients differ from one process's only in the order float32 sums run over the
  * batch (each rank sums its slice, then the slices are combined in double). One float32 rounding is
@@ -446,6 +447,18 @@ START_TEST(test_compare_two_ranks)
 }
 END_TEST
 
+/* A bad grid is refused on every rank alike: exit 2, the message once (rank 0), nothing created. */
+START_TEST(test_compare_bad_grid)
+{
+    write_configs();
+    ck_assert_int_eq(sh("ASAN_OPTIONS=detect_leaks=0 " MPIRUN " -np 2 '%s' compare mlp.json --sweep clip.bogus=1,2 --out bad 2>&1", bin), 2);
+    const char *m = strstr(out, "clip.bogus: unknown key");
+    ck_assert_msg(m != NULL, "%s", out);
+    ck_assert_msg(strstr(m + 1, "clip.bogus: unknown key") == NULL, "said twice: %s", out);
+    ck_assert_msg(access(path_in(tmp, "bad"), F_OK) != 0, "a folder was made");
+}
+END_TEST
+
 #else
 
 START_TEST(test_refused_without_mpi)
@@ -485,6 +498,7 @@ Suite *suite_dist(void)
     tcase_add_checked_fixture(cp, setup, teardown);
     tcase_set_timeout(cp, 200);
     tcase_add_test(cp, test_compare_two_ranks);
+    tcase_add_test(cp, test_compare_bad_grid);
     suite_add_tcase(s, cp);
 #else
     TCase *no = tcase_create("nompi");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clipnn.h"
+#include "cli/compare_dist.h"
 #include "cli/compare_pool.h"
 #include "dist/dist.h"
 #include "io/files.h"
@@ -312,64 +313,6 @@ static int cmd_sample(int argc, char **argv)
     return st ? fail(st) : 0;
 }
 
-/* The plan on every rank of a distributed compare: rank 0 makes it (and so picks the folder when --out
- * is not given), the others make it for rank 0's folder once rank 0 has, so that every rank has the
- * same runs; nothing is written yet. Returns an exit code >= 0 to end with, or -1 to go on. */
-static int dist_plan(cn_compare_opts *o, cn_compare_plan *p)
-{
-    int rank = cn_dist_rank();
-    cn_status st = rank == 0 ? cn_compare_plan_make(o, p) : CN_OK;
-    int code = st ? exit_code(st) : 0;
-    if (st) fprintf(stderr, "clipnn: error: %s\n", cn_errmsg());
-    /* a bad grid is the same on every rank: all end here together, without an abort */
-    if (cn_dist_max_int(&code, 1) || code) return code ? code : 1;
-    static char dir[sizeof p->dir];
-    if (rank == 0) snprintf(dir, sizeof dir, "%s", p->dir);
-    if ((st = cn_dist_bcast(dir, sizeof dir, 0))) return dist_fail(st);
-    if (rank != 0) {
-        o->out_dir = dir;
-        if ((st = cn_compare_plan_make(o, p))) return dist_fail(st);
-    }
-    /* every rank has looked at the folder before rank 0 writes into it */
-    if ((st = cn_dist_barrier())) return dist_fail(st);
-    return -1;
-}
-
-/* Runs this rank's share of the plan: the runs to do, dealt out in plan order (the k-th run to do goes
- * to rank k mod N); then every rank learns every run's exit code. The runs are `clipnn train` child
- * processes as on one machine; CLIPNN_DIST=0 keeps them from taking themselves for MPI ranks. */
-static cn_status dist_pool(cn_compare_plan *p, const char *self, int jobs, FILE *progress)
-{
-    int rank = cn_dist_rank(), size = cn_dist_size(), k = 0, todo = p->n_todo, mine = 0;
-    cn_compare_action *saved = calloc((size_t)p->n_runs + 1, sizeof *saved);
-    int *codes = calloc((size_t)p->n_runs + 1, sizeof *codes);
-    cn_status st = saved && codes ? CN_OK : cn_error(CN_ERR_NOMEM, "out of memory");
-    for (int i = 0; !st && i < p->n_runs; i++) {
-        saved[i] = p->runs[i].action;
-        if (saved[i] == CN_RUN_KEEP) continue;
-        if (k++ % size != rank) p->runs[i].action = CN_RUN_KEEP;   /* another rank's */
-        else mine++;
-    }
-    if (!st && setenv("CLIPNN_DIST", "0", 1) != 0) st = cn_error(CN_ERR_IO, "cannot set CLIPNN_DIST");
-    p->n_todo = mine;
-    if (!st) st = cli_compare_pool(p, self, jobs, progress, &stop_requested);
-    p->n_todo = todo;
-    for (int i = 0; saved && i < p->n_runs; i++) {
-        codes[i] = p->runs[i].action != CN_RUN_KEEP ? p->runs[i].exit_code : -1;
-        p->runs[i].action = saved[i];
-    }
-    /* a local failure is reported, but the ranks still meet here: -1 is "not mine" */
-    cn_status cs = codes ? cn_dist_max_int(codes, (size_t)p->n_runs) : CN_OK;
-    for (int i = 0; codes && !cs && i < p->n_runs; i++)
-        if (p->runs[i].action != CN_RUN_KEEP) p->runs[i].exit_code = codes[i];
-    int stop = stop_requested ? 1 : 0;
-    if (!cs) cs = cn_dist_max_int(&stop, 1);
-    if (!cs && stop && !stop_requested) stop_requested = 1;
-    free(saved);
-    free(codes);
-    return st ? st : cs;
-}
-
 static const char *const export_usage =
     "usage: clipnn export CHECKPOINT --out MODEL.safetensors\n"
     "\n"
@@ -435,10 +378,15 @@ static int cmd_compare(int argc, char **argv)
     cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
     int dist = cn_dist_size() > 1, rank = cn_dist_rank();
     if (!st && !dist) st = cn_compare_plan_make(&o, &p);
-    if (!st && dist && (rc = dist_plan(&o, &p)) >= 0) {
-        free_args(&a);   /* a plan that failed was freed by cn_compare_plan_make */
-        cn_dist_finalize();
-        return rc;
+    if (!st && dist) {
+        cn_status rank0 = CN_OK;
+        if ((st = cli_compare_dist_plan(&o, &p, &rank0))) { free_args(&a); return dist_fail(st); }
+        if (rank0) {   /* a bad grid is bad on every rank: all end here together, rank 0 says why */
+            free_args(&a);
+            rc = rank == 0 ? fail(rank0) : exit_code(rank0);
+            cn_dist_finalize();
+            return rc;
+        }
     }
     FILE *progress = a.quiet ? NULL : stderr;
     int jobs = a.jobs;
@@ -477,7 +425,7 @@ static int cmd_compare(int argc, char **argv)
                      jobs < p.n_todo ? jobs : (p.n_todo ? p.n_todo : 1), p.dir);
     }
     if (dist) {
-        if ((st = dist_pool(&p, argv[0], jobs, progress))) {
+        if ((st = cli_compare_dist_pool(&p, argv[0], jobs, progress, &stop_requested))) {
             cn_compare_plan_free(&p);
             return dist_fail(st);
         }
