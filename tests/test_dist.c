@@ -6,8 +6,8 @@
  *   AdamW and zclip (running statistics), batch 10 (uneven slices at N = 3 and 4), and on a
  *   character LSTM with dropout over the sequence and grad_accum 2. N = 1 is bit-identical; N > 1
  *   within TOL (below). The same N twice is bit-identical (metrics without time_ms, tensors).
- * tcase "resume": a run trained on 2 ranks to step 10, resumed to step 20 on 1 and on 3 ranks,
- *   ends within TOL of a one-process 20-step run.
+ * tcase "resume": a run trained on 2 ranks to step 10, resumed to step 20 on 1 and on 3 ranks, and
+ *   a one-process run resumed on 2 ranks, each end within TOL of a one-process 20-step run.
  * tcase "faults": a non-finite gradient in rank 1's slice only is seen by rank 0 (which writes
  *   the metrics) on the same steps as one process; a rank killed by SIGKILL ends the job with a
  *   non-zero exit within the timeout and the last checkpoint resumes; fewer examples per batch
@@ -312,6 +312,11 @@ START_TEST(test_resume_other_ranks)
     assert_tensors("one", "two", TOL);
     assert_metrics_close("one", "two_b", TOL);
     assert_tensors("one", "two_b", TOL);
+    /* and a one-process run continued on 2 ranks */
+    ck_assert_msg(train(0, "mlp.json --set train.steps=10 --out solo") == 0, "%s", out);
+    ck_assert_msg(train(2, "mlp.json --resume solo/checkpoint.safetensors --set train.steps=20") == 0, "%s", out);
+    assert_metrics_close("one", "solo", TOL);
+    assert_tensors("one", "solo", TOL);
 }
 END_TEST
 
