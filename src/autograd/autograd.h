@@ -164,11 +164,6 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
 enum { CN_REC_TANH = 0, CN_REC_RELU, CN_REC_LSTM, CN_REC_GRU };
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt);
 
-/* Vectorised elementwise kernels behind cn_tanh, cn_sigmoid and the recurrent ops (o may equal x).
- * Max error against the double-precision functions: tanh 1.3 ulp, sigmoid 2.5 ulp; NaN propagates. */
-void cn_vtanh(float *o, const float *x, size_t n);
-void cn_vsigmoid(float *o, const float *x, size_t n);
-
 /* ---- Finite-difference gradient check ----
  * f builds a scalar loss from the graph inputs (created by the checker as
  * gradient-requiring leaves over copies of `inputs`, in that order) and, if

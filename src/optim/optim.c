@@ -3,6 +3,7 @@
  * over the flat parameter block; the state arrays have the same layout as ps->data. */
 #include "optim/optim.h"
 #include "json/json.h"
+#include "tensor/vec.h"
 
 #include <limits.h>
 #include <math.h>
@@ -115,22 +116,9 @@ static cn_status check_ps(const cn_optim *o, const cn_paramset *ps, const char *
     return CN_OK;
 }
 
-/* 8-lane float vectors (GCC/Clang vector extensions) for the element loops: the same IEEE operations in
- * the same order as the scalar formulas, lane by lane (no FMA: -std=c11 keeps -ffp-contract=off), so the
- * results are bit-identical to the scalar tail and to PyTorch's float arithmetic. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors only in always-inlined helpers */
-#endif
-typedef float v8f __attribute__((vector_size(32)));
-#define V8F(c) ((v8f){c, c, c, c, c, c, c, c})
-#define OINLINE static inline __attribute__((always_inline))
-OINLINE v8f vld(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-OINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define OCLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define OCLONES
-#endif
+/* The element loops below run 8 lanes at a time (tensor/vec.h): the same IEEE operations in the same order
+ * as the scalar formulas, lane by lane, so the results are bit-identical to the scalar tail and to
+ * PyTorch's float arithmetic. */
 
 /* torch _single_tensor_sgd, one element (also the vector body: T is float or v8f):
  *   d_p = d_p.add(param, alpha=weight_decay); buf = torch.clone(d_p) on the first step, else
@@ -148,7 +136,7 @@ OINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
         (p) = (p) + neg_lr * d;                                                  \
     } while (0)
 
-OINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1, float neg_lr,
+VINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1, float neg_lr,
                       int HAS_WD, int HAS_BUF, int FIRST, int NESTEROV)
 {
     size_t j = 0;
@@ -171,7 +159,7 @@ OINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, 
         sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, WD_, BUF_, FIRST_, NEST_);                    \
         return;                                                                                     \
     }
-static OCLONES void sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
+static VCLONES void sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
                                  float neg_lr, int has_wd, int has_buf, int first, int nesterov)
 {
     SGD_CASE(0, 0, 0, 0) SGD_CASE(1, 0, 0, 0)
@@ -216,7 +204,7 @@ typedef struct {
     const float eps = (k)->eps;                                                                     \
     (void)wd; (void)decay
 
-OINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
+VINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
                        int DECAY, int GRAD_WD)
 {
     ADAM_UNPACK(k);
@@ -229,7 +217,7 @@ OINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, floa
     else if (grad_wd) LOOP(k, p, g, m, v, n, 0, 1);                                       \
     else LOOP(k, p, g, m, v, n, 0, 0)
 
-OINLINE void adam_scalar_loop(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int DECAY,
+VINLINE void adam_scalar_loop(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int DECAY,
                               int GRAD_WD)
 {
     adam_tail(k, p, g, m, v, 0, n, DECAY, GRAD_WD);
@@ -243,7 +231,7 @@ static void adam_generic(const adam_k *k, float *p, const float *g, float *m, fl
 #include <immintrin.h>
 #define ADAM_AVX 1
 #define VSQRT(x) ((v8f)_mm256_sqrt_ps((__m256)(x)))
-__attribute__((target("avx"))) OINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
+__attribute__((target("avx"))) VINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
                                                          float *v, size_t n, int DECAY, int GRAD_WD)
 {
     ADAM_UNPACK(k);
