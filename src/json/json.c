@@ -1,5 +1,5 @@
 #include "json/json.h"
-#include "io/files.h"
+#include "tensor/input.h"
 
 #include <errno.h>
 #include <math.h>
