@@ -153,29 +153,39 @@ VINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, 
     }
 }
 
-/* One loop per configuration (weight decay, momentum buffer, first step, nesterov): no branch per element. */
-#define SGD_CASE(WD_, BUF_, FIRST_, NEST_)                                                          \
-    if (has_wd == WD_ && has_buf == BUF_ && first == FIRST_ && nesterov == NEST_) {                \
-        sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, WD_, BUF_, FIRST_, NEST_);                    \
-        return;                                                                                     \
-    }
-static VCLONES void sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
-                                 float neg_lr, int has_wd, int has_buf, int first, int nesterov)
+/* One loop per configuration (weight decay, momentum buffer, first step, nesterov): no branch per element.
+ * The key is wd | buf << 1 | first << 2 | nesterov << 3; first step and nesterov exist only with a buffer.
+ * Returns 0, or -1 for a combination without a loop (nothing is updated then). */
+static VCLONES int sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
+                                float neg_lr, int has_wd, int has_buf, int first, int nesterov)
 {
-    SGD_CASE(0, 0, 0, 0) SGD_CASE(1, 0, 0, 0)
-    SGD_CASE(0, 1, 0, 0) SGD_CASE(1, 1, 0, 0) SGD_CASE(0, 1, 1, 0) SGD_CASE(1, 1, 1, 0)
-    SGD_CASE(0, 1, 0, 1) SGD_CASE(1, 1, 0, 1) SGD_CASE(0, 1, 1, 1) SGD_CASE(1, 1, 1, 1)
+    switch (has_wd | has_buf << 1 | first << 2 | nesterov << 3) {
+    case 0x0: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 0, 0, 0); return 0;
+    case 0x1: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 0, 0, 0); return 0;
+    case 0x2: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 0, 0); return 0;
+    case 0x3: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 0, 0); return 0;
+    case 0x6: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 1, 0); return 0;
+    case 0x7: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 1, 0); return 0;
+    case 0xa: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 0, 1); return 0;
+    case 0xb: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 0, 1); return 0;
+    case 0xe: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 1, 1); return 0;
+    case 0xf: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 1, 1); return 0;
+    default: return -1;
+    }
 }
 
 /* torch _single_tensor_sgd. Gaps between parameters (alignment padding) hold zeros in data and grad and
  * stay zero, so the loop runs over the whole block. */
-static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
+static cn_status sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
 {
     const float wd = (float)o->weight_decay, mom = (float)o->momentum, damp1 = (float)(1.0 - o->dampening);
     const float neg_lr = (float)-lr;
     float *buf = o->buf1;
-    sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, wd != 0.0f, buf != NULL, buf && o->step == 0,
-                 buf && o->nesterov);
+    int has_wd = wd != 0.0f, has_buf = buf != NULL, first = buf && o->step == 0, nesterov = buf && o->nesterov;
+    if (sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, has_wd, has_buf, first, nesterov))
+        return cn_error(CN_ERR_STATE, "optimizer step: no sgd loop for weight decay %d, buffer %d, first step %d, nesterov %d",
+                        has_wd, has_buf, first, nesterov);
+    return CN_OK;
 }
 
 /* torch _single_tensor_adam / _single_tensor_adamw (amsgrad = False, maximize = False), one element:
@@ -183,48 +193,36 @@ static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
  *   exp_avg.mul_(b1).add_(grad, alpha=1-b1);  exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2);
  *   denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps);  param.addcdiv_(exp_avg, denom, value=-step_size).
  * T is float or v8f, SQRT the matching correctly rounded square root (so vector and scalar agree bit for bit). */
-#define ADAM_ELEM(T, SQRT, p, g, m, v, DECAY, GRAD_WD)                           \
+#define ADAM_ELEM(T, SQRT, K, p, g, m, v, DECAY, GRAD_WD)                        \
     do {                                                                         \
         T gj = (g);                                                              \
-        if (DECAY) (p) = (p) * decay;                                            \
-        if (GRAD_WD) gj = gj + wd * (p);                                         \
-        (m) = (m) * b1 + a1 * gj;                                                \
-        (v) = (v) * b2 + a2 * gj * gj;                                           \
-        T denom = SQRT(v) / bc2_sqrt + eps;                                      \
-        (p) = (p) + neg_step_size * (m) / denom;                                 \
+        if (DECAY) (p) = (p) * (K).decay;                                        \
+        if (GRAD_WD) gj = gj + (K).wd * (p);                                     \
+        (m) = (m) * (K).b1 + (K).a1 * gj;                                        \
+        (v) = (v) * (K).b2 + (K).a2 * gj * gj;                                   \
+        T denom = SQRT(v) / (K).bc2_sqrt + (K).eps;                              \
+        (p) = (p) + (K).neg_step_size * (m) / denom;                             \
     } while (0)
 
 typedef struct {
     float b1, b2, a1, a2, wd, decay, neg_step_size, bc2_sqrt, eps;
 } adam_k;
 
-#define ADAM_UNPACK(k)                                                                              \
-    const float b1 = (k)->b1, b2 = (k)->b2, a1 = (k)->a1, a2 = (k)->a2, wd = (k)->wd;              \
-    const float decay = (k)->decay, neg_step_size = (k)->neg_step_size, bc2_sqrt = (k)->bc2_sqrt;   \
-    const float eps = (k)->eps;                                                                     \
-    (void)wd; (void)decay
-
+/* The loops read the constants from a local copy: through the pointer, every store to p, m or v could
+ * alias them and force a reload. */
 VINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
                        int DECAY, int GRAD_WD)
 {
-    ADAM_UNPACK(k);
-    for (; j < n; j++) ADAM_ELEM(float, sqrtf, p[j], g[j], m[j], v[j], DECAY, GRAD_WD);
+    const adam_k c = *k;
+    for (; j < n; j++) ADAM_ELEM(float, sqrtf, c, p[j], g[j], m[j], v[j], DECAY, GRAD_WD);
 }
 
 /* One loop per configuration: adam, adam with weight decay, adamw with weight decay (adamw with 0 = adam). */
-#define ADAM_DISPATCH(LOOP)                                                                \
-    if (decay_on) LOOP(k, p, g, m, v, n, 1, 0);                                           \
-    else if (grad_wd) LOOP(k, p, g, m, v, n, 0, 1);                                       \
-    else LOOP(k, p, g, m, v, n, 0, 0)
-
-VINLINE void adam_scalar_loop(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int DECAY,
-                              int GRAD_WD)
-{
-    adam_tail(k, p, g, m, v, 0, n, DECAY, GRAD_WD);
-}
 static void adam_generic(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int decay_on, int grad_wd)
 {
-    ADAM_DISPATCH(adam_scalar_loop);
+    if (decay_on) adam_tail(k, p, g, m, v, 0, n, 1, 0);
+    else if (grad_wd) adam_tail(k, p, g, m, v, 0, n, 0, 1);
+    else adam_tail(k, p, g, m, v, 0, n, 0, 0);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
@@ -234,11 +232,11 @@ static void adam_generic(const adam_k *k, float *p, const float *g, float *m, fl
 __attribute__((target("avx"))) VINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
                                                          float *v, size_t n, int DECAY, int GRAD_WD)
 {
-    ADAM_UNPACK(k);
+    const adam_k c = *k;
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
         v8f pv = vld(p + j), mv = vld(m + j), vv = vld(v + j);
-        ADAM_ELEM(v8f, VSQRT, pv, vld(g + j), mv, vv, DECAY, GRAD_WD);
+        ADAM_ELEM(v8f, VSQRT, c, pv, vld(g + j), mv, vv, DECAY, GRAD_WD);
         vst(p + j, pv);
         vst(m + j, mv);
         vst(v + j, vv);
@@ -248,7 +246,9 @@ __attribute__((target("avx"))) VINLINE void adam_avx_loop(const adam_k *k, float
 __attribute__((target("avx"))) static void adam_avx(const adam_k *k, float *p, const float *g, float *m, float *v,
                                                     size_t n, int decay_on, int grad_wd)
 {
-    ADAM_DISPATCH(adam_avx_loop);
+    if (decay_on) adam_avx_loop(k, p, g, m, v, n, 1, 0);
+    else if (grad_wd) adam_avx_loop(k, p, g, m, v, n, 0, 1);
+    else adam_avx_loop(k, p, g, m, v, n, 0, 0);
 }
 #endif
 
@@ -289,8 +289,11 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
     }
     /* the step count never wraps (a loaded state is at most the run's step; this guards other callers) */
     if (o->step == LLONG_MAX) return cn_error(CN_ERR_STATE, "optimizer step: the step count is at its maximum");
-    if (o->type == OPT_SGD) sgd_step(o, ps->data, ps->grad, ps->total, lr);
-    else adam_step(o, ps->data, ps->grad, ps->total, lr);
+    if (o->type == OPT_SGD) {
+        if ((st = sgd_step(o, ps->data, ps->grad, ps->total, lr))) return st;
+    } else {
+        adam_step(o, ps->data, ps->grad, ps->total, lr);
+    }
     o->step++;
     return CN_OK;
 }

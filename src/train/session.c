@@ -136,26 +136,35 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
     cn_config *c = &s->cfg;
     cJSON *r = c->root;
     const char *file = c->file;
-#define TRY(expr) do { if ((st = (expr))) return cn_error_prefix(st, "%s", file); } while (0)
-    TRY(cn_loss_parse(c->loss, &s->loss));
-    TRY(input_status(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data)));
+    /* every error below is prefixed with the config file's name */
+    if ((st = cn_loss_parse(c->loss, &s->loss)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = input_status(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data))))
+        return cn_error_prefix(st, "%s", file);
     if (s->data.train.n < 1) return cn_error(CN_ERR_ARG, "%s: data: the training set is empty", file);
     cn_model_input in = {s->data.train.seq_len > 0, s->data.train.features, s->data.train.ids, s->data.vocab_size};
-    TRY(cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model));
+    if ((st = cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model)))
+        return cn_error_prefix(st, "%s", file);
     s->out = cn_model_output_shape(s->model);
-    TRY(check_shapes(s));
-    TRY(cn_paramset_finalize(&s->ps));
+    if ((st = check_shapes(s)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_paramset_finalize(&s->ps)))
+        return cn_error_prefix(st, "%s", file);
     cn_rng init_rng;
     cn_rng_seed(&init_rng, SEED_INIT(c->seed));
-    TRY(cn_model_init(s->model, &s->ps, &init_rng));
+    if ((st = cn_model_init(s->model, &s->ps, &init_rng)))
+        return cn_error_prefix(st, "%s", file);
     cn_rng_seed(&s->drop_rng, SEED_DROPOUT(c->seed));
-    TRY(cn_optim_from_json(cJSON_GetObjectItemCaseSensitive(r, "optimizer"), "optimizer", &s->ps, &s->optim));
-    TRY(cn_schedule_from_json(cJSON_GetObjectItemCaseSensitive(r, "schedule"), "schedule", &s->sched));
-    TRY(cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip));
+    if ((st = cn_optim_from_json(cJSON_GetObjectItemCaseSensitive(r, "optimizer"), "optimizer", &s->ps, &s->optim)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_schedule_from_json(cJSON_GetObjectItemCaseSensitive(r, "schedule"), "schedule", &s->sched)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip)))
+        return cn_error_prefix(st, "%s", file);
     if (c->train.bptt > 0 && !s->data.train.seq_len)
         return cn_error(CN_ERR_ARG, "%s: train.bptt: truncation needs sequence data, but data \"%s\" is not a sequence", file, s->data.kind);
-    TRY(check_cross_keys(s));
-#undef TRY
+    if ((st = check_cross_keys(s)))
+        return cn_error_prefix(st, "%s", file);
     if ((st = cn_batcher_init(&s->batcher, &s->data.train, (int)c->train.batch_size, s->data.shuffle, (uint64_t)c->seed)))
         return st;
     s->batcher_ready = 1;
