@@ -308,6 +308,14 @@ cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_inp
 cn_model_output cn_model_output_shape(const cn_model *m) { return m->out; }
 int cn_model_layers(const cn_model *m) { return m->n; }
 const char *cn_model_layer_prefix(const cn_model *m, int i) { return i >= 0 && i < m->n ? m->l[i].prefix : NULL; }
+const char *cn_model_layer_type(const cn_model *m, int i) { return i >= 0 && i < m->n ? type_names[m->l[i].type] : NULL; }
+
+int cn_model_has_recurrent(const cn_model *m)
+{
+    for (int i = 0; i < m->n; i++)
+        if (is_recurrent(m->l[i].type)) return 1;
+    return 0;
+}
 
 void cn_model_free(cn_model *m)
 {

@@ -27,17 +27,6 @@ const char *cn_session_metric_name(const cn_session *s)
  * yet. The readers report CN_ERR_IO for it. */
 static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
 
-static int has_recurrent_layer(const cn_session *s)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(s->cfg.root, "model");
-    for (const cJSON *l = m ? m->child : NULL; l; l = l->next) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, "type");
-        if (cJSON_IsString(t) && (!strcmp(t->valuestring, "rnn") || !strcmp(t->valuestring, "lstm") || !strcmp(t->valuestring, "gru")))
-            return 1;
-    }
-    return 0;
-}
-
 /* The model's output must fit the data's targets and the loss. */
 static cn_status check_shapes(cn_session *s)
 {
@@ -47,7 +36,7 @@ static cn_status check_shapes(cn_session *s)
     if (d->target_seq && !o.seq)
         return cn_error(CN_ERR_ARG, "model: data \"%s\" has a target at every time step, but the model outputs "
                         "only the last step (set \"output\": \"sequence\" on the recurrent layer)", kind);
-    if (!d->target_seq && o.seq && !has_recurrent_layer(s))
+    if (!d->target_seq && o.seq && !cn_model_has_recurrent(s->model))
         return cn_error(CN_ERR_ARG, "model: data \"%s\" is a sequence with one target per sequence, but the model "
                         "has no recurrent layer to read it (add an rnn, lstm or gru layer with \"output\": \"last\" "
                         "before the head)", kind);
