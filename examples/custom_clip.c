@@ -36,7 +36,7 @@ static cn_status sign_apply(cn_clipper *self, cn_clip_ctx *ctx)
 
 static void sign_free(cn_clipper *self) { cn_free(self); }
 
-static const cn_clipper_ops sign_ops = {sign_apply, NULL, NULL, sign_free};   /* no state to save */
+static const cn_clipper_ops sign_ops = {sign_apply, NULL, NULL, sign_free, NULL};   /* no state, L2 report */
 static const char *const sign_keys[] = {"scale", NULL};
 
 static cn_status sign_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)

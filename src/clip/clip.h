@@ -114,6 +114,10 @@ typedef struct cn_clipper_ops {
     cn_status (*save_state)(const cn_clipper *self, const char *prefix, cn_state *out);
     cn_status (*load_state)(cn_clipper *self, const char *prefix, const cn_state *in);
     void (*free)(cn_clipper *self);   /* frees the whole object */
+    /* Optional, for a global-norm mode (cn_clip_mode_def.global_norm): the p of the norm it rescales by
+     * (2 for L2, INFINITY for max |g|). The stage's report.norm_pre is taken in that norm, so the report
+     * and the mode's threshold speak of the same quantity. NULL = 2. */
+    double (*norm_type)(const cn_clipper *self);
 } cn_clipper_ops;
 
 /* First member of every clipper object. */

@@ -24,7 +24,7 @@ static void *new_clipper(size_t size, const cn_clipper_ops *ops, const char *pat
 /* ======================= none: report only ======================= */
 
 static cn_status none_apply(cn_clipper *self, cn_clip_ctx *ctx) { return CN_OK; }
-static const cn_clipper_ops none_ops = {none_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops none_ops = {none_apply, NULL, NULL, free_plain, NULL};
 
 static cn_status none_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -62,7 +62,7 @@ static cn_status value_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops value_ops = {value_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops value_ops = {value_apply, NULL, NULL, free_plain, NULL};
 static const char *const value_keys[] = {"clip_value", NULL};
 
 static cn_status value_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -105,7 +105,9 @@ static cn_status norm_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain};
+static double norm_norm_type(const cn_clipper *self) { return ((const norm_clipper *)self)->norm_type; }
+
+static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain, norm_norm_type};
 static const char *const norm_keys[] = {"max_norm", "norm_type", "eps", NULL};
 
 /* norm_type: a number p >= 1 or "inf" (default 2, filled in). PyTorch takes any p > 0, but below 1
@@ -175,7 +177,7 @@ static cn_status npt_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops npt_ops = {npt_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops npt_ops = {npt_apply, NULL, NULL, free_plain, NULL};
 static const char *const npt_keys[] = {"max_norm", NULL};
 
 static cn_status npt_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -237,7 +239,7 @@ static void agc_free(cn_clipper *self)
     cn_free(self);
 }
 
-static const cn_clipper_ops agc_ops = {agc_apply, NULL, NULL, agc_free};
+static const cn_clipper_ops agc_ops = {agc_apply, NULL, NULL, agc_free, NULL};
 static const char *const agc_keys[] = {"clipping", "eps", "exclude", NULL};
 
 /* Length of the name's first component ("1.weight" -> 1: the layer). */
@@ -456,7 +458,7 @@ static void autoclip_free(cn_clipper *self)
     cn_free(a);
 }
 
-static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free};
+static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free, NULL};
 static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", "include_current", NULL};
 
 static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -629,7 +631,7 @@ static void zclip_free(cn_clipper *self)
     cn_free(self);
 }
 
-static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free};
+static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free, NULL};
 static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", "ema_input", NULL};
 
 static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)

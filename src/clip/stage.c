@@ -257,11 +257,12 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
         c->defs[i] = def;
         c->n_stages = i + 1;
         if (def->has_threshold) c->has_threshold = 1;
-        if (def->global_norm && def == &cn_clip_mode_norm) {
-            /* the norm mode records its norm_type in the tree (filled by its create) */
-            cJSON *nt = cJSON_GetObjectItemCaseSensitive(objs[i], "norm_type");
-            if (cJSON_IsString(nt)) c->norm_type = INFINITY;
-            else if (cJSON_IsNumber(nt)) c->norm_type = nt->valuedouble;
+        if (def->global_norm && cl->ops->norm_type) {
+            double p = cl->ops->norm_type(cl);
+            if (!(p >= 1.0))   /* as the norm mode's norm_type: a number >= 1 or inf (NaN fails too) */
+                return cn_error(CN_ERR_STATE, "%s: mode \"%s\" reports norm type %g; expected a number >= 1 or inf",
+                                path, def->name, p);
+            c->norm_type = p;
         }
     }
     return CN_OK;
