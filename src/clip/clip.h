@@ -143,6 +143,9 @@ cn_status cn_clip_register(const cn_clip_mode_def *def);
 const cn_clip_mode_def *cn_clip_find_mode(const char *name);
 /* "none, value, norm, ..." into buf. */
 const char *cn_clip_mode_names(char *buf, size_t n);
+/* The keys every stage object takes whatever its mode ("mode" and the non-finite policy's), besides the
+ * mode's own cn_clip_mode_def.keys; they keep their meaning when "mode" changes. NULL-terminated. */
+extern const char *const cn_clip_common_keys[];
 
 /* ---- The stage ---- */
 typedef struct cn_clip cn_clip;

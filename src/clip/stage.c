@@ -174,7 +174,7 @@ struct cn_clip {
 static const char *const k_policies[] = {"propagate", "stop", "skip", "zero", NULL};
 static const cn_nonfinite_policy k_policy_values[] = {CN_NONFINITE_PROPAGATE, CN_NONFINITE_STOP, CN_NONFINITE_SKIP,
                                                       CN_NONFINITE_ZERO};
-static const char *const k_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
+const char *const cn_clip_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
 
 /* The policy is one for the whole stage but may be written on any stage object of
  * a list: explicit values must agree, and the resolved value is filled into every
@@ -223,11 +223,11 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
                             cn_clip_mode_names(names, sizeof names));
         }
         /* the accepted keys: the common ones, then the mode's (a custom mode may have any number) */
-        size_t k = 0, nk = sizeof k_common_keys / sizeof k_common_keys[0];   /* includes the NULL */
+        size_t k = 0, nk = sizeof cn_clip_common_keys / sizeof cn_clip_common_keys[0];   /* includes the NULL */
         for (const char *const *q = def->keys; q && *q; q++) nk++;
         const char **keys = cn_malloc(nk * sizeof *keys);
         if (!keys) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
-        for (const char *const *q = k_common_keys; *q; q++) keys[k++] = *q;
+        for (const char *const *q = cn_clip_common_keys; *q; q++) keys[k++] = *q;
         for (const char *const *q = def->keys; q && *q; q++) keys[k++] = *q;
         keys[k] = NULL;
         st = cn_json_check_keys(objs[i], path, keys);

@@ -49,10 +49,19 @@ static cn_status parse_betas(cJSON *obj, const char *path, double *b1, double *b
     return CN_OK;
 }
 
+const char *const cn_optim_common_keys[] = {"type", "lr", "weight_decay", NULL};
+static const char *const k_sgd[] = {"type", "lr", "momentum", "dampening", "nesterov", "weight_decay", NULL};
+static const char *const k_adam[] = {"type", "lr", "betas", "eps", "weight_decay", NULL};
+
+const char *const *cn_optim_type_keys(const char *type)
+{
+    for (int t = 0; opt_names[t]; t++)
+        if (!strcmp(opt_names[t], type)) return t == OPT_SGD ? k_sgd : k_adam;
+    return NULL;
+}
+
 cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out)
 {
-    static const char *const k_sgd[] = {"type", "lr", "momentum", "dampening", "nesterov", "weight_decay", NULL};
-    static const char *const k_adam[] = {"type", "lr", "betas", "eps", "weight_decay", NULL};
     *out = NULL;
     cn_status st;
     const char *type;

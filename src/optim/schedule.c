@@ -8,12 +8,21 @@
 
 static const double pi = 3.14159265358979323846;
 
+static const char *const types[] = {"constant", "step", "cosine", NULL};
+static const char *const k_const[] = {"type", "warmup_steps", NULL};
+static const char *const k_step[] = {"type", "warmup_steps", "step_size", "gamma", NULL};
+static const char *const k_cos[] = {"type", "warmup_steps", "t_max", "eta_min", NULL};
+const char *const cn_schedule_common_keys[] = {"type", "warmup_steps", NULL};
+
+const char *const *cn_schedule_type_keys(const char *type)
+{
+    for (int t = 0; types[t]; t++)
+        if (!strcmp(types[t], type)) return t == CN_SCHED_STEP ? k_step : t == CN_SCHED_COSINE ? k_cos : k_const;
+    return NULL;
+}
+
 cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule *out)
 {
-    static const char *const types[] = {"constant", "step", "cosine", NULL};
-    static const char *const k_const[] = {"type", "warmup_steps", NULL};
-    static const char *const k_step[] = {"type", "warmup_steps", "step_size", "gamma", NULL};
-    static const char *const k_cos[] = {"type", "warmup_steps", "t_max", "eta_min", NULL};
     memset(out, 0, sizeof *out);
     out->type = CN_SCHED_CONSTANT;
     if (!sched_json || cJSON_IsNull(sched_json)) return CN_OK;
