@@ -425,7 +425,7 @@ START_TEST(blown_up_and_interrupted_runs_are_flagged_and_not_averaged)
     char p[1024];
     snprintf(p, sizeof p, "%s/rep/report.md", tmp);
     char *md = tu_slurp(p, NULL);
-    ck_assert_msg(strstr(md, "interrupted at step 120 of 200") && strstr(md, "blew up at step 101"), "%s", md);
+    ck_assert_msg(strstr(md, "unfinished: interrupted at step 120 | 120 of 200") && strstr(md, "blew up at step 101"), "%s", md);
     free(md);
     snprintf(p, sizeof p, "%s/rep/runs.csv", tmp);
     char *csv = tu_slurp(p, NULL);
@@ -461,7 +461,7 @@ START_TEST(interrupted_seed_is_left_out_of_the_variant_mean)
     ck_assert_str_eq(cJSON_GetObjectItem(v, "settings")->valuestring, "clip.mode=none");
     ck_assert_str_eq(cJSON_GetObjectItem(report_run(rep, "v", 2), "status")->valuestring, "interrupted");
     cJSON_Delete(rep);
-    ck_assert_msg(strstr(out, "| v | 2 (1 unfinished) | 0.5 |") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "| v | clip.mode=none | 2 (1 unfinished) | 0.5 |") != NULL, "%s", out);
     /* a compare.json edited into nonsense is an error naming it */
     write_file(p, "{\"format\": \"clipnn-compare\", \"name\": \"t\", \"base\": {}, \"base_sets\": [], \"variants\": [], "
                   "\"runs\": [{\"variant\": \"v\", \"seed\": 1, \"dir\": \"../../etc\"}]}");
