@@ -604,33 +604,71 @@ done:
 
 /* ---- one optimizer step ---- */
 
+cn_status cn_session_forward(cn_session *s, cn_graph *g, float *x, int T, int rows, int features, int training,
+                             cn_var **pred)
+{
+    *pred = NULL;
+    cn_status st = cn_graph_reset(g);
+    if (st) return st;
+    g->no_grad = !training;
+    g->training = training;
+    if (training) g->rng = &s->drop_rng;
+    int xs[3], nd = 0;
+    if (T) xs[nd++] = T;
+    xs[nd++] = rows;
+    xs[nd++] = features;
+    cn_tensor xt;
+    cn_tensor_view(&xt, x, nd, xs);
+    *pred = cn_model_forward(s->model, g, &s->ps, cn_input(g, &xt), training ? (int)s->cfg.train.bptt : 0);
+    if (!*pred) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
+    return CN_OK;
+}
+
+/* The loss of pred against the targets y (a tensor of pred's shape; NULL for class labels) or labels. */
+static cn_var *batch_loss(cn_session *s, cn_graph *g, cn_var *pred, float *y, const int32_t *labels)
+{
+    cn_var *tgt = NULL;
+    if (y) {
+        cn_tensor yt;
+        cn_tensor_view(&yt, y, pred->v.ndim, pred->v.shape);
+        tgt = cn_input(g, &yt);
+    }
+    return cn_loss(g, s->loss, pred, tgt, labels);
+}
+
 static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
 {
     const cn_dataset *d = &s->data.train;
     cn_status st = cn_batcher_next(&s->batcher, s->bx, s->by, s->bl, epoch);
     if (st) return st;
     cn_graph *g = &s->g;
-    if ((st = cn_graph_reset(g))) return st;
-    g->no_grad = 0;
-    g->training = 1;
-    g->rng = &s->drop_rng;
-    int B = (int)s->cfg.train.batch_size, xs[3], nd = 0;
-    if (d->seq_len) xs[nd++] = d->seq_len;
-    xs[nd++] = B;
-    xs[nd++] = d->features;
-    cn_tensor xt, yt;
-    cn_tensor_view(&xt, s->bx, nd, xs);
-    cn_var *x = cn_input(g, &xt);
-    cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, (int)s->cfg.train.bptt);
-    cn_var *tgt = NULL;
-    if (pred && s->by) {
-        cn_tensor_view(&yt, s->by, pred->v.ndim, pred->v.shape);
-        tgt = cn_input(g, &yt);
-    }
-    cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
+    cn_var *pred;
+    if ((st = cn_session_forward(s, g, s->bx, d->seq_len, (int)s->cfg.train.batch_size, d->features, 1, &pred)))
+        return st;
+    cn_var *l = batch_loss(s, g, pred, s->by, s->bl);
     if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
     *loss = cn_loss_value(l);   /* beyond float32 range: inf, a non-finite loss */
     return cn_backward(g, l);
+}
+
+/* The run statistics after step s->step (saved in checkpoints; summary.json reports them). The loss ring
+ * takes the losses of the logged steps (every log_every, and a stopping one) that are finite: final_loss
+ * is their mean. */
+static void update_run_stats(cn_session *s, double loss, cn_clip_action action)
+{
+    const cn_clip_report *rep = cn_clip_last_report(s->clip);
+    if (!isfinite(loss) || rep->n_nonfinite > 0) {
+        s->nonfinite_steps++;
+        if (!s->diverged_at_step) s->diverged_at_step = s->step;
+    }
+    s->clipped_steps += rep->clipped;
+    s->skipped_steps += rep->skipped;
+    double gn = rep->norm_pre_l2;
+    if (!isnan(gn) && (isnan(s->max_norm_pre) || gn > s->max_norm_pre)) s->max_norm_pre = gn;
+    if ((s->step % s->cfg.train.log_every == 0 || action == CN_CLIP_STOP) && isfinite(loss)) {
+        s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
+        s->loss_ring_n++;
+    }
 }
 
 cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *lr, cn_clip_action *action)
@@ -657,6 +695,7 @@ cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *l
     if ((st = cn_clip_run(s->clip, &s->ps, !isfinite(loss), action))) return st;
     *lr = cn_schedule_lr(&s->sched, cn_optim_lr(s->optim), s->step);
     if (*action == CN_CLIP_UPDATE && (st = cn_optim_step(s->optim, &s->ps, *lr))) return st;
+    update_run_stats(s, loss, *action);
     return CN_OK;
 }
 
@@ -692,23 +731,9 @@ cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss,
         int count = ds->n - start < s->eval_batch ? ds->n - start : s->eval_batch;
         cn_status st = cn_batch_range(ds, start, count, s->ex, s->ey, s->el);
         if (st) return st;
-        cn_graph_reset(g);
-        g->no_grad = 1;
-        g->training = 0;
-        int T = ds->seq_len, xs[3], nd = 0;
-        if (T) xs[nd++] = T;
-        xs[nd++] = count;
-        xs[nd++] = ds->features;
-        cn_tensor xt, yt;
-        cn_tensor_view(&xt, s->ex, nd, xs);
-        cn_var *x = cn_input(g, &xt);
-        cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, 0);
-        cn_var *tgt = NULL;
-        if (pred && s->ey) {
-            cn_tensor_view(&yt, s->ey, pred->v.ndim, pred->v.shape);
-            tgt = cn_input(g, &yt);
-        }
-        cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->el) : NULL;
+        cn_var *pred;
+        if ((st = cn_session_forward(s, g, s->ex, ds->seq_len, count, ds->features, 0, &pred))) return st;
+        cn_var *l = batch_loss(s, g, pred, s->ey, s->el);
         if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "evaluation failed");
         size_t rows = cn_rows(&pred->v);
         lsum += cn_loss_value(l) * (double)rows;
