@@ -43,7 +43,7 @@ static cn_status sign_create(cJSON *obj, const char *path, const cn_paramset *ps
 {
     double scale;
     /* json.h getters: fill the default into the tree, name "clip.0.scale" in errors */
-    cn_status st = cn_json_number(obj, path, "scale", 0, 1.0, 0, 1, INFINITY, 0, &scale);
+    cn_status st = cn_json_number(obj, path, "scale", &(cn_json_num){.def = 1.0, .lo = 0, .lo_open = 1, .hi = INFINITY}, &scale);
     if (st) return st;
     sign_clipper *c = cn_calloc(1, sizeof *c);
     if (!c) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);

@@ -73,22 +73,21 @@ cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramse
     if (o.type == OPT_SGD) {
         /* torch.optim.SGD(lr=required, momentum=0, dampening=0, weight_decay=0, nesterov=False) */
         if ((st = cn_json_check_keys(opt_json, path, k_sgd)) ||
-            (st = cn_json_number(opt_json, path, "lr", 1, 0, 0, 1, INFINITY, 0, &o.lr)) ||
-            (st = cn_json_number(opt_json, path, "momentum", 0, 0, 0, 0, INFINITY, 0, &o.momentum)) ||
-            (st = cn_json_number(opt_json, path, "dampening", 0, 0, 0, 0, 1, 0, &o.dampening)) ||
+            (st = cn_json_number(opt_json, path, "lr", &(cn_json_num){.required = 1, .lo = 0, .lo_open = 1, .hi = INFINITY}, &o.lr)) ||
+            (st = cn_json_number(opt_json, path, "momentum", &(cn_json_num){.lo = 0, .hi = INFINITY}, &o.momentum)) ||
+            (st = cn_json_number(opt_json, path, "dampening", &(cn_json_num){.lo = 0, .hi = 1}, &o.dampening)) ||
             (st = cn_json_bool(opt_json, path, "nesterov", 0, 0, &o.nesterov)) ||
-            (st = cn_json_number(opt_json, path, "weight_decay", 0, 0, 0, 0, INFINITY, 0, &o.weight_decay)))
+            (st = cn_json_number(opt_json, path, "weight_decay", &(cn_json_num){.lo = 0, .hi = INFINITY}, &o.weight_decay)))
             return st;
         if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
             return cn_error(CN_ERR_ARG, "%s.nesterov: needs momentum > 0 and dampening = 0 (as torch.optim.SGD)", path);
     } else {
         /* torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0); AdamW: weight_decay=1e-2 */
         if ((st = cn_json_check_keys(opt_json, path, k_adam)) ||
-            (st = cn_json_number(opt_json, path, "lr", 0, 1e-3, 0, 1, INFINITY, 0, &o.lr)) ||
+            (st = cn_json_number(opt_json, path, "lr", &(cn_json_num){.def = 1e-3, .lo = 0, .lo_open = 1, .hi = INFINITY}, &o.lr)) ||
             (st = parse_betas(opt_json, path, &o.beta1, &o.beta2)) ||
-            (st = cn_json_number(opt_json, path, "eps", 0, 1e-8, 0, 0, INFINITY, 0, &o.eps)) ||
-            (st = cn_json_number(opt_json, path, "weight_decay", 0, o.type == OPT_ADAMW ? 1e-2 : 0.0, 0, 0,
-                                 INFINITY, 0, &o.weight_decay)))
+            (st = cn_json_number(opt_json, path, "eps", &(cn_json_num){.def = 1e-8, .lo = 0, .hi = INFINITY}, &o.eps)) ||
+            (st = cn_json_number(opt_json, path, "weight_decay", &(cn_json_num){.def = o.type == OPT_ADAMW ? 1e-2 : 0.0, .lo = 0, .hi = INFINITY}, &o.weight_decay)))
             return st;
     }
     o.total = ps->total;

@@ -41,12 +41,12 @@ cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule
         if ((st = cn_json_int(sched_json, path, "step_size", 1, 0, 1, (long long)9e18, &v)) ||
             /* gamma <= 1: a decay. Above 1 the lr grows as gamma^(s / step_size) and overflows to inf
              * in a long run (1.5^1750 > 1e308) */
-            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, 1, 0, &out->gamma)))
+            (st = cn_json_number(sched_json, path, "gamma", &(cn_json_num){.def = 0.1, .lo = 0, .hi = 1}, &out->gamma)))
             return st;
         out->step_size = (double)v;
     } else if (out->type == CN_SCHED_COSINE) {
         if ((st = cn_json_int(sched_json, path, "t_max", 1, 0, 1, (long long)9e18, &v)) ||
-            (st = cn_json_number(sched_json, path, "eta_min", 0, 0, 0, 0, INFINITY, 0, &out->eta_min)))
+            (st = cn_json_number(sched_json, path, "eta_min", &(cn_json_num){.lo = 0, .hi = INFINITY}, &out->eta_min)))
             return st;
         out->t_max = (double)v;
     }
