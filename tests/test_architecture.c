@@ -3,6 +3,7 @@
  *   config reads the modules' options;  train wires;  cli on top,
  * as listed in `allowed` below. A new module gets a line there (and its place in the layers). */
 #include "testutil.h"
+#include "autograd/cells.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -6,6 +6,7 @@
  * listed in fwd_covered[]; gradcheck_cases_cover_every_op fails otherwise. */
 #include "testutil.h"
 #include "tensor/vec.h"
+#include "autograd/cells.h"
 
 #include <stdio.h>
 #include <stdlib.h>

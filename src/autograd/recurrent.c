@@ -5,6 +5,7 @@
  * the per-step graph of cn_linear, cn_add and these cells, and the tests check the cells alone by finite
  * differences and the layer against the graph built from them. The GRU cell and the layer run the same
  * row kernel (gru_step); the LSTM cells compute the same formulas as the layer's row kernels. */
+#include "autograd/cells.h"
 #include "autograd/internal.h"
 #include "tensor/vec.h"
 
