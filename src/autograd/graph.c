@@ -1,4 +1,5 @@
-/* The tape: node creation, leaves and the backward pass. Op rules are in ops.c. */
+/* The tape: node creation, leaves, the backward pass, and the error paths every op shares. Op rules are in
+ * ops.c (generic) and recurrent.c. */
 #include "autograd/internal.h"
 
 #include <string.h>
