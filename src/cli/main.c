@@ -12,6 +12,8 @@
 #include "train/compare.h"
 #include "train/trainer.h"
 
+int cn_cli_probe(int argc, char **argv);   /* cli/probe.c */
+
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
@@ -23,6 +25,7 @@ static const char *const main_usage =
     "  compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
+    "  probe   CONFIG.json [--steps N] [--out DIR] | probe --run RUN_DIR   (choose a clip threshold)\n"
     "  clipnn --help | --version ; clipnn COMMAND --help\n"
     "\n"
     "example:\n"
@@ -260,5 +263,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare")) return cmd_compare(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "probe")) return cn_cli_probe(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
 }
