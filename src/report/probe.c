@@ -439,10 +439,11 @@ static void histogram_svg(cn_report_buf *b, const cn_probe *p)
                         "aria-label=\"histogram of the pre-clip gradient norm, log x\">\n", SW, SH, SW, SH);
     decade_ticks_x(b, lo, hi);
     double ph = SH - MT - MB, bw = (SW - ML - MR) / NB;
+    long long tick = (cmax + 3) / 4;   /* four whole-number ticks; the axis ends at the last */
+    cmax = 4 * tick;
     for (int t = 0; t <= 4; t++) {
         double y = SH - MB - ph * t / 4.0;
-        cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%lld</text>\n", ML - 6, y + 4,
-                         (long long)llround((double)cmax * t / 4.0));
+        cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%lld</text>\n", ML - 6, y + 4, tick * t);
     }
     for (int k = 0; k < NB; k++) {
         if (!cnt[k]) continue;
@@ -459,7 +460,7 @@ static void histogram_svg(cn_report_buf *b, const cn_probe *p)
                             "stroke-dasharray=\"5 3\"><title>%s = %.4g</title></line>\n", x, MT, x, SH - MB,
                          cand_colour[k], p->cand[k].name, v);
         cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\" text-anchor=\"middle\">%s</text>\n", x,
-                         MT + 10 + 12 * (k % 3), cand_colour[k], p->cand[k].name);
+                         MT + 10 + 12 * k, cand_colour[k], p->cand[k].name);
     }
     cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", ML, SH - MB, SW - MR, SH - MB);
     cn_report_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">pre-clip global L2 norm (log scale)%s"
