@@ -66,14 +66,16 @@ static const char *const sample_usage =
 
 static const char *const compare_usage =
     "usage: clipnn compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--seeds N] [--out DIR]\n"
-    "                      [--set PATH=VALUE]... [--quiet]\n"
+    "                      [--set PATH=VALUE]... [--baseline NAME] [--quiet]\n"
     "\n"
     "Trains CONFIG.json once per variant (and per seed with --seeds N: seeds seed .. seed+N-1), each into\n"
     "DIR/<variant>[-s<seed>]/, two runs at a time, then writes DIR/report.md (a table) and DIR/report.html\n"
     "(charts of loss, gradient norm and clip coefficient per variant). Without --variant it uses the config's\n"
     "\"compare\": {\"variants\": {NAME: {PATH: VALUE}}}, or else compares the config as written (\"config\")\n"
     "against \"noclip\" (clip.mode=none). Setting a \"mode\" starts that clip object afresh, keeping\n"
-    "on_nonfinite, so noclip:clip.mode=none works whatever the config's clip mode.\n"
+    "on_nonfinite, so noclip:clip.mode=none works whatever the config's clip mode.\n"    "The report compares each variant with a baseline seed by seed (--baseline NAME; default noclip if there\n"
+    "is one, else the first variant): wins/losses, paired differences of the test loss with a bootstrap\n"
+    "interval, Wilcoxon signed-rank and sign tests, and Fisher's exact test on the divergences.\n"
     "Exit: 0 when every run ran (whatever each one's outcome), 2 bad config/variant, 1 I/O error.\n"
     "\n"
     "examples:\n"
@@ -114,6 +116,7 @@ typedef struct {
     unsigned long long seed;
     char **variants;
     int n_variants;
+    const char *baseline;   /* compare --baseline */
 } cli_args;
 
 static int parse_num(const char *s, double *out)
@@ -154,6 +157,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         else if (!strcmp(o, "--checkpoint")) a->checkpoint = v;
         else if (!strcmp(o, "--variant")) a->variants[a->n_variants++] = (char *)v;
         else if (!strcmp(o, "--prime")) a->prime = v;
+        else if (!strcmp(o, "--baseline")) a->baseline = v;
         else if (!parse_num(v, &num)) return usage_error(usage, "option needs a number, got '%s'", v);
         else if (!strcmp(o, "--seeds")) {
             if (num < 1 || num > 1000 || num != (int)num) return usage_error(usage, "--seeds: expected an integer in 1..1000, got '%s'", v);
@@ -242,11 +246,11 @@ static int cmd_sample(int argc, char **argv)
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse_args(argc, argv, compare_usage, " --variant --seeds --out --set --quiet ", &a);
+    int rc = parse_args(argc, argv, compare_usage, " --variant --seeds --out --set --quiet --baseline ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
     install_signals();
     cn_compare_opts o = {a.config, a.out, a.variants, a.n_variants, a.seeds ? a.seeds : 1, a.sets, a.n_sets,
-                         argv[0], a.quiet ? NULL : stderr, &stop_requested};
+                         argv[0], a.quiet ? NULL : stderr, &stop_requested, a.baseline};
     cn_status st = cn_compare(&o);
     free_args(&a);
     if (st) return fail(st);

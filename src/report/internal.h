@@ -99,4 +99,11 @@ typedef struct {
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
 
+/* ---- the "paired against the baseline" section (paired.c) ---- */
+
+/* baseline NULL: "noclip" if a run has that variant, else the first run's variant. Nothing is
+ * written when the runs hold fewer than two variants. */
+void cn_report_paired_md(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+
 #endif

@@ -35,6 +35,7 @@ typedef struct {
     group *g;
     int n_groups;
     int oom;
+    const char *baseline;   /* of the paired section (paired.c); NULL: its default */
 } report;
 
 /* ---- numbers for the table ---- */
@@ -240,7 +241,9 @@ static void md_doc(cn_report_buf *b, const report *r, const char *title)
     md_table(b, r);
     cn_report_puts(b, "\n## How to read this\n\n");
     cn_report_puts(b, how_to_read);
-    cn_report_puts(b, "\n\nCharts (training loss, pre-clip gradient norm against the clip threshold, clip "
+    cn_report_puts(b, "\n");
+    cn_report_paired_md(b, r->rd, r->n_runs, r->baseline);
+    cn_report_puts(b, "\nCharts (training loss, pre-clip gradient norm against the clip threshold, clip "
                       "coefficient, step by step): [report.html](report.html).\n\n## Runs\n\n"
                       "| variant | seed | outcome | steps | final loss | directory |\n|---|---:|---|---:|---:|---|\n");
     for (int i = 0; i < r->n_runs; i++) {
@@ -518,6 +521,7 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
                              "half or more of the seeds are not finite). " : "",
                      CN_REPORT_POINTS);
 
+    cn_report_paired_html(b, r->rd, r->n_runs, r->baseline);
     cn_report_puts(b, "<h2>Training loss</h2>\n<figure>\n");
     cn_report_chart c1 = {"loss", "Training loss", "optimizer step", "loss (log scale)", 1, 0, 1, 0};
     chart(b, r, &c1, CN_RC_LOSS, AGG_LOGMEAN, 0);
@@ -572,11 +576,20 @@ static cn_status write_out(const char *dir, const char *name, const cn_report_bu
 
 cn_status cn_report_write(const char *out_dir, const char *title, const cn_report_run *runs, int n_runs, FILE *table)
 {
+    cn_report_opts o = {title, NULL, table};
+    return cn_report_write_opts(out_dir, runs, n_runs, &o);
+}
+
+cn_status cn_report_write_opts(const char *out_dir, const cn_report_run *runs, int n_runs, const cn_report_opts *o)
+{
+    const char *title = o->title;
+    FILE *table = o->table;
     if (!out_dir || !*out_dir) return cn_error(CN_ERR_ARG, "report: no output directory");
     if (n_runs < 0 || (n_runs > 0 && !runs)) return cn_error(CN_ERR_ARG, "report: bad run list");
     if (!title) title = "clipnn compare";
     cn_status st = CN_OK;
     report r = {0};
+    r.baseline = o->baseline;
     cn_report_buf md = {0}, html = {0}, tb = {0};
     r.rd = cn_calloc((size_t)(n_runs ? n_runs : 1), sizeof *r.rd);
     r.g = cn_calloc((size_t)(n_runs ? n_runs : 1), sizeof *r.g);

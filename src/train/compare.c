@@ -220,6 +220,11 @@ cn_status cn_compare(const cn_compare_opts *o)
     for (int i = 0; i < nv; i++)
         for (int k = 0; k < i; k++)
             if (!strcmp(vars[i].name, vars[k].name)) { st = cn_error(CN_ERR_ARG, "variant name \"%s\" is used twice", vars[i].name); goto done; }
+    if (o->baseline) {   /* the paired section's baseline must be one of the variants */
+        int found = 0;
+        for (int i = 0; i < nv; i++) found |= !strcmp(vars[i].name, o->baseline);
+        if (!found) { st = cn_error(CN_ERR_ARG, "--baseline: no variant is named \"%s\"", o->baseline); goto done; }
+    }
 
     /* 2. every variant must give a valid config too */
     for (int i = 0; i < nv; i++) {
@@ -304,7 +309,8 @@ cn_status cn_compare(const cn_compare_opts *o)
     }
     char title[512];
     snprintf(title, sizeof title, "%s: %d variant%s x %d seed%s", name, nv, nv > 1 ? "s" : "", o->seeds, o->seeds > 1 ? "s" : "");
-    if ((st = cn_report_write(dir, title, rr, nj, stdout))) goto done;
+    cn_report_opts ro = {title, o->baseline, stdout};
+    if ((st = cn_report_write_opts(dir, rr, nj, &ro))) goto done;
     fprintf(stdout, "\nreport: %s/report.md\ncharts: %s/report.html\n(%.1f s)\n", dir, dir, cn_now_s() - t_all);
 done:
     for (int i = 0; i < nv; i++) cn_variant_free(&vars[i]);

@@ -18,6 +18,7 @@ typedef struct {
     const char *self;                /* argv[0]: how to start `clipnn train` */
     FILE *progress;                  /* NULL: silent */
     volatile sig_atomic_t *stop_flag;
+    const char *baseline;            /* the report's paired baseline; NULL: noclip if present, else the first */
 } cn_compare_opts;
 
 typedef struct {
