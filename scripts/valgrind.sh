@@ -67,6 +67,10 @@ check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/config
 check 2 bad-resume    train tests/configs/tiny_mlp.json --out "$T/bad3" --resume "$T/rnn/checkpoint.safetensors"
 check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
                       --set 'data={"kind":"npy","x":"../badinput/fuzz_npy_oom.npy","y":"../data/y_i64.npy"}'
+check 0 probe-explode probe tests/configs/tiny_rnn.json --out "$T/probe" --quiet --set optimizer.type=sgd \
+                      --set optimizer.lr=1e30
+check 0 probe-run     probe --run tests/data/probe --out "$T/probe2" --quiet
+check 2 probe-empty   probe --run "$T/bad" --quiet
 
 echo "valgrind.sh: $((n - fails)) of $n runs clean"
 [ "$fails" -eq 0 ]
