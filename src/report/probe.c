@@ -547,6 +547,7 @@ static const char *const probe_css =
     "padding:0 12px;color:#222;line-height:1.45}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.5em}\n"
     "table{border-collapse:collapse;font-size:.9em;margin:10px 0}th,td{border:1px solid #ddd;padding:3px 7px;"
     "text-align:right;white-space:nowrap}th{background:#f5f5f5}td.l,th.l{text-align:left;white-space:normal}\n"
+    "td.k,th.k{text-align:left}td.l{min-width:12em}\n"
     ".scroll{overflow-x:auto}svg.chart{max-width:100%;height:auto;border:1px solid #eee}.meta{color:#666}\n";
 
 static void html_doc(cn_report_buf *b, const cn_probe *p, const char *title)
@@ -561,10 +562,10 @@ static void html_doc(cn_report_buf *b, const cn_probe *p, const char *title)
     cn_report_printf(b, ", written by clipnn %s. %lld logged steps, %lld with a finite pre-clip norm, %lld non-finite",
                      CN_VERSION, p->rows, p->finite, p->nonfinite);
     if (p->first_nonfinite_step) cn_report_printf(b, " (the first at step %lld)", p->first_nonfinite_step);
-    cn_report_puts(b, ".</p>\n<h2>Candidate thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">rule"
+    cn_report_puts(b, ".</p>\n<h2>Candidate thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"k\">rule"
                       "</th><th>clip.max_norm</th><th>would clip</th><th class=\"l\">source</th></tr></thead><tbody>\n");
     for (int k = 0; k < CN_PROBE_N_CANDIDATES; k++) {
-        cn_report_printf(b, "<tr><td class=\"l\"><span style=\"color:%s\">&#9632;</span> %s</td><td>%.4g</td><td>%.1f%%"
+        cn_report_printf(b, "<tr><td class=\"k\"><span style=\"color:%s\">&#9632;</span> %s</td><td>%.4g</td><td>%.1f%%"
                             "</td><td class=\"l\">", cand_colour[k], p->cand[k].name, p->cand[k].value,
                          100 * p->cand[k].clip_rate);
         cn_report_html(b, p->cand[k].source);
