@@ -95,6 +95,18 @@ int cn_cli_probe(int argc, char **argv)
         goto done;
     }
     cn_probe_print(&p, stdout);
+    if (config) {
+        /* the next step: the candidates side by side, over seeds, with the paired statistics */
+        printf("\nnext: clipnn compare %s --seeds 5", config);
+        for (int i = 0; i < n_sets; i++) printf(" --set '%s'", sets[i]);
+        printf(" --variant noclip:clip.mode=none");
+        static const int pick[] = {5, 1, 4, 0};   /* calm, p50, p90, mean */
+        for (int i = 0; i < 4; i++) {
+            const cn_probe_candidate *c = &p.cand[pick[i]];
+            if (c->value > 0) printf(" --variant '%s:clip.mode=norm,clip.max_norm=%.4g'", c->name, c->value);
+        }
+        printf("\n");
+    }
     cn_probe_free(&p);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "clipnn: error: cannot write to standard output\n");
