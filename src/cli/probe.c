@@ -103,7 +103,9 @@ int cn_cli_probe(int argc, char **argv)
         static const int pick[] = {5, 1, 4, 0};   /* calm, p50, p90, mean */
         for (int i = 0; i < 4; i++) {
             const cn_probe_candidate *c = &p.cand[pick[i]];
-            if (c->value > 0) printf(" --variant '%s:clip.mode=norm,clip.max_norm=%.4g'", c->name, c->value);
+            int dup = 0;   /* calm is the median when nothing spiked */
+            for (int k = 0; k < i; k++) dup |= p.cand[pick[k]].value == c->value;
+            if (c->value > 0 && !dup) printf(" --variant '%s:clip.mode=norm,clip.max_norm=%.4g'", c->name, c->value);
         }
         printf("\n");
     }
