@@ -275,7 +275,8 @@ START_TEST(cli_probe_trains_one_epoch_without_clipping)
     /* the suggested comparison names the candidates' thresholds */
     char want[128];
     snprintf(want, sizeof want, " --variant 'p90:clip.mode=norm,clip.max_norm=%.4g'", p.p90);
-    ck_assert_msg(strstr(out, "next: clipnn compare configs/tiny_mlp.json --seeds 5 --variant noclip:clip.mode=none") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "next: clipnn compare configs/tiny_mlp.json --seeds 5 --set 'clip=[") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "}]' --variant noclip:clip.mode=none --variant 'calm:") != NULL, "%s", out);
     ck_assert_msg(strstr(out, want) != NULL, "%s lacks %s", out, want);
     if (p.n_spikes == 0) ck_assert_ptr_null(strstr(out, "'p50:"));   /* the same value as calm: once */
     cJSON_Delete(j);
