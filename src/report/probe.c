@@ -144,23 +144,44 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
 
 /* ---- the figures ---- */
 
-static void find_spikes(cn_probe *p, double *ring, double *scratch)
+/* Position of the first element >= v in sorted a[0..n-1]. */
+static long long lower_bound(const double *a, long long n, double v)
 {
-    long long have = 0;   /* finite norms seen so far; the ring holds the last min(have, W) */
+    long long lo = 0, hi = n;
+    while (lo < hi) {
+        long long mid = lo + (hi - lo) / 2;
+        if (a[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* ring: the last min(have, W) finite norms in arrival order; win: the same values sorted, updated in
+ * O(W) per row (remove the oldest, insert the newest) so a long run's metrics.csv stays fast. */
+static void find_spikes(cn_probe *p, double *ring, double *win)
+{
+    long long have = 0;   /* finite norms seen so far */
     for (long long i = 0; i < p->rows; i++) {
         double v = p->norm[i];
         if (!isfinite(v)) continue;
+        long long w = have < CN_PROBE_SPIKE_WINDOW ? have : CN_PROBE_SPIKE_WINDOW;
         if (have >= CN_PROBE_SPIKE_MIN_HISTORY) {
-            long long w = have < CN_PROBE_SPIKE_WINDOW ? have : CN_PROBE_SPIKE_WINDOW;
-            memcpy(scratch, ring, (size_t)w * sizeof *scratch);
-            cn_stats_sort(scratch, w);
-            double med = cn_stats_quantile_sorted(scratch, w, 0.5);
+            double med = cn_stats_quantile_sorted(win, w, 0.5);
             if (v > CN_PROBE_SPIKE_K * med) {
                 if (p->n_spikes < CN_PROBE_MAX_SPIKES_LISTED)
                     p->spikes[p->n_spikes] = (cn_probe_spike){(long long)p->step[i], v, med > 0 ? v / med : INFINITY};
                 p->n_spikes++;
             }
         }
+        if (w == CN_PROBE_SPIKE_WINDOW) {   /* the window is full: the oldest value leaves */
+            double old = ring[have % CN_PROBE_SPIKE_WINDOW];
+            long long k = lower_bound(win, w, old);
+            memmove(win + k, win + k + 1, (size_t)(w - k - 1) * sizeof *win);
+            w--;
+        }
+        long long k = lower_bound(win, w, v);
+        memmove(win + k + 1, win + k, (size_t)(w - k) * sizeof *win);
+        win[k] = v;
         ring[have % CN_PROBE_SPIKE_WINDOW] = v;
         have++;
     }
