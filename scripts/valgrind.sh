@@ -55,6 +55,8 @@ JSON
 check 0 train-rnn     train tests/configs/tiny_rnn.json --out "$T/rnn" --quiet
 check 0 resume-rnn    train tests/configs/tiny_rnn.json --out "$T/rnn2" --quiet --set train.steps=40 \
                       --resume "$T/rnn/checkpoint.safetensors"
+check 0 resume-own    train tests/configs/tiny_rnn.json --quiet --set train.steps=30 \
+                      --resume "$T/rnn/checkpoint.safetensors"
 check 0 train-mlp     train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet --set clip.mode=agc
 check 0 eval-mlp      eval tests/configs/tiny_mlp.json --checkpoint "$T/mlp/checkpoint.safetensors"
 check 0 train-text    train "$T/text.json" --out "$T/text" --quiet
@@ -67,6 +69,9 @@ check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/config
 check 2 bad-resume    train tests/configs/tiny_mlp.json --out "$T/bad3" --resume "$T/rnn/checkpoint.safetensors"
 check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
                       --set 'data={"kind":"npy","x":"../badinput/fuzz_npy_oom.npy","y":"../data/y_i64.npy"}'
+check 2 out-occupied  train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet
+mkfifo "$T/fifo.json"
+check 2 fifo-config   train "$T/fifo.json" --out "$T/fifo"
 check 0 probe-explode probe tests/configs/tiny_rnn.json --out "$T/probe" --quiet --set optimizer.type=sgd \
                       --set optimizer.lr=1e30
 check 0 probe-run     probe --run tests/data/probe --out "$T/probe2" --quiet

@@ -258,19 +258,20 @@ START_TEST(sigkill_while_checkpointing_leaves_a_readable_checkpoint)
     int resumed = 0;
     for (int i = 0; i < 8; i++) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-        long delay_us = 20000 + (long)(x % 400000);   /* 20..420 ms; a checkpoint takes a few ms */
-        char dir[64];
+        long delay_us = (long)(x % 150000);   /* 0..150 ms after the first checkpoint; one takes a few ms */
+        char dir[64], full[512], ck[600];
         snprintf(dir, sizeof dir, "k%d", i);
+        snprintf(full, sizeof full, "%s/%s", tmp, dir);
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", full);
         pid_t pid = start_train(dir, "train.steps=200", NULL);
+        /* Wait for the first checkpoint (at most 60 s), so that a slow or sanitizer-instrumented
+           machine kills a run that is checkpointing, never one still starting up. */
+        for (int w = 0; w < 6000 && !exists(ck); w++) usleep(10000);
+        ck_assert_msg(exists(ck), "run %d wrote no checkpoint within 60 s", i);
         usleep((useconds_t)delay_us);
         kill(pid, SIGKILL);
         int status;
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        char full[512];
-        snprintf(full, sizeof full, "%s/%s", tmp, dir);
-        char ck[600];
-        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", full);
-        if (!exists(ck)) continue;   /* killed before the first checkpoint */
         long long step = checkpoint_step(ck);
         ck_assert_msg(step >= 1 && step <= 200, "run %d: checkpoint at step %lld", i, step);
         /* the config the run wrote is whole too (also written atomically) */
@@ -300,7 +301,7 @@ START_TEST(sigkill_while_checkpointing_leaves_a_readable_checkpoint)
         free(m);
         resumed++;
     }
-    ck_assert_msg(resumed >= 4, "only %d of 8 killed runs had a checkpoint", resumed);
+    ck_assert_int_eq(resumed, 8);
 }
 END_TEST
 

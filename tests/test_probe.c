@@ -336,12 +336,15 @@ START_TEST(cli_probe_reads_a_run)
     ck_assert(access(path, F_OK) == 0);
     snprintf(path, sizeof path, "%s/probe.html", dir);
     ck_assert(access(path, F_OK) == 0);
-    /* --out elsewhere; one that holds a probe is refused */
+    /* again into the run: the files are replaced */
+    rc = run(out, sizeof out, "probe --run %s --quiet", dir);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    /* --out elsewhere must be new or empty, as for train: a second probe there is refused */
     rc = run(out, sizeof out, "probe --run %s --out %s/elsewhere --quiet", dir, tmp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     rc = run(out, sizeof out, "probe --run %s --out %s/elsewhere --quiet", dir, tmp);
     ck_assert_int_eq(rc, 2);
-    ck_assert_msg(strstr(out, "already holds a probe") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "is not empty (it holds") != NULL && strstr(out, "probe.json") != NULL, "%s", out);
 }
 END_TEST
 

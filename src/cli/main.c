@@ -1,7 +1,10 @@
 /* clipnn command-line program: train, compare, eval, sample.
  * Exit codes (SPEC §2): 0 done; 3 the run stopped on a non-finite loss or
  * gradient; 2 usage, config or data error; 1 internal or I/O error;
- * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). */
+ * 130 interrupted (SIGINT/SIGTERM; files and a checkpoint are written). Output that cannot be
+ * written to stdout is an I/O error (exit 1). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,8 @@ static const char *const train_usage =
     "usage: clipnn train CONFIG.json [--out DIR] [--set PATH=VALUE]... [--resume CHECKPOINT] [--quiet]\n"
     "\n"
     "Trains the model described by CONFIG.json and writes config.json, metrics.csv, eval.csv,\n"
-    "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>).\n"
+    "summary.json and checkpoint.safetensors into DIR (default runs/<name>-<timestamp>), which must be\n"
+    "new or empty; one run writes into a directory at a time.\n"
     "  --set PATH=VALUE   override a config value; VALUE is JSON, a bare word is a string\n"
     "                     (e.g. --set clip.max_norm=0.5 --set optimizer.lr=1e-3 --set model.0.hidden=64)\n"
     "  --resume FILE      continue from a checkpoint (bit-identical to an uninterrupted run);\n"
@@ -138,7 +142,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
     if (!a->sets || !a->variants) return usage_error(usage, "%s", "out of memory");
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        if (is_help(o)) { fputs(usage, stdout); exit(0); }
+        if (is_help(o)) { fputs(usage, stdout); return 0; }
         if (o[0] != '-') {
             if (a->config) return usage_error(usage, "unexpected argument '%s'", o);
             a->config = o;
@@ -258,7 +262,34 @@ static int cmd_compare(int argc, char **argv)
     return stop_requested ? 130 : 0;
 }
 
-int main(int argc, char **argv)
+/* fds 0-2 must be open before any file is: started with stderr closed, the run would get metrics.csv
+ * as fd 2 and write its progress lines into it. A closed one becomes /dev/null opened read-only, so
+ * nothing lands in a file and a write to it still fails (EBADF), as it would have on the closed fd:
+ * a closed stdout is then reported by finish_stdout. */
+static int open_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        if (open("/dev/null", O_RDONLY) != fd) return -1;   /* the lowest free fd: this one */
+    }
+    return 0;
+}
+
+/* Results go to stdout (eval, sample, compare's summary, --help, --version), buffered: a full disk or
+ * a closed stdout shows only when the buffer is flushed and closed, and must not pass for success. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    int e = 0, bad = 0;
+    if (fflush(stdout) != 0) { bad = 1; e = errno; }
+    else if (ferror(stdout)) bad = 1;   /* an earlier write failed */
+    if (fclose(stdout) != 0 && !bad) { bad = 1; e = errno; }
+    if (!bad) return rc;
+    fprintf(stderr, "clipnn: error: cannot write to standard output: %s\n", e ? strerror(e) : "a write failed");
+    return rc ? rc : 1;   /* an earlier, more specific failure keeps its code */
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) { fputs(main_usage, stderr); return 2; }
     const char *cmd = argv[1];
@@ -270,4 +301,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
     if (!strcmp(cmd, "probe")) return cn_cli_probe(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    if (open_std_fds() != 0) return 1;   /* no /dev/null: nothing safe to open, nowhere to say so */
+    return finish_stdout(run_command(argc, argv));
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include "io/files.h"
 #include "json/json.h"
 
 void cn_npy_free(cn_npy *a)
@@ -178,14 +180,21 @@ static int host_little_endian(void)
 cn_status cn_npy_read(const char *file, cn_npy *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(file, "rb");
-    if (!f) return cn_error(CN_ERR_IO, "cannot open \"%s\": %s", file, strerror(errno));
+    int fd;
+    cn_status ost = cn_open_input(file, &fd);   /* a regular file, opened without blocking on a FIFO */
+    if (ost) return ost;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        ost = cn_error(CN_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+        close(fd);
+        return ost;
+    }
     cn_status st = CN_OK;
     char *hdr = NULL;
     unsigned char pre[12];
     size_t got = fread(pre, 1, 8, f);
-    if (got < 8 && ferror(f)) {   /* e.g. EISDIR: not "bad magic" */
-        st = cn_error(CN_ERR_IO, "%s: cannot read: %s", file, errno == EISDIR ? "is a directory" : strerror(errno));
+    if (got < 8 && ferror(f)) {   /* a read error, not "bad magic" */
+        st = cn_error(CN_ERR_IO, "%s: cannot read: %s", file, strerror(errno));
         goto done;
     }
     if (got >= 2 && pre[0] == 'P' && pre[1] == 'K') {

@@ -619,16 +619,15 @@ cn_status cn_st_read(const char *path, cn_st_file **out)
     *out = NULL;
     if (!host_is_little_endian())
         return cn_error(CN_ERR_STATE, "%s: safetensors stores little-endian data; this host is big-endian", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cn_error(CN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    cn_status ost = cn_open_input(path, &fd);   /* a regular file, opened without blocking on a FIFO */
+    if (ost) return ost;
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         cn_status st = cn_error(CN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return st;
     }
-    if (S_ISDIR(sb.st_mode)) { close(fd); return cn_error(CN_ERR_IO, "%s: is a directory, not a safetensors file", path); }
-    if (!S_ISREG(sb.st_mode)) { close(fd); return cn_error(CN_ERR_IO, "%s: not a regular file", path); }
     uint64_t size = (uint64_t)sb.st_size;
     if (size == 0) { close(fd); return fmt_error(path, "file is empty (a safetensors file starts with an 8-byte header length)"); }
     if (size < 8) { close(fd); return fmt_error(path, "file is %" PRIu64 " bytes, too short for the 8-byte header length", size); }

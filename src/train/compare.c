@@ -253,9 +253,7 @@ cn_status cn_compare(const cn_compare_opts *o)
             jobs[k].seed = vars[i].seed + sd;
             if (o->seeds > 1) snprintf(jobs[k].dir, sizeof jobs[k].dir, "%s/%s-s%lld", dir, vars[i].name, jobs[k].seed);
             else snprintf(jobs[k].dir, sizeof jobs[k].dir, "%s/%s", dir, vars[i].name);
-            char mf[4200];
-            snprintf(mf, sizeof mf, "%s/metrics.csv", jobs[k].dir);
-            if (cn_file_exists(mf)) { st = cn_error(CN_ERR_ARG, "%s already holds a run; choose another --out", jobs[k].dir); goto done; }
+            if ((st = cn_run_dir_check_new(jobs[k].dir))) goto done;   /* what train --out would refuse */
             jobs[k].exit_code = -1;   /* not run */
         }
     /* every directory checked above before any is made */

@@ -80,16 +80,8 @@ cn_status cn_probe_run(const cn_probe_opts *o, cn_probe *p, cn_probe_result *r)
         base = base && base[1] ? base + 1 : o->run_dir;
         snprintf(r->name, sizeof r->name, "%s", base);
         snprintf(r->out_dir, sizeof r->out_dir, "%s", o->out_dir ? o->out_dir : o->run_dir);
-        if (o->out_dir && !same_dir(o->out_dir, o->run_dir)) {
-            char path[4200];
-            static const char *const held[] = {"metrics.csv", "probe.json"};
-            for (int i = 0; i < 2; i++) {
-                snprintf(path, sizeof path, "%s/%s", o->out_dir, held[i]);
-                if (cn_file_exists(path))
-                    return cn_error(CN_ERR_ARG, "%s already holds a %s (%s); choose another --out", o->out_dir,
-                                    i ? "probe" : "run", held[i]);
-            }
-        }
+        /* another directory than the run's: new or empty, as for train */
+        if (o->out_dir && !same_dir(o->out_dir, o->run_dir) && (st = cn_run_dir_check_new(o->out_dir))) return st;
         if ((st = cn_probe_analyze(o->run_dir, p))) return st;
     }
     if ((st = cn_probe_write(p, r->out_dir, r->name))) cn_probe_free(p);

@@ -36,7 +36,7 @@ typedef struct {
  * before the end and no intermediate checkpoint, into out_dir (refused when it already holds a run);
  * then analyses out_dir/metrics.csv and writes probe.json and probe.html there. Reading mode
  * analyses run_dir/metrics.csv and writes the two files into out_dir (default run_dir; another
- * directory that already holds a run or a probe is refused). On success *p holds the figures
+ * directory must be new or empty, as for train). On success *p holds the figures
  * (cn_probe_free it). */
 cn_status cn_probe_run(const cn_probe_opts *o, cn_probe *p, cn_probe_result *r);
 

@@ -1,14 +1,18 @@
 /* The training loop, its log files and the progress line (see trainer.h). */
 #define _XOPEN_SOURCE 700   /* realpath */
+#define _DEFAULT_SOURCE      /* flock */
 #include "train/trainer.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/files.h"
 #include "train/session.h"
@@ -22,8 +26,10 @@ typedef struct {
     double t_start, last_progress;
     long long last_progress_step;
     long long first_step;     /* first step of this session */
+    long long eval_step;      /* step of the last row of eval.csv, -1 before any */
     double test_loss, test_metric;
     int have_test;
+    int lock_fd;              /* DIR/.lock, flock'ed while the run writes; -1 when not held */
 } trainer;
 
 /* ---- files ---- */
@@ -35,6 +41,10 @@ static void join(char *out, size_t n, const char *dir, const char *file) { snpri
 static cn_status open_csv(const char *path, int resuming, long long step, FILE **out, int *need_header)
 {
     int append = 0;
+    struct stat lb;
+    /* a FIFO put in a run's place would block the open or the truncation below */
+    if (lstat(path, &lb) == 0 && !S_ISREG(lb.st_mode))
+        return cn_error(CN_ERR_ARG, "%s: not a regular file; remove it", path);
     if (resuming && cn_file_exists(path)) {
         cn_status st = cn_csv_truncate_steps(path, step);
         if (st) return st;
@@ -62,8 +72,12 @@ static cn_status open_logs(trainer *t, int resuming)
             for (int i = 0; i < s->ps.count; i++) fprintf(t->metrics, ",gn_pre.%s", s->ps.info[i].name);
         fprintf(t->metrics, "\n");
     }
+    /* eval.csv keeps the rows an uninterrupted run has: the periodic ones up to the checkpoint's step.
+     * A run that ended (interrupted, or finished before train.steps was raised) also evaluated at its
+     * last step; that row goes, and the resumed run's own evaluation at its end replaces it. */
+    long long ev = s->cfg.train.eval_every, keep = ev && s->step % ev == 0 ? s->step : s->step - 1;
     join(path, sizeof path, t->dir, "eval.csv");
-    if ((st = open_csv(path, resuming, s->step, &t->evalf, &header))) return st;
+    if ((st = open_csv(path, resuming, keep, &t->evalf, &header))) return st;
     if (header) fprintf(t->evalf, "step,test_loss,test_metric\n");
     return CN_OK;
 }
@@ -95,6 +109,7 @@ static cn_status run_eval(trainer *t)
     cn_status st = cn_session_evaluate(s, &s->data.test, &t->test_loss, &t->test_metric);
     if (st) return st;
     t->have_test = 1;
+    t->eval_step = s->step;
     char a[40], b[40];
     cn_fmt_num(a, sizeof a, t->test_loss);
     cn_fmt_num(b, sizeof b, t->test_metric);
@@ -206,6 +221,127 @@ static void remove_stale_temps(const char *dir)
     closedir(d);
 }
 
+/* ---- one writer per run directory ---- */
+
+/* The files a run writes into its directory; the lock is made first. */
+static const char *const run_files[] = {".lock", "config.json", "metrics.csv", "eval.csv", "summary.json",
+                                        "checkpoint.safetensors", NULL};
+
+/* What a directory may hold and still take a new run: the lock an ended run left, and train.log
+ * (compare opens it for the run's output before the run starts). */
+static int allowed_in_new_dir(const char *name)
+{
+    return !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, ".lock") || !strcmp(name, "train.log");
+}
+
+cn_status cn_run_dir_check_new(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return CN_OK;   /* made by the run */
+        if (errno == ENOTDIR) return cn_error(CN_ERR_ARG, "%s: exists and is not a directory", dir);
+        return cn_error(CN_ERR_IO, "%s: cannot read the directory: %s", dir, strerror(errno));
+    }
+    char names[300] = "";
+    int count = 0, run = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (allowed_in_new_dir(e->d_name)) continue;
+        for (const char *const *f = run_files + 1; *f; f++) run |= !strcmp(e->d_name, *f);
+        if (count++ < 3) {
+            size_t k = strlen(names);
+            snprintf(names + k, sizeof names - k, "%s%.80s", k ? ", " : "", e->d_name);
+        }
+    }
+    closedir(d);
+    if (!count) return CN_OK;
+    char more[48] = "";
+    if (count > 3) snprintf(more, sizeof more, " and %d more", count - 3);
+    if (run)
+        return cn_error(CN_ERR_ARG, "%s already holds a run (%s%s); choose another --out or remove it", dir, names, more);
+    return cn_error(CN_ERR_ARG, "%s is not empty (it holds %s%s): a run goes into a new or empty directory; "
+                    "choose another --out", dir, names, more);
+}
+
+/* Takes DIR/.lock for the whole run: flock, exclusive, not waiting; the holder's pid is written into it
+ * for the message another writer gets. The kernel drops the lock when the process ends, however it
+ * ends, so a killed run never leaves a directory locked. Without `create` a missing lock is not an
+ * error (*fd stays -1): nothing is created before the directory has been checked. */
+static cn_status lock_run_dir(const char *dir, int create, int *fd_out)
+{
+    char path[4200];
+    join(path, sizeof path, dir, ".lock");
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
+    if (fd < 0) {
+        if (!create && (errno == ENOENT || errno == ENOTDIR)) return CN_OK;
+        return cn_error(CN_ERR_IO, "%s: cannot open the run's lock file: %s", path, strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cn_error(CN_ERR_ARG, "%s: not a regular file; remove it", path);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32];
+        ssize_t k = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK) return cn_error(CN_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+        buf[k > 0 ? k : 0] = 0;
+        long pid = strtol(buf, NULL, 10);
+        if (pid > 0)
+            return cn_error(CN_ERR_ARG, "%s: run in use by pid %ld (one writer per run directory: wait for it to "
+                            "end, or choose another --out)", dir, pid);
+        return cn_error(CN_ERR_ARG, "%s: run in use by another process (one writer per run directory: wait for "
+                        "it to end, or choose another --out)", dir);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        cn_status st = cn_error(CN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    *fd_out = fd;
+    return CN_OK;
+}
+
+/* The run never writes over the file its weights come from: init_from is compared by identity (device
+ * and inode), so a symbolic or hard link into the directory is caught whatever its name. */
+static cn_status check_not_init_from(const trainer *t)
+{
+    const cn_config *c = &t->s.cfg;
+    if (!c->init_from) return CN_OK;
+    char from[2048], path[4200];
+    struct stat a, b;
+    if (c->init_from[0] == '/') snprintf(from, sizeof from, "%s", c->init_from);   /* as cn_session_open reads it */
+    else snprintf(from, sizeof from, "%s/%s", c->base_dir, c->init_from);
+    if (stat(from, &a) != 0) return CN_OK;   /* read at the start and gone now: nothing to write over */
+    for (const char *const *f = run_files; *f; f++) {
+        join(path, sizeof path, t->dir, *f);
+        if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            return cn_error(CN_ERR_ARG, "%s: init_from (%s) is this file: the run would write over the weights it "
+                            "starts from; copy them elsewhere or choose another --out", path, from);
+    }
+    return CN_OK;
+}
+
+/* Claims the run directory: no live writer, no other content (unless the run continues in its own
+ * directory), never the init_from file; then the lock, and the content again under it (another run
+ * may have come and gone between the look and the lock). */
+static cn_status claim_dir(trainer *t, int own)
+{
+    const char *dir = t->dir;
+    cn_status st;
+    if ((st = check_not_init_from(t))) return st;
+    if ((st = lock_run_dir(dir, 0, &t->lock_fd))) return st;   /* a live writer is named first */
+    if (!own && (st = cn_run_dir_check_new(dir))) return st;
+    if ((st = cn_mkdirs(dir))) return st;
+    if (t->lock_fd < 0 && (st = lock_run_dir(dir, 1, &t->lock_fd))) return st;
+    if (!own && (st = cn_run_dir_check_new(dir))) return st;
+    return check_not_init_from(t);
+}
+
 /* 1 if dir is the directory that holds the checkpoint file (a resumed run may append there only). */
 static int same_dir_as_checkpoint(const char *dir, const char *checkpoint)
 {
@@ -240,6 +376,8 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     memset(&t, 0, sizeof t);
     memset(res, 0, sizeof *res);
     t.o = o;
+    t.lock_fd = -1;
+    t.eval_step = -1;
     cn_session *s = &t.s;
     cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
     if (st) goto out;
@@ -253,15 +391,11 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_set_threads(s->cfg.threads);
     pick_dir(&t);
     snprintf(res->out_dir, sizeof res->out_dir, "%s", t.dir);
-    char path[4200];
-    join(path, sizeof path, t.dir, "metrics.csv");
-    if (cn_file_exists(path) && !(o->resume && same_dir_as_checkpoint(t.dir, o->resume))) {
-        st = cn_error(CN_ERR_ARG, "%s already holds a run (metrics.csv); choose another --out or remove it%s", t.dir,
-                      o->resume ? " (a resumed run continues in the checkpoint's own directory, or starts a new one)" : "");
-        goto out;
-    }
-    if ((st = cn_mkdirs(t.dir))) goto out;
+    int own = o->resume && same_dir_as_checkpoint(t.dir, o->resume);
+    if ((st = claim_dir(&t, own))) goto out;
+    /* only now, holding the lock: a temp file here is a dead writer's, never a live one's */
     if (o->resume) remove_stale_temps(t.dir);
+    char path[4200];
     join(path, sizeof path, t.dir, "config.json");
     if ((st = cn_write_json_atomic(path, s->cfg.root))) goto out;
     if ((st = open_logs(&t, o->resume != NULL))) goto out;
@@ -315,7 +449,8 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         }
     }
     double wall = s->wall_s + (cn_now_s() - t.t_start);
-    if (!res->stopped || res->interrupted) {
+    /* the final evaluation, unless the periodic one just ran at this step (an interrupt there) */
+    if ((!res->stopped || res->interrupted) && t.eval_step != s->step) {
         if ((st = run_eval(&t))) goto out;
     }
     progress(&t, loss, rep, 1);
@@ -328,6 +463,12 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
 out:
     if (t.metrics && fclose(t.metrics) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/metrics.csv: write failed", t.dir);
     if (t.evalf && fclose(t.evalf) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/eval.csv: write failed", t.dir);
+    if (t.lock_fd >= 0) {
+        /* every file is written: the next writer may come. The pid goes first, so that between the
+           next writer's lock and its own pid nobody reads this one. Best effort: the lock is what counts. */
+        if (ftruncate(t.lock_fd, 0) != 0) { /* a stale pid only */ }
+        close(t.lock_fd);
+    }
     cn_session_close(s);
     return st;
 }

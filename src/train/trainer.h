@@ -45,8 +45,17 @@ typedef struct {
 
 /* Trains as configured. Returns CN_OK when the run completed or stopped on a
  * non-finite value (see result->stopped); an error status (message in
- * cn_errmsg()) for bad input or I/O failures. */
+ * cn_errmsg()) for bad input or I/O failures. The run directory must take a new
+ * run (cn_run_dir_check_new) unless the run resumes in its checkpoint's own
+ * directory; it is locked (DIR/.lock) from before the first write to the last. */
 cn_status cn_train(const cn_train_opts *o, cn_train_result *result);
+
+/* Whether `dir` may take a new run: it does not exist, or holds nothing but `.lock` (an ended run's
+ * lock) and `train.log`. Otherwise CN_ERR_ARG naming what is there ("DIR already holds a run (...)"
+ * or "DIR is not empty (...)"); CN_ERR_ARG too for a non-directory, CN_ERR_IO if it cannot be read.
+ * cn_train checks this (and holds DIR/.lock for the whole run: a second writer gets "DIR: run in use
+ * by pid N"); a run resumed in its own checkpoint's directory is the one exception. */
+cn_status cn_run_dir_check_new(const char *dir);
 
 /* Evaluation of a checkpoint on the config's test set (train set if none). */
 cn_status cn_evaluate(const char *config_path, char *const *sets, int n_sets, const char *checkpoint,
