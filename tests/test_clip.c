@@ -873,8 +873,10 @@ static const struct {
     {"{\"mode\":\"norm\",\"max_norm\":1,\"max_nrom\":2}", "clip.max_nrom: unknown key (did you mean \"max_norm\"?)"},
     {"{\"mode\":\"value\",\"clip_value\":1,\"max_norm\":1}", "clip.max_norm: unknown key"},
     {"{\"mode\":\"value\"}", "clip.clip_value: required key is missing"},
-    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":\"two\"}", "clip.norm_type: expected a number > 0 or \"inf\", got \"two\""},
-    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":-2}", "clip.norm_type: expected a number > 0 or \"inf\", got -2"},
+    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":\"two\"}", "clip.norm_type: expected a number >= 1 or \"inf\", got \"two\""},
+    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":-2}", "clip.norm_type: expected a number >= 1 or \"inf\", got -2"},
+    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":0.5}", "clip.norm_type: expected a number >= 1 or \"inf\", got 0.5"},
+    {"{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":1e-300}", "clip.norm_type: expected a number >= 1 or \"inf\", got 1e-300"},
     {"{\"mode\":\"norm\",\"max_norm\":1,\"eps\":-1}", "clip.eps: expected a number >= 0, got -1"},
     {"{\"mode\":\"norm\",\"max_norm\":1,\"on_nonfinite\":\"ignore\"}", "clip.on_nonfinite: expected one of \"propagate\", \"stop\", \"skip\", \"zero\", got \"ignore\""},
     {"{\"mode\":\"none\",\"max_consecutive_skips\":-1}", "clip.max_consecutive_skips: expected an integer >= 0, got -1"},
@@ -1212,6 +1214,106 @@ START_TEST(general_p_norm_is_computed_once_and_handed_to_the_mode)
 }
 END_TEST
 
+/* A zero gradient is never "clipped": scaling it changes nothing, so coef is 1 whatever the threshold.
+ * AutoClip after zero gradients has a threshold of 0 and reported coef 0, clipped 1 on every step (a
+ * clip_frac of 1 while nothing changed); norm with max_norm 1e-320 gave coef 1e-314, clipped 1. */
+START_TEST(autoclip_on_zero_gradients_reports_coef_one_not_clipped)
+{
+    cn_paramset ps;
+    one_tensor(&ps, 3, (float[]){0, 0, 0});
+    cn_clip *c = mk("{\"mode\":\"autoclip\",\"percentile\":50,\"history\":4}", &ps);
+    for (int step = 1; step <= 6; step++) {
+        const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+        ck_assert(r->norm_pre == 0 && r->coef == 1 && r->clipped == 0 && r->norm_post == 0);
+        if (step == 1) ck_assert(isnan(r->autoclip_threshold));   /* no history yet */
+        else ck_assert(r->autoclip_threshold == 0 && r->threshold == 0);
+        for (int i = 0; i < 3; i++) ck_assert(grad_of(&ps, 0)[i] == 0);
+    }
+    /* a nonzero gradient against the threshold 0 is scaled (to zero): that is a clip */
+    set_grad(&ps, 0, (float[]){3, 4, 0});
+    const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+    ck_assert(r->norm_pre == 5 && r->coef == 0 && r->clipped == 1 && r->norm_post == 0);
+    cn_clip_free(c);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+START_TEST(norm_with_tiny_max_norm_on_zero_gradient_is_not_clipped)
+{
+    cn_paramset ps;
+    one_tensor(&ps, 2, (float[]){0, 0});
+    for (int eps0 = 0; eps0 < 2; eps0++) {
+        cn_clip *c = mk(eps0 ? "{\"mode\":\"norm\",\"max_norm\":1e-320,\"eps\":0}" : "{\"mode\":\"norm\",\"max_norm\":1e-320}", &ps);
+        set_grad(&ps, 0, (float[]){0, 0});
+        const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+        ck_assert(r->norm_pre == 0 && r->coef == 1 && r->clipped == 0 && r->norm_post == 0);
+        ck_assert(r->threshold == 1e-320);
+        /* a nonzero gradient is scaled by max_norm / (N + eps) (or / N): clipped */
+        set_grad(&ps, 0, (float[]){1e-30f, 0});
+        r = run(c, &ps, CN_CLIP_UPDATE);
+        double N = (double)1e-30f;
+        ck_assert(r->norm_pre == N && r->clipped == 1);
+        ck_assert(r->coef == (eps0 ? 1e-320 / N : 1e-320 / (N + 1e-6)));
+        ck_assert(grad_of(&ps, 0)[0] == 0);
+        cn_clip_free(c);
+    }
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+START_TEST(zclip_on_zero_gradients_reports_coef_one_not_clipped)
+{
+    cn_paramset ps;
+    one_tensor(&ps, 2, (float[]){0, 0});
+    /* the cap clips during the warm-up and after it (it is below the z threshold mu + 2.5 (0 + 1e-6)) */
+    cn_clip *c = mk("{\"mode\":\"zclip\",\"warmup\":2,\"max_norm\":1e-300}", &ps);
+    for (int step = 1; step <= 5; step++) {
+        const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+        ck_assert_msg(r->coef == 1 && r->clipped == 0 && r->threshold == 1e-300, "step %d: coef %g", step, r->coef);
+        if (step > 2) ck_assert(r->zclip_mu == 0 && r->zclip_sigma == 0 && r->zclip_z == 0);
+    }
+    cn_clip_free(c);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* A general p-norm is taken as M (sum (|g|/M)^p)^(1/p), M = max |g|: unscaled, |g|^p overflowed double
+ * for p > ~8 and the norm of a finite gradient was inf (coef 0: the gradient was zeroed). */
+START_TEST(general_p_norm_of_a_huge_finite_gradient_is_finite)
+{
+    cn_paramset ps;
+    one_tensor(&ps, 3, (float[]){3e38f, -3e38f, 1});
+    const double M = (double)3e38f;
+    cn_clip *c = mk("{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":10}", &ps);
+    const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
+    ck_assert(r->norm_pre == M * pow(2.0, 0.1));      /* (1/M)^10 underflows to 0: 1 + 1 + 0 */
+    ck_assert(r->clipped == 1 && r->coef == 1.0 / (r->norm_pre + 1e-6));
+    ck_assert_near(grad_of(&ps, 0)[0], pow(2.0, -0.1), 1e-6);
+    ck_assert_near(grad_of(&ps, 0)[1], -pow(2.0, -0.1), 1e-6);
+    cn_clip_free(c);
+    /* p = 1e300 is the max norm */
+    set_grad(&ps, 0, (float[]){3e38f, -3e38f, 1});
+    c = mk("{\"mode\":\"norm\",\"max_norm\":1,\"norm_type\":1e300}", &ps);
+    r = run(c, &ps, CN_CLIP_UPDATE);
+    ck_assert(r->norm_pre == M);
+    cn_clip_free(c);
+    /* non-finite elements still propagate: NaN -> NaN, inf -> inf */
+    cn_clip_stats s;
+    ck_assert_ok(cn_clip_stats_init(&s, 1));
+    set_grad(&ps, 0, (float[]){INFINITY, 1, 2});
+    ck_assert_ok(cn_clip_compute_stats(&ps, &s));
+    ck_assert(isinf(cn_clip_total_norm(&s, &ps, 3)));
+    set_grad(&ps, 0, (float[]){INFINITY, NAN, 2});
+    ck_assert_ok(cn_clip_compute_stats(&ps, &s));
+    ck_assert(isnan(cn_clip_total_norm(&s, &ps, 3)));
+    set_grad(&ps, 0, (float[]){0, 0, 0});
+    ck_assert_ok(cn_clip_compute_stats(&ps, &s));
+    ck_assert(cn_clip_total_norm(&s, &ps, 3) == 0);
+    cn_clip_stats_free(&s);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
 /* A custom mode may list any number of keys: the stage used to copy them into a fixed array of 48 and cut
  * the list after 44 mode keys, so the later ones were refused as unknown. */
 START_TEST(custom_mode_with_many_keys_accepts_every_key)
@@ -1442,6 +1544,10 @@ Suite *suite_clip(void)
     tcase_add_test(tb, custom_mode_registered_from_c_is_selected_from_json);
     tcase_add_test(tb, custom_mode_with_many_keys_accepts_every_key);
     tcase_add_test(tb, general_p_norm_is_computed_once_and_handed_to_the_mode);
+    tcase_add_test(tb, general_p_norm_of_a_huge_finite_gradient_is_finite);
+    tcase_add_test(tb, autoclip_on_zero_gradients_reports_coef_one_not_clipped);
+    tcase_add_test(tb, norm_with_tiny_max_norm_on_zero_gradient_is_not_clipped);
+    tcase_add_test(tb, zclip_on_zero_gradients_reports_coef_one_not_clipped);
     suite_add_tcase(s, tb);
 
     TCase *tg = tcase_create("golden");

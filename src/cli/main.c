@@ -233,7 +233,8 @@ static int cmd_eval(int argc, char **argv)
     cn_status st = cn_evaluate(a.config, a.sets, a.n_sets, a.checkpoint, &loss, &metric, &mname, &n);
     free_args(&a);
     if (st) return fail(st);
-    printf("examples: %d\nloss: %.6g\n%s: %.6g\n", n, loss, mname, metric);
+    char lb[32], mb[32];
+    printf("examples: %d\nloss: %s\n%s: %s\n", n, cn_fmt_g(lb, sizeof lb, loss, 6), mname, cn_fmt_g(mb, sizeof mb, metric, 6));
     return 0;
 }
 

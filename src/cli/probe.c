@@ -109,12 +109,7 @@ int cn_cli_probe(int argc, char **argv)
         }
         printf("\n");
     }
-    cn_probe_free(&p);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "clipnn: error: cannot write to standard output\n");
-        rc = 1;
-        goto done;
-    }
+    cn_probe_free(&p);   /* stdout is checked by main() when the command returns */
     if (!quiet) {
         if (r.interrupted) fprintf(stderr, "clipnn: probe interrupted at step %lld; figures from the steps done, in %s\n",
                                    r.steps, r.out_dir);

@@ -49,12 +49,14 @@ void cn_clip_stats_free(cn_clip_stats *s);
  * before taking the norm). */
 cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s);
 /* Global norm of type p from the statistics: p = 2 sqrt(total_sumsq), p = 1
- * total_sumabs, p = INFINITY max_abs; any other p > 0 is s->norm_p when cached for
- * that p, else reads ps->grad again ((sum |g|^p)^(1/p) in double). NaN/inf propagate
- * as in PyTorch. */
+ * total_sumabs, p = INFINITY max_abs; any other p >= 1 is s->norm_p when cached for
+ * that p, else reads ps->grad again ((sum |g|^p)^(1/p) in double, scaled by max |g| so
+ * that it cannot overflow). For p >= 1 a finite gradient always has a finite norm;
+ * NaN/inf elements propagate as in PyTorch. */
 double cn_clip_total_norm(const cn_clip_stats *s, const cn_paramset *ps, double norm_type);
 /* The global-norm rule. eps > 0 (PyTorch clip_grad_norm_): min(1, max_norm / (N + eps));
  * eps == 0 (TF clip_by_global_norm, Optax): max_norm / max(N, max_norm).
+ * N == 0 gives 1 whatever max_norm (a zero gradient is never scaled, so never "clipped").
  * A NaN norm gives a NaN coef, an infinite norm gives 0 (PyTorch semantics). */
 double cn_clip_coef(double max_norm, double total_norm, double eps);
 /* g <- coef * g over all gradients (PyTorch clip_grads_with_norm_ with a given coef);
@@ -71,7 +73,8 @@ typedef struct cn_clip_report {
     double coef;               /* scale applied by the global-norm stage; 1 if none          */
     double threshold;          /* threshold in force (see cn_clip_has_threshold); NAN if none */
     double max_abs;            /* max |g| of the incoming gradient (NaN if it holds a NaN)   */
-    int clipped;               /* 1 if any stage changed the gradient                         */
+    int clipped;               /* 1 if a stage changed the gradient: a global coef < 1 on a
+                                  nonzero gradient, a clamped element, a scaled tensor or unit */
     int skipped;               /* 1 if this step returned CN_CLIP_SKIP                        */
     long long n_nonfinite;     /* NaN/inf elements in the incoming gradient                   */
     long long n_elems_clipped; /* elements clamped by `value` stages                          */

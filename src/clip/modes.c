@@ -108,7 +108,11 @@ static cn_status norm_apply(cn_clipper *self, cn_clip_ctx *ctx)
 static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain};
 static const char *const norm_keys[] = {"max_norm", "norm_type", "eps", NULL};
 
-/* norm_type: a number p > 0 or "inf" (default 2, filled in). */
+/* norm_type: a number p >= 1 or "inf" (default 2, filled in). PyTorch takes any p > 0, but below 1
+ * (sum |g|^p)^(1/p) is not a norm (no triangle inequality) and grows like n^(1/p) with the number of
+ * elements: p = 0.01 on 1000 gradients of about 1 gives 1e300, p = 1e-300 gives inf, and every update
+ * is then scaled to nothing while the run reports no problem. For p >= 1 the norm of a finite float32
+ * gradient is finite and at least max |g| (cn_clip_total_norm), so a clip threshold keeps its meaning. */
 static cn_status get_norm_type(cJSON *obj, const char *path, double *p)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "norm_type");
@@ -120,13 +124,13 @@ static cn_status get_norm_type(cJSON *obj, const char *path, double *p)
         *p = INFINITY;
         return CN_OK;
     }
-    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0) {
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 1) {
         *p = v->valuedouble;
         return CN_OK;
     }
     char q[200], d[96];
     cn_json_join(q, sizeof q, path, "norm_type");
-    return cn_error(CN_ERR_ARG, "%s: expected a number > 0 or \"inf\", got %s", q, cn_json_describe(v, d, sizeof d));
+    return cn_error(CN_ERR_ARG, "%s: expected a number >= 1 or \"inf\", got %s", q, cn_json_describe(v, d, sizeof d));
 }
 
 static cn_status norm_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -424,10 +428,11 @@ static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_st
     if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->sorted))) return st;
     for (int64_t i = 0; i < count; i++)
         if (!(a->sorted[i] >= 0) || isinf(a->sorted[i])) {
-            double bad = a->sorted[i];
+            char bad[32];
+            cn_fmt_g(bad, sizeof bad, a->sorted[i], 6);
             memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));   /* restore the sorted copy */
             qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
-            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %g, not a finite norm", nm, (long long)i, bad);
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, not a finite norm", nm, (long long)i, bad);
         }
     memcpy(a->ring, a->sorted, (size_t)a->history * sizeof(double));
     qsort(a->sorted, (size_t)count, sizeof(double), cmp_double);
@@ -572,9 +577,11 @@ static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state
     if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &var))) return st;
     snprintf(nm, sizeof nm, "%s.count", prefix);
     if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
-    if (count < 0 || count > z->warmup || !(var >= 0))
-        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld (warmup %lld) or variance %g invalid", prefix,
-                        (long long)count, (long long)z->warmup, var);
+    if (count < 0 || count > z->warmup || !(var >= 0)) {
+        char vb[32];
+        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld (warmup %lld) or variance %s invalid", prefix,
+                        (long long)count, (long long)z->warmup, cn_fmt_g(vb, sizeof vb, var, 6));
+    }
     snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
     if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)z->warmup, z->buf))) return st;
     z->mu = mu;

@@ -151,17 +151,40 @@ double cn_clip_total_norm(const cn_clip_stats *s, const cn_paramset *ps, double 
     if (p == 1.0) return s->total_sumabs;
     if (isinf(p)) return s->max_abs;
     if (s->norm_p_type == p) return s->norm_p;
-    /* general p: (sum |g|^p)^(1/p), the same as PyTorch's norm of the per-tensor norms */
+    /* General p: (sum |g|^p)^(1/p), the same as PyTorch's norm of the per-tensor norms, computed as
+     * M (sum (|g|/M)^p)^(1/p) with M = max |g|. Unscaled, |g|^p overflows double for p > ~8 (3.4e38^8.1
+     * > 1.8e308) and the norm of a finite gradient came out inf. Scaled, every term is in [0, 1] and the
+     * largest is 1, so for p >= 1 (the only p accepted, see get_norm_type in modes.c) the result lies in
+     * [M, M n] and is finite whenever the gradient is; terms that underflow to 0 are below 2^-1074 of
+     * the largest one and cannot change the sum. A NaN element gives NaN, an infinite one inf. */
+    double M = 0;
+    int nan = 0, inf = 0;
+    for (int i = 0; i < ps->count; i++) {
+        const float *g = ps->grad + ps->info[i].offset;
+        for (size_t j = 0; j < ps->info[i].numel; j++) {
+            double a = fabs((double)g[j]);
+            if (isnan(a)) nan = 1;
+            else if (isinf(a)) inf = 1;
+            else if (a > M) M = a;
+        }
+    }
+    if (nan) return NAN;
+    if (inf) return INFINITY;
+    if (M == 0) return 0;
     double acc = 0;
     for (int i = 0; i < ps->count; i++) {
         const float *g = ps->grad + ps->info[i].offset;
-        for (size_t j = 0; j < ps->info[i].numel; j++) acc += pow(fabs((double)g[j]), p);
+        for (size_t j = 0; j < ps->info[i].numel; j++) acc += pow(fabs((double)g[j]) / M, p);
     }
-    return pow(acc, 1.0 / p);
+    return M * pow(acc, 1.0 / p);
 }
 
 double cn_clip_coef(double max_norm, double total_norm, double eps)
 {
+    /* A zero gradient stays zero whatever the threshold: coef 1, so it is never counted as clipped
+     * (max_norm 1e-320 with eps 1e-6, or an AutoClip threshold of 0 after zero gradients, would give
+     * coef < 1 and report a clip that changed nothing). */
+    if (total_norm == 0) return 1.0;
     if (eps > 0) {
         /* PyTorch: clip_coef = max_norm / (total_norm + 1e-6); clamp(max=1).
          * Written with a comparison so a NaN norm gives a NaN coef. */
@@ -454,6 +477,11 @@ cn_status cn_clip_run(cn_clip *c, cn_paramset *ps, int loss_nonfinite, cn_clip_a
     for (int i = 0; i < c->n_tensors; i++) r->tensor_norm_pre[i] = sqrt(c->pre.sumsq[i]);
     r->norm_pre_l2 = sqrt(c->pre.total_sumsq);
     r->norm_pre = stage_norm(&c->pre, ps, c->norm_type);
+    /* Accepted norm types (p >= 1, inf) give a finite norm for every finite gradient (cn_clip_total_norm);
+     * a non-finite one here would scale every update to nothing (coef 0) while the run looked healthy,
+     * so it is an error, never a silent clip. */
+    if (c->pre.n_nonfinite == 0 && !(isfinite(r->norm_pre) && isfinite(r->norm_pre_l2)))
+        return cn_error(CN_ERR_NONFINITE, "clip: the norm of a finite gradient is not finite (norm type %g)", c->norm_type);
     r->max_abs = c->pre.max_abs;
     r->n_nonfinite = c->pre.n_nonfinite;
     if (c->pre.first_nonfinite >= 0)

@@ -104,6 +104,16 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
     if (plen >= sizeof path) return cn_error(CN_ERR_ARG, "--set: path too long");
     memcpy(path, assignment, plen);
     path[plen] = 0;
+    cJSON *probe = cJSON_ParseWithOpts(eq + 1, NULL, 1);
+    if (probe) {
+        /* a JSON VALUE: the config file's parser, which refuses a string holding \u0000 */
+        cJSON_Delete(probe);
+        char what[600];
+        snprintf(what, sizeof what, "--set %s", path);
+        cn_status st = cn_json_parse(eq + 1, what, &probe);
+        if (st) return st;
+        cJSON_Delete(probe);
+    }
     /* components, split by '.', none empty */
     char *parts[64];
     int np = 0;
@@ -185,6 +195,27 @@ static void base_name(const char *file, char *out, size_t n)
     if (strlen(out) > 100) out[100] = 0;
 }
 
+/* "compare" is read by `clipnn compare` only, but its shape is checked for every command: a config is
+ * valid or not whatever the command (train would otherwise accept "compare": 5 that compare refuses). */
+static cn_status check_compare(const cJSON *cmp)
+{
+    static const char *const keys[] = {"variants", NULL};
+    char d[96];
+    if (!cmp) return CN_OK;
+    cn_status st = cn_json_check_keys(cmp, "compare", keys);
+    if (st) return st;
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(cmp, "variants");
+    if (!vs) return CN_OK;
+    if (!cJSON_IsObject(vs))
+        return cn_error(CN_ERR_ARG, "compare.variants: expected an object {NAME: {PATH: VALUE}}, got %s",
+                        cn_json_describe(vs, d, sizeof d));
+    for (const cJSON *v = vs->child; v; v = v->next)
+        if (!cJSON_IsObject(v))
+            return cn_error(CN_ERR_ARG, "compare.variants.%.60s: expected an object {PATH: VALUE}, got %s", v->string,
+                            cn_json_describe(v, d, sizeof d));
+    return CN_OK;
+}
+
 static cn_status parse_top(cn_config *c)
 {
     cJSON *r = c->root;
@@ -243,6 +274,11 @@ static cn_status parse_top(cn_config *c)
     if ((st = cn_json_int(t, "train", "log_every", 0, 1, 1, BIG, &tc->log_every))) return st;
     if ((st = cn_json_int(t, "train", "eval_every", 0, 0, 0, BIG, &tc->eval_every))) return st;
     if ((st = cn_json_int(t, "train", "checkpoint_every", 0, 0, 0, BIG, &tc->checkpoint_every))) return st;
+    if (tc->log_every > tc->steps)
+        return cn_error(CN_ERR_ARG, "train.log_every: %lld is more than train.steps %lld; metrics.csv would have no "
+                        "row and summary.json no final_loss", tc->log_every, tc->steps);
+
+    if ((st = check_compare(cJSON_GetObjectItemCaseSensitive(r, "compare")))) return st;
 
     cJSON *lg = cJSON_GetObjectItemCaseSensitive(r, "log");
     if (!lg) { if ((st = cn_json_set(r, "log", cJSON_CreateObject()))) return st; lg = cJSON_GetObjectItemCaseSensitive(r, "log"); }

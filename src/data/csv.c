@@ -60,6 +60,26 @@ static int split_fields(char *line, char **fields, int max)
     return n;
 }
 
+/* A decimal number as CSV writers produce it: [+-] digits [. digits] [(e|E) [+-] digits], at least one
+ * digit before the exponent. strtod also reads hex floats (0x1p3), "inf", "nan" and "infinity", which no
+ * spreadsheet or numpy.savetxt writes: a cell like that is far likelier a mistake than data. */
+static int is_decimal(const char *s)
+{
+    int digits = 0;
+    if (*s == '+' || *s == '-') s++;
+    for (; *s >= '0' && *s <= '9'; s++) digits++;
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++) digits++;
+    if (!digits) return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') s++;
+        if (!(*s >= '0' && *s <= '9')) return 0;
+        while (*s >= '0' && *s <= '9') s++;
+    }
+    return !*s;
+}
+
 static int count_fields(const char *line)
 {
     int n = 1;
@@ -99,6 +119,10 @@ static cn_status csv_open(csv_file *c, const char *jpath, const char *target)
     }
     if (strlen(c->buf) != c->len)
         return cn_error(CN_ERR_FORMAT, "%s: contains a NUL byte at offset %zu; not a CSV text file", c->file, strlen(c->buf));
+    /* Line ends: LF, CRLF, and a lone CR (classic Mac OS, some spreadsheet exports), which becomes LF here
+     * so that such a file reads as its lines rather than as one long header. */
+    for (size_t i = 0; i < c->len; i++)
+        if (c->buf[i] == '\r' && c->buf[i + 1] != '\n') c->buf[i] = '\n';
     /* Header: the first line. */
     char *eol = strchr(c->buf, '\n');
     size_t hl = eol ? (size_t)(eol - c->buf) : c->len;
@@ -178,11 +202,10 @@ static cn_status csv_fill(csv_file *c, int class_target, cn_dataset *ds)
         int k = 0;
         for (int j = 0; j < c->h.ncols; j++) {
             const char *f = c->fields[j];
-            char *end;
-            double v = *f ? strtod(f, &end) : 0.0;
-            if (!*f || *end)
-                return cn_error(CN_ERR_FORMAT, "%s:%d: column \"%s\": \"%.40s\" is not a number", c->file, lineno,
-                                c->h.names[j], f);
+            if (!is_decimal(f))
+                return cn_error(CN_ERR_FORMAT, "%s:%d: column \"%s\": \"%.40s\" is not a number (decimal, as "
+                                "-1.5e3)", c->file, lineno, c->h.names[j], f);
+            double v = strtod(f, NULL);
             if (!isfinite(v) || !isfinite((float)v))
                 return cn_error(CN_ERR_FORMAT, "%s:%d: column \"%s\": %s is not a finite float32 number", c->file,
                                 lineno, c->h.names[j], f);

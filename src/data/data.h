@@ -44,7 +44,8 @@
  *         n_classes = max label + 1 over train and test. Non-finite floats are rejected.
  *   csv   path, target (column name), test_path (optional, null = no test set), target_kind ("float" |
  *         "class", default "float"). Comma-separated, first row is the header, every other non-blank row
- *         numbers only (strtod syntax; nan/inf rejected). Features = all other columns in file order.
+ *         decimal numbers only ([+-]digits[.digits][e[+-]digits]; hex floats, inf and nan rejected). Lines
+ *         end in LF, CRLF or a lone CR. Features = all other columns in file order.
  *         "class" targets must be integers >= 0; n_classes = max label + 1. The test file must have the
  *         same header.
  *   text  path, seq_len (64, >= 1), test_fraction (0.1, in [0, 1)). Character-level language modelling

@@ -309,12 +309,7 @@ cn_status cn_csv_truncate_steps(const char *path, long long max_step)
     return st;
 }
 
-void cn_fmt_num(char *buf, size_t n, double v)
-{
-    if (isnan(v)) snprintf(buf, n, "nan");
-    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
-    else snprintf(buf, n, "%.9g", v);
-}
+void cn_fmt_num(char *buf, size_t n, double v) { cn_fmt_g(buf, n, v, 9); }
 
 double cn_now_s(void)
 {

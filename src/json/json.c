@@ -226,6 +226,62 @@ cn_status cn_json_string(cJSON *obj, const char *path, const char *key, int requ
     return CN_OK;
 }
 
+/* cJSON decodes the escape \u0000 into a NUL byte, which ends the C string it builds: "runs\u0000x" would
+ * be read as "runs", a name or a path silently cut short. Nothing in a config needs a NUL, so the text
+ * (already parsed, hence valid JSON) is scanned for that escape and the error names the JSON path of the
+ * string that holds it. The path is kept for the first NUL_SCAN_DEPTH levels (configs are shallow). */
+#define NUL_SCAN_DEPTH 32
+typedef struct { int obj; long idx; const char *key; int keylen; } scan_frame;
+static cn_status check_nul_escapes(const char *text, const char *what)
+{
+    scan_frame fr[NUL_SCAN_DEPTH];
+    int depth = 0, expect_key = 0, line = 1;
+    for (const char *p = text; *p; p++) {
+        char ch = *p;
+        if (ch == '\n') line++;
+        else if (ch == '{' || ch == '[') {
+            if (depth < NUL_SCAN_DEPTH) fr[depth] = (scan_frame){ch == '{', 0, NULL, 0};
+            depth++;
+            expect_key = ch == '{';
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == ':') {
+            expect_key = 0;
+        } else if (ch == ',') {
+            if (depth > 0 && depth <= NUL_SCAN_DEPTH) fr[depth - 1].idx++;
+            expect_key = depth > 0 && depth <= NUL_SCAN_DEPTH && fr[depth - 1].obj;
+        } else if (ch == '"') {
+            const char *start = p + 1;
+            int nul = 0;
+            for (p++; *p != '"'; p++)
+                if (*p == '\\') {
+                    if (!strncmp(p + 1, "u0000", 5)) nul = 1;
+                    p++;
+                }
+            int is_key = expect_key;
+            if (is_key && depth > 0 && depth <= NUL_SCAN_DEPTH) {
+                fr[depth - 1].key = start;
+                fr[depth - 1].keylen = (int)(p - start);
+            }
+            if (!nul) continue;
+            char path[256] = "";
+            size_t k = 0;
+            for (int d = 0; d < depth && d < NUL_SCAN_DEPTH && k < sizeof path; d++) {
+                if (is_key && d == depth - 1) break;   /* a key: the path of its object */
+                if (fr[d].obj)
+                    k += (size_t)snprintf(path + k, sizeof path - k, "%s%.*s", k ? "." : "", fr[d].keylen, fr[d].key);
+                else
+                    k += (size_t)snprintf(path + k, sizeof path - k, "%s%ld", k ? "." : "", fr[d].idx);
+            }
+            if (depth > NUL_SCAN_DEPTH && k < sizeof path) snprintf(path + k, sizeof path - k, "...");
+            return cn_error(CN_ERR_ARG, "%s%s%s: %s holds \"\\u0000\" (line %d), a NUL character, which would cut "
+                            "it short; names and paths cannot contain one", what, path[0] ? ": " : "", path,
+                            is_key ? "a key" : "the string", line);
+        }
+    }
+    return CN_OK;
+}
+
 cn_status cn_json_parse(const char *text, const char *what, cJSON **out)
 {
     const char *end = NULL;
@@ -257,6 +313,11 @@ cn_status cn_json_parse(const char *text, const char *what, cJSON **out)
                             "(near \"%s\")", what, line, col, near);
         }
         return cn_error(CN_ERR_ARG, "%s: invalid JSON at line %d, column %d (near \"%s\")", what, line, col, near);
+    }
+    cn_status st = check_nul_escapes(text, what);
+    if (st) {
+        cJSON_Delete(j);
+        return st;
     }
     *out = j;
     return CN_OK;

@@ -48,7 +48,8 @@ cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value);
 /* Parses a whole file; errors name the file and the line/column of a syntax
  * error. Caller frees with cJSON_Delete. */
 cn_status cn_json_load_file(const char *file, cJSON **out);
-/* Parses text that must hold exactly one JSON value (no trailing garbage). */
+/* Parses text that must hold exactly one JSON value (no trailing garbage). A string or key holding the
+ * escape \u0000 is an error naming its JSON path (cJSON would end the C string at the NUL). */
 cn_status cn_json_parse(const char *text, const char *what, cJSON **out);
 
 #endif

@@ -20,6 +20,9 @@
 
 typedef struct cn_model cn_model;
 
+/* Largest size a layer key takes (out, hidden, vocab, dim). */
+#define CN_LAYER_MAX_SIZE (1 << 24)
+
 /* seq: input is [T,B,F] time-major (else [B,F]); ids: input holds token ids (float-valued) for an embedding
  * first layer, features = 1 (the trailing dim of 1 may be absent); vocab: number of distinct ids (0 unknown). */
 typedef struct { int seq; int features; int ids; int vocab; } cn_model_input;

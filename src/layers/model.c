@@ -165,7 +165,7 @@ static cn_status get_pos_int(cJSON *obj, const char *path, const char *key, int 
     long long v;
     cn_status st = cn_json_int(obj, path, key, required, def, 1, (long long)9e18, &v);
     if (st) return st;
-    if (v > (1 << 24)) return cn_error(CN_ERR_ARG, "%s.%s: %lld is too large (at most %d)", path, key, v, 1 << 24);
+    if (v > CN_LAYER_MAX_SIZE) return cn_error(CN_ERR_ARG, "%s.%s: %lld is too large (at most %d)", path, key, v, CN_LAYER_MAX_SIZE);
     *out = (int)v;
     return CN_OK;
 }
@@ -417,8 +417,9 @@ static cn_var *embedding_forward(const layer *L, cn_graph *g, const cn_paramset 
     for (size_t i = 0; i < n; i++) {
         float v = x->v.data[i];
         if (!(v >= 0.0f && v < (float)L->vocab && v == floorf(v))) {
-            cn_error(CN_ERR_ARG, "layer %s (embedding): input %zu is %g, not a token id in [0, %d)", L->prefix, i,
-                     (double)v, L->vocab);
+            char vb[32];
+            cn_error(CN_ERR_ARG, "layer %s (embedding): input %zu is %s, not a token id in [0, %d)", L->prefix, i,
+                     cn_fmt_g(vb, sizeof vb, (double)v, 6), L->vocab);
             return fail(g, CN_ERR_ARG);
         }
         idx[i] = (int32_t)v;

@@ -294,7 +294,10 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
 {
     cn_status st = check_ps(o, ps, "step");
     if (st) return st;
-    if (!(lr >= 0.0) || isinf(lr)) return cn_error(CN_ERR_ARG, "optimizer step: learning rate %g is not a finite number >= 0", lr);
+    if (!(lr >= 0.0) || isinf(lr)) {
+        char lb[32];
+        return cn_error(CN_ERR_ARG, "optimizer step: learning rate %s is not a finite number >= 0", cn_fmt_g(lb, sizeof lb, lr, 6));
+    }
     if (o->type == OPT_SGD) sgd_step(o, ps->data, ps->grad, ps->total, lr);
     else adam_step(o, ps->data, ps->grad, ps->total, lr);
     o->step++;

@@ -30,7 +30,9 @@ cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule
         return st;
     if (out->type == CN_SCHED_STEP) {
         if ((st = cn_json_int(sched_json, path, "step_size", 1, 0, 1, (long long)9e18, &v)) ||
-            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, INFINITY, 0, &out->gamma)))
+            /* gamma <= 1: a decay. Above 1 the lr grows as gamma^(s / step_size) and overflows to inf
+             * in a long run (1.5^1750 > 1e308) */
+            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, 1, 0, &out->gamma)))
             return st;
         out->step_size = (double)v;
     } else if (out->type == CN_SCHED_COSINE) {
@@ -46,14 +48,21 @@ double cn_schedule_lr(const cn_schedule *s, double base_lr, long long step)
 {
     long long w = s->warmup_steps;
     if (step < 1) step = 1;
-    if (w > 0 && step <= w) return base_lr * (double)step / (double)w;
+    if (w > 0 && step <= w) {
+        /* base s / w, rounded as written; when base s overflows (a base lr near DBL_MAX) the other order,
+         * which cannot: s / w <= 1 */
+        double lr = base_lr * (double)step / (double)w;
+        return isinf(lr) ? base_lr * ((double)step / (double)w) : lr;
+    }
     double e = (double)(step - 1 - (w > 0 ? w : 0));     /* schedule steps since the warm-up ended */
     switch (s->type) {
     case CN_SCHED_STEP:
         return base_lr * pow(s->gamma, floor(e / s->step_size));
     case CN_SCHED_COSINE:
         if (e >= s->t_max) return s->eta_min;   /* held after t_max (torch's closed form would restart) */
-        return s->eta_min + (base_lr - s->eta_min) * (1.0 + cos(pi * e / s->t_max)) / 2.0;
+        /* (1 + cos) / 2 first: the same double as ((base - eta_min) (1 + cos)) / 2 (halving is exact), but
+         * it cannot overflow for a base lr above DBL_MAX / 2 */
+        return s->eta_min + (base_lr - s->eta_min) * ((1.0 + cos(pi * e / s->t_max)) / 2.0);
     default:
         return base_lr;
     }

@@ -42,7 +42,8 @@ typedef struct {
 
 static void fmt_num(char *out, size_t n, double v, double scale, const char *unit)
 {
-    snprintf(out, n, "%.4g%s", v * scale, unit);
+    char b[32];
+    snprintf(out, n, "%s%s", cn_fmt_g(b, sizeof b, v * scale, 4), unit);
 }
 
 /* The value at byte offset `field` (a cn_report_val) of a run. */

@@ -1,5 +1,6 @@
 #include "tensor/core.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -121,3 +122,16 @@ char *cn_strdup(const char *s)
 
 uint64_t cn_alloc_count(void) { return atomic_load(&n_allocs); }
 void cn_alloc_fail_at(uint64_t k) { atomic_store(&fail_countdown, k); }
+
+const char *cn_fmt_g(char *buf, size_t n, double v, int digits)
+{
+    if (isnan(v)) snprintf(buf, n, "nan");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else if (digits > 0) snprintf(buf, n, "%.*g", digits, v);
+    else
+        for (int d = 15; d <= 17; d++) {
+            snprintf(buf, n, "%.*g", d, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+    return buf;
+}

@@ -39,6 +39,11 @@ cn_status cn_error_prefix(cn_status st, const char *fmt, ...)
 const char *cn_errmsg(void);
 void cn_error_clear(void);
 const char *cn_status_name(cn_status st);
+/* A double as text with `digits` significant digits (%.*g; 0: the fewest, 15 to 17, that read back as
+ * the same double), non-finite values as "nan", "inf" and "-inf": printf writes a NaN with its sign
+ * bit set as "-nan" (glibc), and the sign of a NaN carries no meaning. Returns buf, for use inside a
+ * printf argument list. */
+const char *cn_fmt_g(char *buf, size_t n, double v, int digits);
 
 /* Checked allocation. cn_malloc(0) returns a unique non-NULL pointer. */
 void *cn_malloc(size_t n);

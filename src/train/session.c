@@ -55,6 +55,10 @@ static cn_status check_shapes(cn_session *s)
     if (d->target_kind == CN_TARGET_CLASS) {
         if (s->loss != CN_LOSS_CROSS_ENTROPY)
             return cn_error(CN_ERR_ARG, "loss: data \"%s\" has class labels; use \"cross_entropy\" (got \"%s\")", kind, s->cfg.loss);
+        if (d->n_classes > CN_LAYER_MAX_SIZE)
+            return cn_error(CN_ERR_ARG, "data: a class label of data \"%s\" is %d, so the model would need %d outputs, "
+                            "more than a linear layer's largest \"out\" (%d); class labels are 0 .. classes-1",
+                            kind, d->n_classes - 1, d->n_classes, CN_LAYER_MAX_SIZE);
         if (o.features < d->n_classes)
             return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d classes "
                             "(set the last linear layer's \"out\" to %d)", o.features, kind, d->n_classes, d->n_classes);
@@ -62,11 +66,36 @@ static cn_status check_shapes(cn_session *s)
         if (s->loss == CN_LOSS_CROSS_ENTROPY)
             return cn_error(CN_ERR_ARG, "loss: \"cross_entropy\" needs class labels, but data \"%s\" has float "
                             "targets (use \"mse\" or \"bce_with_logits\")", kind);
+        if (d->target_dim > CN_LAYER_MAX_SIZE)
+            return cn_error(CN_ERR_ARG, "data: data \"%s\" has %d target values per %s, more than a linear layer's "
+                            "largest \"out\" (%d)", kind, d->target_dim, d->target_seq ? "step" : "example",
+                            CN_LAYER_MAX_SIZE);
         if (o.features != d->target_dim)
             return cn_error(CN_ERR_ARG, "model: the last layer outputs %d values but data \"%s\" has %d target "
                             "value(s) per %s (set the last linear layer's \"out\" to %d)", o.features, kind,
                             d->target_dim, d->target_seq ? "step" : "example", d->target_dim);
     }
+    return CN_OK;
+}
+
+/* Rules between keys of different sections, checked with everything else before a run directory is
+ * created (the lr of every step is then finite and >= 0, so the optimizer's own check never fires). */
+static cn_status check_cross_keys(const cn_session *s)
+{
+    const cn_train_config *tc = &s->cfg.train;
+    const cn_schedule *sc = &s->sched;
+    double lr = cn_optim_lr(s->optim);
+    char a[32], b[32];
+    if (sc->type == CN_SCHED_COSINE && sc->eta_min > lr)
+        return cn_error(CN_ERR_ARG, "schedule.eta_min: %s is above optimizer.lr %s; a cosine schedule anneals the "
+                        "learning rate from optimizer.lr down to eta_min (0 <= eta_min <= lr)",
+                        cn_fmt_g(a, sizeof a, sc->eta_min, 0), cn_fmt_g(b, sizeof b, lr, 0));
+    if (sc->warmup_steps > tc->steps)
+        return cn_error(CN_ERR_ARG, "schedule.warmup_steps: %lld is more than train.steps %lld; the learning rate "
+                        "would never reach optimizer.lr", sc->warmup_steps, tc->steps);
+    if (tc->batch_size > s->data.train.n)
+        return cn_error(CN_ERR_ARG, "train.batch_size: %lld is more than the %d training examples of data \"%s\" "
+                        "(at most %d)", tc->batch_size, s->data.train.n, s->data.kind, s->data.train.n);
     return CN_OK;
 }
 
@@ -123,6 +152,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
     TRY(cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip));
     if (c->train.bptt > 0 && !s->data.train.seq_len)
         return cn_error(CN_ERR_ARG, "%s: train.bptt: truncation needs sequence data, but data \"%s\" is not a sequence", file, s->data.kind);
+    TRY(check_cross_keys(s));
 #undef TRY
     if ((st = cn_batcher_init(&s->batcher, &s->data.train, (int)c->train.batch_size, s->data.shuffle, (uint64_t)c->seed)))
         return st;
@@ -138,7 +168,7 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
         cn_st_close(f);
         if (st) return cn_error_prefix(st, "%s: init_from", file);
     }
-    s->max_norm_pre = 0.0;
+    s->max_norm_pre = NAN;   /* no norm seen yet; stays NaN if every step's norm is NaN */
     return CN_OK;
 }
 

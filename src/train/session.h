@@ -32,7 +32,7 @@ typedef struct {
     /* run statistics (saved in checkpoints so a resumed run's summary is exact) */
     long long step;
     long long clipped_steps, skipped_steps, nonfinite_steps, diverged_at_step;
-    double max_norm_pre;
+    double max_norm_pre;      /* largest L2 pre-clip norm that was a number (inf counts); NaN until one was */
     double loss_ring[CN_LOSS_RING];
     long long loss_ring_n;      /* logged losses so far (ring index = n % size) */
     double wall_s;              /* training time of earlier sessions of this run */

@@ -156,7 +156,9 @@ static cn_status write_summary(trainer *t, double wall)
     cJSON_AddBoolToObject(j, "diverged", s->diverged_at_step > 0);
     cJSON_AddItemToObject(j, "diverged_at_step", s->diverged_at_step > 0 ? cJSON_CreateNumber((double)s->diverged_at_step) : cJSON_CreateNull());
     cJSON_AddNumberToObject(j, "clip_frac", s->step ? (double)s->clipped_steps / (double)s->step : 0.0);
-    cJSON_AddItemToObject(j, "max_grad_norm_pre", isinf(s->max_norm_pre) ? cJSON_CreateString("inf") : cJSON_CreateNumber(s->max_norm_pre));
+    /* JSON has no inf/NaN: "inf" if a norm was infinite, "nan" if no step's norm was a number */
+    cJSON_AddItemToObject(j, "max_grad_norm_pre", isinf(s->max_norm_pre) ? cJSON_CreateString("inf")
+                          : isnan(s->max_norm_pre) ? cJSON_CreateString("nan") : cJSON_CreateNumber(s->max_norm_pre));
     cJSON_AddNumberToObject(j, "skipped_steps", (double)s->skipped_steps);
     cJSON_AddNumberToObject(j, "nonfinite_steps", (double)s->nonfinite_steps);
     cJSON_AddNumberToObject(j, "wall_s", wall);
@@ -187,8 +189,10 @@ static void progress(trainer *t, double loss, const cn_clip_report *r, int final
     double el = now - t->t_start, rate = el > 0 ? (double)(step - t->first_step) / el : 0.0;
     double eta = rate > 0 ? (double)(total - step) / rate : 0.0;
     double cf = step ? 100.0 * (double)t->s.clipped_steps / (double)step : 0.0;
-    fprintf(f, "%sstep %lld/%lld  loss %.4g  grad %.3g  clipped %.0f%%  %.0f steps/s  ETA %.0fs%s",
-            t->o->progress_tty ? "\r" : "", step, total, loss, r ? r->norm_pre_l2 : NAN, cf, rate, eta,
+    char lb[32], gb[32];
+    fprintf(f, "%sstep %lld/%lld  loss %s  grad %s  clipped %.0f%%  %.0f steps/s  ETA %.0fs%s",
+            t->o->progress_tty ? "\r" : "", step, total, cn_fmt_g(lb, sizeof lb, loss, 4),
+            cn_fmt_g(gb, sizeof gb, r ? r->norm_pre_l2 : NAN, 3), cf, rate, eta,
             t->o->progress_tty ? "\033[K" : "\n");
     if (final && t->o->progress_tty) fputc('\n', f);
     fflush(f);
@@ -419,7 +423,8 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         }
         s->clipped_steps += rep->clipped;
         s->skipped_steps += rep->skipped;
-        if (rep->norm_pre_l2 > s->max_norm_pre) s->max_norm_pre = rep->norm_pre_l2;
+        double gn = rep->norm_pre_l2;
+        if (!isnan(gn) && (isnan(s->max_norm_pre) || gn > s->max_norm_pre)) s->max_norm_pre = gn;
         if (s->step % tc->log_every == 0 || act == CN_CLIP_STOP) {
             if (isfinite(loss)) {   /* final_loss: the mean of the last 100 finite logged losses */
                 s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
@@ -528,11 +533,15 @@ cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets,
         ctx[n++] = (float)(q - s.data.vocab);
         fputc(*p, out);
     }
-    if (n == 0) {
+    int printed = n > 0, k = 0;
+    if (n == 0 && length > 0) {
+        /* no context: the first of the `length` characters is drawn uniformly from the vocabulary */
         ctx[n++] = (float)cn_rng_below(&rng, (uint64_t)V);
         fputc(s.data.vocab[(int)ctx[0]], out);
+        printed = 1;
+        k = 1;
     }
-    for (int k = 0; k < length; k++) {
+    for (; k < length; k++) {
         cn_graph *g = &s.ge;
         cn_graph_reset(g);
         g->no_grad = 1;
@@ -557,7 +566,7 @@ cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets,
         if (n == T) { memmove(ctx, ctx + 1, sizeof(float) * (size_t)(T - 1)); n--; }
         ctx[n++] = (float)pick;
     }
-    fputc('\n', out);
+    if (printed) fputc('\n', out);   /* nothing at all for --length 0 without a priming text */
     cn_free(ctx);
     cn_free(prob);
 done:
