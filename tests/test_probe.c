@@ -373,6 +373,12 @@ START_TEST(cli_probe_bad_inputs)
     rc = run(out, sizeof out, "probe configs/tiny_mlp.json --bogus 1");
     ck_assert_int_eq(rc, 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown option '--bogus'"));
+    /* a full stdout is an error even though the files were written */
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "'%s' probe --run data/probe --out %s/full --quiet 2>&1 >/dev/full", bin, tmp);
+    rc = tu_shell(out, sizeof out, cmd);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(out, "cannot write to standard output") != NULL, "%s", out);
     rc = run(out, sizeof out, "probe --help");
     ck_assert_int_eq(rc, 0);
     ck_assert_ptr_nonnull(strstr(out, "usage: clipnn probe"));
