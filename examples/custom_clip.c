@@ -11,8 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "clipnn.h"
-#include "clip/clip.h"
+#include <clipnn/clipnn.h>
 
 /* ---- the custom mode: an object whose first member is cn_clipper ---- */
 typedef struct {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Bounded fuzzing of the parsers: builds every fuzz/fuzz_*.c target with libFuzzer + ASan + UBSan into
+# Bounded fuzzing of the parsers and of checkpoint loading: builds every fuzz/fuzz_*.c target with libFuzzer + ASan + UBSan into
 # build-fuzz/ and runs each for SECONDS (default 60) from its committed seed corpus fuzz/corpus/<target>/.
 # New interesting inputs go to build-fuzz/corpus/<target>/ (not committed); crashes to
 # build-fuzz/artifacts/<target>/. Prints executions and findings per target; exits 1 if any target
@@ -46,12 +46,14 @@ for t in $TARGETS; do
     mkdir -p $OUT/corpus/$t $OUT/artifacts/$t fuzz/corpus/$t
     dict=""
     [ -f fuzz/$t.dict ] && dict="-dict=fuzz/$t.dict"
+    maxlen=4096
+    [ "$t" = resume ] && maxlen=16384   # its seeds are real checkpoints of 3-7 KB
     log=$OUT/fuzz_$t.log
     touch $OUT/artifacts/$t/.start   # findings of this run = artifacts newer than this
     echo "fuzz: $t for ${SECONDS_PER}s"
     # One worker; 1 thread for OpenBLAS so timings stay sane; a leak is a finding (detect_leaks).
     OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-        ./$bin $dict -max_total_time="$SECONDS_PER" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        ./$bin $dict -max_total_time="$SECONDS_PER" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix=$OUT/artifacts/$t/ \
         $OUT/corpus/$t fuzz/corpus/$t >"$log" 2>&1
     rc=$?

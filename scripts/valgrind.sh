@@ -63,6 +63,13 @@ check 0 train-text    train "$T/text.json" --out "$T/text" --quiet
 check 0 sample-text   sample "$T/text.json" --checkpoint "$T/text/checkpoint.safetensors" --length 20
 check 3 diverge       train tests/configs/tiny_rnn.json --out "$T/div" --quiet --set optimizer.type=sgd \
                       --set optimizer.lr=1e30 --set clip.mode=none
+check 0 export-mlp    export "$T/mlp/checkpoint.safetensors" --out "$T/mlp-model.safetensors"
+check 0 predict-npy   predict tests/golden/export/lstm_seq.json --checkpoint tests/golden/export/lstm_seq.safetensors \
+                      --data tests/golden/export/x_seq.npy --out "$T/pred.npy"
+check 0 predict-csv   predict tests/golden/export/mlp_ce.json --checkpoint tests/golden/export/mlp_ce.safetensors \
+                      --data tests/golden/export/x_flat.npy
+check 2 bad-predict   predict tests/golden/export/mlp_ce.json --checkpoint tests/golden/export/mlp_ce.safetensors \
+                      --data tests/data/good.csv
 check 2 bad-config    train tests/configs/tiny_rnn.json --out "$T/bad" --set optimizer.lr=fast
 check 2 bad-json      train scripts/valgrind.sh --out "$T/bad2"
 check 2 bad-ckpt      eval tests/configs/tiny_mlp.json --checkpoint tests/configs/tiny_mlp.json
@@ -72,6 +79,13 @@ check 2 bad-npy       train tests/configs/tiny_mlp.json --out "$T/bad4" \
 check 2 out-occupied  train tests/configs/tiny_mlp.json --out "$T/mlp" --quiet
 mkfifo "$T/fifo.json"
 check 2 fifo-config   train "$T/fifo.json" --out "$T/fifo"
+check 0 compare-sweep  compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --variant noclip:clip.mode=none \
+                      --sweep clip.mode=norm --sweep clip.max_norm=0.5,2
+check 0 compare-extend compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --seeds 2
+check 0 report-rebuild report "$T/cmp"
+check 0 report-mix     report "$T/cmp/noclip" "$T/rnn" --out "$T/mix"
+check 2 compare-base   compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --set optimizer.lr=0.5
+check 2 compare-seed   compare tests/configs/tiny_mlp.json --out "$T/cmp2" --quiet --seeds 2 --set seed=9e15
 check 0 probe-explode probe tests/configs/tiny_rnn.json --out "$T/probe" --quiet --set optimizer.type=sgd \
                       --set optimizer.lr=1e30
 check 0 probe-run     probe --run tests/data/probe --out "$T/probe2" --quiet

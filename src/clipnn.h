@@ -1,4 +1,9 @@
-/* clipnn: the public API in one header. Prefix cn_ for everything public. */
+/* clipnn: the public API in one header. Prefix cn_ for everything public.
+ *
+ * Installed (make install) as <clipnn/clipnn.h> with the headers it includes under include/clipnn/;
+ * build with `pkg-config --cflags --libs clipnn`. The public headers include each other by paths relative
+ * to themselves, so they need no -I of their own beyond the one for <clipnn/...> (and cJSON's, which
+ * pkg-config adds through clipnn.pc's Requires). The API is described in docs/api.md. */
 #ifndef CLIPNN_H
 #define CLIPNN_H
 

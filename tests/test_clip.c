@@ -1,4 +1,4 @@
-/* Suite "clip": the CLIPPING.md test vectors (v01..v16), config validation,
+/* Suite "clip": the clip-stage test vectors (v01..v16; semantics in docs/clipping.md), config validation,
  * NaN handling, adaptive state save/load, a custom mode registered from C, and
  * a golden comparison with PyTorch's clip_grad_norm_ / clip_grad_value_ on a
  * hand-unrolled tanh RNN (tests/golden/gen_clip.py). */
@@ -162,7 +162,7 @@ START_TEST(v05_value_clamps_and_counts_elements)
     const cn_clip_report *r = run(c, &ps, CN_CLIP_UPDATE);
     const float want[6] = {-1, -1, 0, 0, 1, 1};
     for (int j = 0; j < 6; j++) ck_assert(ps.grad[j] == want[j]);
-    /* CLIPPING.md says n_elems_clipped = 2, but three elements (-10, 2, 10) lie
+    /* The vector as first written said n_elems_clipped = 2, but three elements (-10, 2, 10) lie
      * outside [-1, 1] and change; -1 is at the bound and is not clipped. */
     ck_assert_int_eq(r->n_elems_clipped, 3);
     ck_assert(r->clipped == 1 && r->threshold == 1.0 && r->coef == 1.0);

@@ -165,7 +165,7 @@ static cn_status train_once(int k)
     snprintf(out, sizeof out, "%s/t%d", tmp, nomem_seq++);
     snprintf(nomem_sets_buf[0], 64, "train.steps=3");
     snprintf(nomem_sets_buf[1], 64, "train.eval_every=1");
-    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 2, NULL, 0, NULL};
+    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 2, NULL, 0, NULL, 0};
     cn_train_result r;
     return cn_train(&o, &r);
 }
@@ -178,7 +178,7 @@ static cn_status resume_once(int k)
     snprintf(out, sizeof out, "%s/r%d", tmp, nomem_seq++);
     snprintf(ck, sizeof ck, "%s/base/checkpoint.safetensors", tmp);
     snprintf(nomem_sets_buf[0], 64, "train.steps=3");
-    cn_train_opts o = {path_in(tmp, "crash.json"), out, ck, nomem_sets, 1, NULL, 0, NULL};
+    cn_train_opts o = {path_in(tmp, "crash.json"), out, ck, nomem_sets, 1, NULL, 0, NULL, 0};
     cn_train_result r;
     return cn_train(&o, &r);
 }
@@ -225,7 +225,7 @@ START_TEST(resume_fails_cleanly_at_every_allocation)
     char out[512];
     snprintf(out, sizeof out, "%s/base", tmp);
     snprintf(nomem_sets_buf[0], 64, "train.steps=2");
-    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 1, NULL, 0, NULL};
+    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 1, NULL, 0, NULL, 0};
     cn_train_result r;
     ck_assert_ok(cn_train(&o, &r));
     fail_every_allocation(resume_once, "resume");
@@ -237,7 +237,7 @@ START_TEST(eval_fails_cleanly_at_every_allocation)
     char out[512];
     snprintf(out, sizeof out, "%s/base", tmp);
     snprintf(nomem_sets_buf[0], 64, "train.steps=2");
-    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 1, NULL, 0, NULL};
+    cn_train_opts o = {path_in(tmp, "crash.json"), out, NULL, nomem_sets, 1, NULL, 0, NULL, 0};
     cn_train_result r;
     ck_assert_ok(cn_train(&o, &r));
     fail_every_allocation(eval_once, "eval");

@@ -100,7 +100,7 @@ START_TEST(adding_target_is_mean_of_marked_values)
         sum += d.train.y[i];
         sq += d.train.y[i] * (double)d.train.y[i];
     }
-    /* Mean of two U[0,1): mean 1/2, variance 1/24 (the predict-the-mean MSE of CLIPPING.md); the sum
+    /* Mean of two U[0,1): mean 1/2, variance 1/24 (the predict-the-mean MSE of docs/config.md); the sum
      * would give 1 and 1/6. */
     double m = sum / d.train.n, var = sq / d.train.n - m * m;
     ck_assert_near(m, 0.5, 0.05);

@@ -236,7 +236,7 @@ START_TEST(save_load_state_continues_identically)
         ck_assert_ptr_nonnull(cn_state_find(&st, "optim.step"));
         ck_assert_ptr_nonnull(cn_state_find(&st, c == 0 ? "optim.w.exp_avg_sq" : "optim.b.momentum_buffer"));
         memcpy(b.ps.data, a.ps.data, a.ps.total * sizeof(float));
-        ck_assert_ok(cn_optim_load_state(b.o, &b.ps, &st));
+        ck_assert_ok(cn_optim_load_state(b.o, &b.ps, &st, 2));
         cn_state_free(&st);
         memcpy(b.ps.grad, a.ps.grad, a.ps.total * sizeof(float));
         ck_assert_ok(cn_optim_step(a.o, &a.ps, 0.1));
@@ -258,7 +258,7 @@ START_TEST(load_state_missing_item_is_named)
     float m[3] = {0};
     ck_assert_ok(cn_state_add(&st, "optim.step", CN_DT_I64, 0, NULL, &step));
     ck_assert_ok(cn_state_add(&st, "optim.w.exp_avg", CN_DT_F32, 1, (int64_t[]){3}, m));
-    ck_assert_int_ne(cn_optim_load_state(t.o, &t.ps, &st), CN_OK);
+    ck_assert_int_ne(cn_optim_load_state(t.o, &t.ps, &st, 3), CN_OK);
     ck_assert_msg(strstr(cn_errmsg(), "optim.w.exp_avg_sq") != NULL, "%s", cn_errmsg());
     cn_state_free(&st);
     to_free(&t);

@@ -68,7 +68,7 @@ static void add(runset *s, const char *variant, int seed, double loss, int exit_
 {
     ck_assert_int_lt(s->n, MAXR);
     make_run(s->dirs[s->n], sizeof s->dirs[s->n], variant, seed, loss);
-    s->r[s->n] = (cn_report_run){variant, seed, s->dirs[s->n], exit_code};
+    s->r[s->n] = (cn_report_run){variant, seed, s->dirs[s->n], exit_code, NULL};
     s->n++;
 }
 
@@ -273,6 +273,17 @@ START_TEST(compare_baseline_flag)
     ck_assert_int_eq(paired_row(md, "a", c), 9);
     ck_assert_str_eq(c[1], "3");
     free(md);
+    /* clipnn report rebuilds it with another baseline */
+    rc = run(out, sizeof out, "report %s/cmp --baseline a", tmp);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    md = tu_slurp(path, NULL);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_ptr_nonnull(strstr(md, "## Paired against the baseline: a\n"));
+    ck_assert_int_eq(paired_row(md, "b", c), 9);
+    free(md);
+    rc = run(out, sizeof out, "report %s/cmp --baseline zz", tmp);
+    ck_assert_int_eq(rc, 2);
+    ck_assert_msg(strstr(out, "--baseline: no variant is named \"zz\"") != NULL, "%s", out);
     rc = run(out, sizeof out, "compare configs/tiny_mlp.json --variant a:clip.mode=none --baseline zz --out %s/cmp2 --quiet", tmp);
     ck_assert_int_eq(rc, 2);
     ck_assert_msg(strstr(out, "--baseline: no variant is named \"zz\"") != NULL, "%s", out);

@@ -61,11 +61,11 @@ static void rm_dir(const char *dir)
 }
 
 static const cn_report_run fixture_runs[] = {
-    {"noclip", 1, "data/report/noclip-s1", 0},
-    {"noclip", 2, "data/report/noclip-s2", 3},
-    {"norm", 1, "data/report/norm-s1", 0},
-    {"norm", 2, "data/report/norm-s2", 0},
-    {"norm", 3, "data/report/norm-s3-never-written", 1},
+    {"noclip", 1, "data/report/noclip-s1", 0, NULL},
+    {"noclip", 2, "data/report/noclip-s2", 3, NULL},
+    {"norm", 1, "data/report/norm-s1", 0, NULL},
+    {"norm", 2, "data/report/norm-s2", 0, NULL},
+    {"norm", 3, "data/report/norm-s3-never-written", 1, NULL},
 };
 #define N_FIXTURE ((int)(sizeof fixture_runs / sizeof fixture_runs[0]))
 
@@ -163,7 +163,8 @@ static double summary_value(const cJSON *v, int *present)
     return v->valuedouble;
 }
 
-static expect expected(const char *const *dirs, int n, const char *key, double scale)
+/* loss_like: the loss and metric columns leave out diverged runs (none of the fixtures blew up). */
+static expect expected(const char *const *dirs, int n, const char *key, double scale, int loss_like)
 {
     expect e = {0, 0, 0, 0};
     double v[8];
@@ -176,7 +177,9 @@ static expect expected(const char *const *dirs, int n, const char *key, double s
         free(text);
         int present;
         double x = summary_value(cJSON_GetObjectItemCaseSensitive(j, key), &present);
+        int diverged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "diverged"));
         cJSON_Delete(j);
+        if (loss_like && diverged) continue;
         e.p += present;
         if (isfinite(x)) v[e.f++] = x * scale;
     }
@@ -208,12 +211,12 @@ static void check_variant_numbers(const char *md, const char *variant, const cha
     md_row hdr, row;
     ck_assert_msg(find_row(md, variant, &hdr, &row), "no row for %s", variant);
     ck_assert_int_eq(row.n, hdr.n);
-    check_cell(row.cell[col_of(&hdr, "final loss")], expected(dirs, n, "final_loss", 1), "final loss");
-    check_cell(row.cell[col_of(&hdr, "test loss")], expected(dirs, n, "test_loss", 1), "test loss");
-    check_cell(row.cell[col_of(&hdr, "test accuracy")], expected(dirs, n, "test_metric", 1), "test metric");
-    check_cell(row.cell[col_of(&hdr, "clipped steps")], expected(dirs, n, "clip_frac", 100), "clipped");
-    check_cell(row.cell[col_of(&hdr, "max grad norm (pre-clip)")], expected(dirs, n, "max_grad_norm_pre", 1), "max norm");
-    check_cell(row.cell[col_of(&hdr, "steps/s")], expected(dirs, n, "steps_per_s", 1), "steps/s");
+    check_cell(row.cell[col_of(&hdr, "final loss")], expected(dirs, n, "final_loss", 1, 1), "final loss");
+    check_cell(row.cell[col_of(&hdr, "test loss")], expected(dirs, n, "test_loss", 1, 1), "test loss");
+    check_cell(row.cell[col_of(&hdr, "test accuracy")], expected(dirs, n, "test_metric", 1, 1), "test metric");
+    check_cell(row.cell[col_of(&hdr, "clipped steps")], expected(dirs, n, "clip_frac", 100, 0), "clipped");
+    check_cell(row.cell[col_of(&hdr, "max grad norm (pre-clip)")], expected(dirs, n, "max_grad_norm_pre", 1, 0), "max norm");
+    check_cell(row.cell[col_of(&hdr, "steps/s")], expected(dirs, n, "steps_per_s", 1, 0), "steps/s");
 }
 
 /* ---- a tiny XML well-formedness checker ---- */
@@ -379,7 +382,7 @@ END_TEST
 
 START_TEST(run_with_missing_files_fails_with_the_file_named)
 {
-    cn_report_run runs[] = {{"lost", 1, "data/report/no-such-run", 0}, {"norm", 1, "data/report/norm-s1", 0}};
+    cn_report_run runs[] = {{"lost", 1, "data/report/no-such-run", 0, NULL}, {"norm", 1, "data/report/norm-s1", 0, NULL}};
     outputs o;
     write_report(&o, runs, 2);
     md_row hdr, row;
@@ -401,7 +404,7 @@ START_TEST(malformed_metrics_number_fails_run_naming_line_and_column)
     snprintf(p, sizeof p, "%s/metrics.csv", run);
     write_text(p, "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold\n"
                   "1,0,0.5,0.1,1,1,1,1\n2,0,zero,0.1,1,1,1,1\n");
-    cn_report_run runs[] = {{"bad", 1, run, 0}};
+    cn_report_run runs[] = {{"bad", 1, run, 0, NULL}};
     outputs o;
     write_report(&o, runs, 1);
     ck_assert_msg(strstr(o.md, "metrics.csv line 3, column \"loss\": not a number") != NULL, "%s", o.md);
@@ -445,7 +448,7 @@ START_TEST(report_files_replace_atomically_without_leftovers)
     int files = -1;
     ck_assert(fscanf(f, "%d", &files) == 1);
     pclose(f);
-    ck_assert_int_eq(files, 2);
+    ck_assert_int_eq(files, 4);   /* report.md, report.html, report.json, runs.csv */
     free_outputs(&o);
 }
 END_TEST
@@ -582,7 +585,7 @@ END_TEST
 
 START_TEST(variant_names_are_escaped)
 {
-    cn_report_run runs[] = {{"<b>&\"x|y'", 1, "data/report/norm-s1", 0}, {"plain", 1, "data/report/noclip-s1", 0}};
+    cn_report_run runs[] = {{"<b>&\"x|y'", 1, "data/report/norm-s1", 0, NULL}, {"plain", 1, "data/report/noclip-s1", 0, NULL}};
     outputs o;
     write_report(&o, runs, 2);
     ck_assert(strstr(o.html, "<b>") == NULL);
@@ -623,7 +626,7 @@ START_TEST(long_run_is_downsampled_and_spike_kept)
     char run[256];
     make_tmpdir(run, sizeof run);
     write_long_run(run);
-    cn_report_run runs[] = {{"long", 1, run, 0}};
+    cn_report_run runs[] = {{"long", 1, run, 0, NULL}};
     outputs o;
     write_report(&o, runs, 1);
     for (int i = 0; i < 3; i++) {
@@ -661,7 +664,7 @@ START_TEST(exploding_run_does_not_flatten_the_log_axis)
                   "3,1e40,1e30,1,nan\n4,nan,inf,1,nan\n");
     snprintf(p, sizeof p, "%s/summary.json", run);
     write_text(p, "{\"steps\": 4, \"final_loss\": null, \"diverged\": true, \"diverged_at_step\": 4}");
-    cn_report_run runs[] = {{"boom", 1, run, 3}, {"norm", 1, "data/report/norm-s1", 0}};
+    cn_report_run runs[] = {{"boom", 1, run, 3, NULL}, {"norm", 1, "data/report/norm-s1", 0, NULL}};
     outputs o;
     write_report(&o, runs, 2);
     char *svg = svg_at(o.html, 0);

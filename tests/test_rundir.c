@@ -585,7 +585,7 @@ START_TEST(interrupt_at_an_evaluation_step_writes_its_row_once)
     char cfg[1024], dir[1024];
     snprintf(cfg, sizeof cfg, "%s", at("run.json"));
     snprintf(dir, sizeof dir, "%s", at("once"));
-    cn_train_opts o = {cfg, dir, NULL, sets, 1, NULL, 0, &stop};
+    cn_train_opts o = {cfg, dir, NULL, sets, 1, NULL, 0, &stop, 0};
     cn_train_result r;
     ck_assert_ok(cn_train(&o, &r));
     ck_assert(r.interrupted);

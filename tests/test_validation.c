@@ -199,7 +199,7 @@ START_TEST(all_nan_norms_give_max_grad_norm_pre_nan_and_the_report_reads_it)
     ck_assert_msg(strstr(s, "\"skipped_steps\":\t4") != NULL, "summary: %s", s);
     free(s);
     /* src/report reads it back as a present, non-finite value */
-    cn_report_run in = {"nan", 1, at("o"), 0};
+    cn_report_run in = {.variant = "nan", .seed = 1, .dir = at("o"), .exit_code = 0};
     cn_report_rundata rd;
     ck_assert_ok(cn_report_load(&in, &rd));
     ck_assert_msg(!rd.failed && rd.have_summary, "%s", rd.reason);

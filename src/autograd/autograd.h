@@ -25,8 +25,8 @@
 #ifndef CN_AUTOGRAD_H
 #define CN_AUTOGRAD_H
 
-#include "tensor/tensor.h"
-#include "tensor/rng.h"
+#include "../tensor/tensor.h"
+#include "../tensor/rng.h"
 
 typedef enum {
     CN_OP_LEAF = 0,

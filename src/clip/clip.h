@@ -1,6 +1,6 @@
 /* clipnn clip stage: pluggable gradient clipping with a report on every step.
  *
- * Where it sits in a training step (see docs CLIPPING.md):
+ * Where it sits in a training step (see docs/clipping.md):
  *   backward (x grad_accum, summed) -> divide by grad_accum -> cn_clip_run -> optimizer
  * so the MEAN gradient is clipped once per optimizer step.
  *
@@ -21,8 +21,8 @@
 #define CN_CLIP_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/state.h"
+#include "../tensor/tensor.h"
+#include "../tensor/state.h"
 
 /* ---- Statistics (computed once per step, then read-only for the modes) ---- */
 typedef struct cn_clip_stats {
@@ -143,7 +143,8 @@ const char *cn_clip_mode_names(char *buf, size_t n);
 /* ---- The stage ---- */
 typedef struct cn_clip cn_clip;
 typedef enum { CN_CLIP_UPDATE = 0, CN_CLIP_SKIP, CN_CLIP_STOP } cn_clip_action;
-typedef enum { CN_NONFINITE_PROPAGATE = 0, CN_NONFINITE_STOP, CN_NONFINITE_SKIP, CN_NONFINITE_ZERO } cn_nonfinite_policy;
+/* stop is 0: the default, also of a zero-initialised cn_clip_opts */
+typedef enum { CN_NONFINITE_STOP = 0, CN_NONFINITE_PROPAGATE, CN_NONFINITE_SKIP, CN_NONFINITE_ZERO } cn_nonfinite_policy;
 
 /* clip_json: one stage object or an array of them (mutated: defaults are filled
  * in); NULL means {"mode": "none"}. path names it in errors ("clip" -> "clip.max_norm",
@@ -151,6 +152,35 @@ typedef enum { CN_NONFINITE_PROPAGATE = 0, CN_NONFINITE_STOP, CN_NONFINITE_SKIP,
 cn_status cn_clip_from_json(cJSON *clip_json, const char *path, const cn_paramset *ps, cn_clip **out);
 /* Same from a JSON text (for C users and tests); the resolved tree is discarded. */
 cn_status cn_clip_from_string(const char *json_text, const cn_paramset *ps, cn_clip **out);
+
+/* The built-in modes from C, without JSON: one cn_clip_opts per stage, applied in order, e.g.
+ *   cn_clip_new(&(cn_clip_opts){.mode = CN_CLIP_MODE_NORM, .max_norm = 1.0}, 1, &ps, &clip);
+ * A field left 0 takes the JSON key's default (CN_ZERO for an actual 0); fields of other modes are
+ * ignored. Values are checked as the JSON keys are and errors name them ("clip.1.max_norm: ...").
+ * The policy is the first stage's that is not 0 (stop), as a list in JSON has one policy. The result is
+ * the stage the equivalent "clip" object (or list) gives. Modes registered from C need JSON. */
+typedef enum {
+    CN_CLIP_MODE_NONE = 0, CN_CLIP_MODE_VALUE, CN_CLIP_MODE_NORM, CN_CLIP_MODE_NORM_PER_TENSOR,
+    CN_CLIP_MODE_AGC, CN_CLIP_MODE_AUTOCLIP, CN_CLIP_MODE_ZCLIP
+} cn_clip_mode_id;
+typedef struct {
+    cn_clip_mode_id mode;
+    cn_nonfinite_policy on_nonfinite;  /* stop                                                      */
+    long long max_consecutive_skips;   /* 10 (policy skip)                                          */
+    double clip_value;                 /* value: required                                          */
+    double max_norm;                   /* norm, norm_per_tensor: required; zclip: the cap (none)    */
+    double norm_type;                  /* norm: 2; INFINITY for the max norm                        */
+    double eps;                        /* norm: 1e-6 (PyTorch; CN_ZERO: TF/Optax); agc: 1e-3        */
+    double clipping;                   /* agc: 0.01 (exclude: the default, the last layer)          */
+    double percentile;                 /* autoclip: 10                                             */
+    long long history;                 /* autoclip: 1000                                           */
+    double fallback_max_norm;          /* autoclip: none                                           */
+    int include_current;               /* autoclip: 0 (1: the authors' order)                      */
+    double alpha, z_thresh;            /* zclip: 0.97, 2.5                                         */
+    long long warmup;                  /* zclip: 25                                                */
+    int ema_uncapped;                  /* zclip: 0 (1: ema_input "uncapped", the authors' EMA)      */
+} cn_clip_opts;
+cn_status cn_clip_new(const cn_clip_opts *stages, int n_stages, const cn_paramset *ps, cn_clip **out);
 
 /* One step on ps->grad (the MEAN gradient): stats -> non-finite policy -> modes -> report.
  * loss_nonfinite: the trainer's flag; a non-finite loss counts as a non-finite gradient.
@@ -170,6 +200,10 @@ const cn_clip_stats *cn_clip_last_stats(const cn_clip *c);
 /* Adaptive state and skip counters as "clip.*" items (views, valid while c lives):
  * "clip.<i>.<item>" per stage, "clip.consecutive_skips", "clip.total_skips" (I64). */
 cn_status cn_clip_save_state(const cn_clip *c, cn_state *out);
+/* Checks and copies back the same items: exact dtypes and shapes (the counters are scalars), the skip
+ * counters possible under the stage's policy, each clipper's state in range (its load_state checks it
+ * all before changing anything). Any error is CN_ERR_FORMAT naming the item; the stage is then not fit
+ * to use (an earlier clipper may already hold the loaded state). */
 cn_status cn_clip_load_state(cn_clip *c, const cn_state *in);
 
 /* 1 if some stage reports a threshold (norm, autoclip, zclip, norm_per_tensor: a norm;

@@ -1,6 +1,6 @@
 /* Built-in clip modes. Each: a struct whose first member is cn_clipper, a create
  * function that reads (and fills) its JSON object, and the vtable. Formulas and
- * sources are in docs CLIPPING.md and src/clip/README.md. */
+ * sources are in docs/clipping.md and src/clip/README.md. */
 #include "clip/internal.h"
 
 #include <math.h>
@@ -309,12 +309,15 @@ const cn_clip_mode_def cn_clip_mode_agc = {"agc", agc_keys, 0, 0, agc_create};
 /* Seetharaman et al. 2020, "AutoClip: Adaptive Gradient Clipping for Source
  * Separation Networks". threshold = p-th percentile (linear interpolation, numpy's
  * default) of the last `history` finite pre-clip L2 norms, taken BEFORE this
- * step's norm is added (CLIPPING.md; the authors' code adds it first). Then the
- * PyTorch norm rule with that threshold. */
+ * step's norm is added (docs/clipping.md), so a spike is judged against the norms
+ * before it. include_current = true adds it first, as the authors' code does
+ * (np.percentile over a history that includes this step's norm). Then the PyTorch
+ * norm rule with that threshold. */
 
 typedef struct {
     cn_clipper base;
     double percentile;
+    int include_current;      /* add this step's norm before taking the percentile */
     int has_fallback;
     double fallback;
     int64_t history;          /* ring capacity */
@@ -376,7 +379,9 @@ static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
     double N = sqrt(ctx->stats->total_sumsq);
-    /* the percentile of the past norms, BEFORE this step's norm is added */
+    int pushed = a->include_current && isfinite(N);
+    if (pushed) autoclip_push(a, N);
+    /* the percentile of the window: the past norms (and this step's with include_current) */
     double thr = a->count > 0 ? percentile_linear(a->sorted, a->count, a->percentile) : NAN;
     ctx->report->autoclip_threshold = thr;
     double use = thr;
@@ -389,7 +394,7 @@ static cn_status autoclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
         ctx->clipped = coef < 1.0;
         ctx->modified = !(coef == 1.0);
     }
-    if (isfinite(N)) autoclip_push(a, N);   /* non-finite norms never enter the history */
+    if (!pushed && isfinite(N)) autoclip_push(a, N);   /* non-finite norms never enter the history */
     return CN_OK;
 }
 
@@ -408,8 +413,8 @@ static cn_status autoclip_save(const cn_clipper *self, const char *prefix, cn_st
 }
 
 /* The ring is written from index 0 and wraps only once full, so a saved state has pos == count while
- * count < history; its first count entries are finite norms (>= 0). Anything else is rejected: the
- * sorted copy is rebuilt from those entries. Nothing is changed unless the whole state is valid. */
+ * count < history; its first count entries are finite norms (>= 0), the rest still 0. Anything else is
+ * rejected: the sorted copy is rebuilt from those entries. Nothing is changed unless the whole state is valid. */
 static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
 {
     autoclip_clipper *a = (autoclip_clipper *)self;
@@ -417,24 +422,26 @@ static cn_status autoclip_load(cn_clipper *self, const char *prefix, const cn_st
     cn_status st;
     int64_t count, pos;
     snprintf(nm, sizeof nm, "%s.count", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
+    if ((st = cn_state_get_i64(in, nm, &count))) return st;
     snprintf(nm, sizeof nm, "%s.pos", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &pos))) return st;
+    if ((st = cn_state_get_i64(in, nm, &pos))) return st;
     if (count < 0 || count > a->history || pos < 0 || pos >= a->history || (count < a->history && pos != count))
-        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld / pos %lld do not fit a history of %lld", prefix,
-                        (long long)count, (long long)pos, (long long)a->history);
-    /* into the scratch copy first: the ring stays as it was if the values are invalid */
+        return cn_error(CN_ERR_FORMAT, "state '%s.count', '%s.pos': count %lld / pos %lld do not fit a history of %lld",
+                        prefix, prefix, (long long)count, (long long)pos, (long long)a->history);
+    const cn_state_item *it;
     snprintf(nm, sizeof nm, "%s.history", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)a->history, a->sorted))) return st;
-    for (int64_t i = 0; i < count; i++)
-        if (!(a->sorted[i] >= 0) || isinf(a->sorted[i])) {
-            char bad[32];
-            cn_fmt_g(bad, sizeof bad, a->sorted[i], 6);
-            memcpy(a->sorted, a->ring, (size_t)a->count * sizeof(double));   /* restore the sorted copy */
-            qsort(a->sorted, (size_t)a->count, sizeof(double), cmp_double);
-            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, not a finite norm", nm, (long long)i, bad);
+    if ((st = cn_state_get(in, nm, CN_DT_F64, 1, &a->history, &it))) return st;
+    const double *h = it->data;
+    for (int64_t i = 0; i < a->history; i++) {
+        int ok = i < count ? h[i] >= 0 && !isinf(h[i]) : h[i] == 0.0;
+        if (!ok) {
+            char vb[32];
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, h[i], 6),
+                            i < count ? "not a finite norm" : "beyond the count but not 0");
         }
-    memcpy(a->ring, a->sorted, (size_t)a->history * sizeof(double));
+    }
+    memcpy(a->ring, h, (size_t)a->history * sizeof(double));
+    memcpy(a->sorted, h, (size_t)count * sizeof(double));
     qsort(a->sorted, (size_t)count, sizeof(double), cmp_double);
     a->count = count;
     a->pos = pos;
@@ -450,7 +457,7 @@ static void autoclip_free(cn_clipper *self)
 }
 
 static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free};
-static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", NULL};
+static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", "include_current", NULL};
 
 static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -463,9 +470,12 @@ static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset
     if ((st = cn_json_number(obj, path, "percentile", 0, 10, 0, 0, 100, 0, &pct))) return st;
     if ((st = cn_json_int(obj, path, "history", 0, 1000, 1, 100000000, &hist))) return st;
     if ((st = cn_json_number_opt(obj, path, "fallback_max_norm", 0, 1, INFINITY, 0, &has_fb, &fb))) return st;
+    int incl;
+    if ((st = cn_json_bool(obj, path, "include_current", 0, 0, &incl))) return st;
     autoclip_clipper *a = new_clipper(sizeof *a, &autoclip_ops, path);
     if (!a) return CN_ERR_NOMEM;
     a->percentile = pct;
+    a->include_current = incl;
     a->history = hist;
     a->has_fallback = has_fb;
     a->fallback = fb;
@@ -485,13 +495,17 @@ const cn_clip_mode_def cn_clip_mode_autoclip = {"autoclip", autoclip_keys, 1, 1,
  * mu + z_thresh^2 * sigma / z (their "adaptive scaling": mu + z_thresh*sigma/eta,
  * eta = z/z_thresh), capped by max_norm when given; scale with the PyTorch rule.
  * EMA: mu <- a mu + (1-a) x; var <- a var + (1-a) (x - mu)^2 (new mu), x = the
- * threshold if clipped, else N. During warm-up only max_norm (if any) clips. */
+ * threshold if clipped, else N. During warm-up only max_norm (if any) clips.
+ * ema_input "applied" (default): x is the threshold the gradient was scaled to, the
+ * cap included; "uncapped" (the authors' code): x is the z-score threshold when
+ * z > z_thresh, else N, whatever max_norm did. */
 
 typedef struct {
     cn_clipper base;
     double alpha, z_thresh;
     int has_cap;
     double cap;
+    int ema_uncapped;         /* ema_input = "uncapped" */
     int64_t warmup;
     int64_t count;            /* warm-up norms collected (== warmup once initialised) */
     double mu, var;
@@ -537,11 +551,12 @@ static cn_status zclip_apply(cn_clipper *self, cn_clip_ctx *ctx)
     int zclip = zs > z->z_thresh;
     /* the norm at which z reaches z_thresh: the threshold in force when not clipping */
     double thr = zclip ? z->mu + z->z_thresh * z->z_thresh * sigma / zs : z->mu + z->z_thresh * (sigma + 1e-6);
+    double zthr = thr;
     if (z->has_cap && z->cap < thr) thr = z->cap;
     ctx->threshold = thr;
     if (zclip || (z->has_cap && thr == z->cap)) scale_to(ctx, thr, N);
     if (isfinite(N)) {
-        double x = ctx->clipped ? thr : N;
+        double x = z->ema_uncapped ? (zclip ? zthr : N) : ctx->clipped ? thr : N;
         z->mu = z->alpha * z->mu + (1 - z->alpha) * x;
         z->var = z->alpha * z->var + (1 - z->alpha) * (x - z->mu) * (x - z->mu);
     }
@@ -564,6 +579,9 @@ static cn_status zclip_save(const cn_clipper *self, const char *prefix, cn_state
     return cn_state_add(out, nm, CN_DT_F64, 1, shape, z->buf);
 }
 
+/* A saved state is one zclip writes: count in [0, warmup] finite norms (>= 0) at the front of the buffer,
+ * 0 after them; mu = var = 0 until the warm-up is complete, then a finite mean >= 0 (an average of norms
+ * and thresholds) and a finite variance >= 0. Nothing is changed unless the whole state is valid. */
 static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state *in)
 {
     zclip_clipper *z = (zclip_clipper *)self;
@@ -571,19 +589,34 @@ static cn_status zclip_load(cn_clipper *self, const char *prefix, const cn_state
     cn_status st;
     double mu, var;
     int64_t count;
-    snprintf(nm, sizeof nm, "%s.mu", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &mu))) return st;
-    snprintf(nm, sizeof nm, "%s.var", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, 1, &var))) return st;
     snprintf(nm, sizeof nm, "%s.count", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_I64, 1, &count))) return st;
-    if (count < 0 || count > z->warmup || !(var >= 0)) {
-        char vb[32];
-        return cn_error(CN_ERR_FORMAT, "state '%s.*': count %lld (warmup %lld) or variance %s invalid", prefix,
-                        (long long)count, (long long)z->warmup, cn_fmt_g(vb, sizeof vb, var, 6));
-    }
+    if ((st = cn_state_get_i64(in, nm, &count))) return st;
+    if (count < 0 || count > z->warmup)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %lld is outside [0, %lld] (the warm-up)", nm, (long long)count,
+                        (long long)z->warmup);
+    int warm = count == z->warmup;
+    snprintf(nm, sizeof nm, "%s.mu", prefix);
+    if ((st = cn_state_get_f64(in, nm, &mu))) return st;
+    char vb[32];
+    if (warm ? !(mu >= 0) || isinf(mu) : mu != 0.0)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, mu, 6),
+                        warm ? "a finite mean norm >= 0" : "0 during the warm-up");
+    snprintf(nm, sizeof nm, "%s.var", prefix);
+    if ((st = cn_state_get_f64(in, nm, &var))) return st;
+    if (warm ? !(var >= 0) || isinf(var) : var != 0.0)
+        return cn_error(CN_ERR_FORMAT, "state '%s': %s is not %s", nm, cn_fmt_g(vb, sizeof vb, var, 6),
+                        warm ? "a finite variance >= 0" : "0 during the warm-up");
+    const cn_state_item *it;
     snprintf(nm, sizeof nm, "%s.warmup_buffer", prefix);
-    if ((st = cn_state_copy_out(in, nm, CN_DT_F64, (size_t)z->warmup, z->buf))) return st;
+    if ((st = cn_state_get(in, nm, CN_DT_F64, 1, &z->warmup, &it))) return st;
+    const double *b = it->data;
+    for (int64_t i = 0; i < z->warmup; i++) {
+        int ok = i < count ? b[i] >= 0 && !isinf(b[i]) : b[i] == 0.0;
+        if (!ok)
+            return cn_error(CN_ERR_FORMAT, "state '%s': entry %lld is %s, %s", nm, (long long)i, cn_fmt_g(vb, sizeof vb, b[i], 6),
+                            i < count ? "not a finite norm" : "beyond the count but not 0");
+    }
+    memcpy(z->buf, b, (size_t)z->warmup * sizeof(double));
     z->mu = mu;
     z->var = var;
     z->count = count;
@@ -597,7 +630,7 @@ static void zclip_free(cn_clipper *self)
 }
 
 static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free};
-static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", NULL};
+static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", "ema_input", NULL};
 
 static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -609,6 +642,9 @@ static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *p
     if ((st = cn_json_number(obj, path, "z_thresh", 0, 2.5, 0, 1, INFINITY, 0, &zt))) return st;
     if ((st = cn_json_int(obj, path, "warmup", 0, 25, 1, 100000000, &warm))) return st;
     if ((st = cn_json_number_opt(obj, path, "max_norm", 0, 1, INFINITY, 0, &has_cap, &cap))) return st;
+    static const char *const ema_inputs[] = {"applied", "uncapped", NULL};
+    const char *ema;
+    if ((st = cn_json_string(obj, path, "ema_input", 0, "applied", ema_inputs, &ema))) return st;
     zclip_clipper *z = new_clipper(sizeof *z, &zclip_ops, path);
     if (!z) return CN_ERR_NOMEM;
     z->alpha = alpha;
@@ -616,6 +652,7 @@ static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *p
     z->warmup = warm;
     z->has_cap = has_cap;
     z->cap = cap;
+    z->ema_uncapped = !strcmp(ema, "uncapped");
     z->buf = cn_calloc((size_t)warm, sizeof(double));
     if (!z->buf) { zclip_free(&z->base); return cn_error(CN_ERR_NOMEM, "%s: out of memory", path); }
     *out = &z->base;

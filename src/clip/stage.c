@@ -1,5 +1,5 @@
 /* The clip stage: statistics, the non-finite policy, the list of clippers, the
- * report, and checkpoint state. See clip.h and docs CLIPPING.md. */
+ * report, and checkpoint state. See clip.h and docs/clipping.md. */
 #include "clip/internal.h"
 
 #include <math.h>
@@ -237,6 +237,8 @@ struct cn_clip {
 };
 
 static const char *const k_policies[] = {"propagate", "stop", "skip", "zero", NULL};
+static const cn_nonfinite_policy k_policy_values[] = {CN_NONFINITE_PROPAGATE, CN_NONFINITE_STOP, CN_NONFINITE_SKIP,
+                                                      CN_NONFINITE_ZERO};
 static const char *const k_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
 
 /* The policy is one for the whole stage but may be written on any stage object of
@@ -302,7 +304,7 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
         if ((st = cn_json_string(objs[i], path, "on_nonfinite", 0, "stop", k_policies, &pol))) return st;
         if ((st = cn_json_int(objs[i], path, "max_consecutive_skips", 0, 10, 0, (long long)9e18, &maxs))) return st;
         for (int q = 0; k_policies[q]; q++)
-            if (!strcmp(pol, k_policies[q])) c->policy = (cn_nonfinite_policy)q;
+            if (!strcmp(pol, k_policies[q])) c->policy = k_policy_values[q];
         c->max_skips = maxs;
 
         if (def->global_norm) {
@@ -596,17 +598,92 @@ cn_status cn_clip_load_state(cn_clip *c, const cn_state *in)
 {
     char prefix[32];
     cn_status st;
+    /* the stage's own counters first: skips happen only under "skip", at most max_consecutive_skips in a row */
+    int64_t cs, ts;
+    if ((st = cn_state_get_i64(in, "clip.consecutive_skips", &cs))) return st;
+    if ((st = cn_state_get_i64(in, "clip.total_skips", &ts))) return st;
+    long long max_cs = c->policy == CN_NONFINITE_SKIP ? c->max_skips : 0;
+    if (cs < 0 || cs > max_cs)
+        return cn_error(CN_ERR_FORMAT, "state 'clip.consecutive_skips': %lld is outside [0, %lld]", (long long)cs, max_cs);
+    if (ts < cs || (c->policy != CN_NONFINITE_SKIP && ts != 0))
+        return cn_error(CN_ERR_FORMAT, "state 'clip.total_skips': %lld is not possible with %lld consecutive skips%s",
+                        (long long)ts, (long long)cs, c->policy != CN_NONFINITE_SKIP ? " (on_nonfinite is not \"skip\")" : "");
     for (int i = 0; i < c->n_stages; i++) {
         if (!c->stages[i]->ops->load_state) continue;
         snprintf(prefix, sizeof prefix, "clip.%d", i);
         if ((st = c->stages[i]->ops->load_state(c->stages[i], prefix, in))) return st;
     }
-    int64_t cs, ts;
-    if ((st = cn_state_copy_out(in, "clip.consecutive_skips", CN_DT_I64, 1, &cs))) return st;
-    if ((st = cn_state_copy_out(in, "clip.total_skips", CN_DT_I64, 1, &ts))) return st;
-    if (cs < 0 || ts < cs) return cn_error(CN_ERR_FORMAT, "state 'clip.*_skips': invalid counters %lld, %lld",
-                                           (long long)cs, (long long)ts);
     c->consecutive_skips = cs;
     c->total_skips = ts;
     return CN_OK;
+}
+
+static const char *const k_mode_ids[] = {"none", "value", "norm", "norm_per_tensor", "agc", "autoclip", "zclip"};
+
+/* One stage object from its options: only the mode's own keys, only where they differ from 0. */
+static cn_status stage_json(const cn_clip_opts *o, cJSON *obj)
+{
+    cn_status st = cn_json_set(obj, "mode", cJSON_CreateString(k_mode_ids[o->mode]));
+    for (int q = 0; !st && k_policies[q]; q++)
+        if (o->on_nonfinite != CN_NONFINITE_STOP && k_policy_values[q] == o->on_nonfinite)
+            st = cn_json_set(obj, "on_nonfinite", cJSON_CreateString(k_policies[q]));
+    if (!st) st = cn_json_set_opt(obj, "max_consecutive_skips", (double)o->max_consecutive_skips);
+    switch (o->mode) {
+    case CN_CLIP_MODE_NONE: break;
+    case CN_CLIP_MODE_VALUE:
+        if (!st) st = cn_json_set(obj, "clip_value", cJSON_CreateNumber(o->clip_value));
+        break;
+    case CN_CLIP_MODE_NORM:
+        if (!st) st = cn_json_set(obj, "max_norm", cJSON_CreateNumber(o->max_norm));
+        if (!st && isinf(o->norm_type) && o->norm_type > 0) st = cn_json_set(obj, "norm_type", cJSON_CreateString("inf"));
+        else if (!st) st = cn_json_set_opt(obj, "norm_type", o->norm_type);
+        if (!st) st = cn_json_set_opt(obj, "eps", o->eps);
+        break;
+    case CN_CLIP_MODE_NORM_PER_TENSOR:
+        if (!st) st = cn_json_set(obj, "max_norm", cJSON_CreateNumber(o->max_norm));
+        break;
+    case CN_CLIP_MODE_AGC:
+        if (!st) st = cn_json_set_opt(obj, "clipping", o->clipping);
+        if (!st) st = cn_json_set_opt(obj, "eps", o->eps);
+        break;
+    case CN_CLIP_MODE_AUTOCLIP:
+        if (!st) st = cn_json_set_opt(obj, "percentile", o->percentile);
+        if (!st) st = cn_json_set_opt(obj, "history", (double)o->history);
+        if (!st) st = cn_json_set_opt(obj, "fallback_max_norm", o->fallback_max_norm);
+        if (!st && o->include_current) st = cn_json_set(obj, "include_current", cJSON_CreateTrue());
+        break;
+    case CN_CLIP_MODE_ZCLIP:
+        if (!st) st = cn_json_set_opt(obj, "alpha", o->alpha);
+        if (!st) st = cn_json_set_opt(obj, "z_thresh", o->z_thresh);
+        if (!st) st = cn_json_set_opt(obj, "warmup", (double)o->warmup);
+        if (!st) st = cn_json_set_opt(obj, "max_norm", o->max_norm);
+        if (!st && o->ema_uncapped) st = cn_json_set(obj, "ema_input", cJSON_CreateString("uncapped"));
+        break;
+    }
+    return st;
+}
+
+cn_status cn_clip_new(const cn_clip_opts *stages, int n_stages, const cn_paramset *ps, cn_clip **out)
+{
+    *out = NULL;
+    if (n_stages < 1 || !stages) return cn_error(CN_ERR_ARG, "clip: expected at least one stage, got %d", n_stages);
+    for (int i = 0; i < n_stages; i++)
+        if ((unsigned)stages[i].mode > CN_CLIP_MODE_ZCLIP)
+            return cn_error(CN_ERR_ARG, "clip.%d.mode: unknown built-in mode %d", i, (int)stages[i].mode);
+    cJSON *j = n_stages == 1 ? cJSON_CreateObject() : cJSON_CreateArray();
+    if (!j) return cn_error(CN_ERR_NOMEM, "out of memory building the clip stage");
+    cn_status st = CN_OK;
+    for (int i = 0; i < n_stages && !st; i++) {
+        cJSON *obj = n_stages == 1 ? j : cJSON_CreateObject();
+        if (!obj) { st = cn_error(CN_ERR_NOMEM, "out of memory building the clip stage"); break; }
+        if (obj != j && !cJSON_AddItemToArray(j, obj)) {
+            cJSON_Delete(obj);
+            st = cn_error(CN_ERR_NOMEM, "out of memory building the clip stage");
+            break;
+        }
+        st = stage_json(&stages[i], obj);
+    }
+    if (!st) st = cn_clip_from_json(j, "clip", ps, out);
+    cJSON_Delete(j);
+    return st;
 }

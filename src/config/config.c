@@ -265,7 +265,7 @@ static cn_status parse_top(cn_config *c)
     if (!t) { if ((st = cn_json_set(r, "train", cJSON_CreateObject()))) return st; t = cJSON_GetObjectItemCaseSensitive(r, "train"); }
     static const char *const tkeys[] = {"steps", "batch_size", "grad_accum", "bptt", "log_every", "eval_every", "checkpoint_every", NULL};
     if ((st = cn_json_check_keys(t, "train", tkeys))) return st;
-    const long long BIG = (long long)9e18;
+    const long long BIG = CN_MAX_STEPS;
     cn_train_config *tc = &c->train;
     if ((st = cn_json_int(t, "train", "steps", 0, 1000, 1, BIG, &tc->steps))) return st;
     if ((st = cn_json_int(t, "train", "batch_size", 0, 32, 1, 1 << 20, &tc->batch_size))) return st;

@@ -5,6 +5,9 @@
 #ifndef CN_CONFIG_H
 #define CN_CONFIG_H
 
+/* Largest train.steps (and log_every, eval_every, checkpoint_every): beyond any run, below LLONG_MAX. */
+#define CN_MAX_STEPS ((long long)9e18)
+
 #include <cJSON.h>
 #include "tensor/core.h"
 

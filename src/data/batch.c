@@ -122,9 +122,9 @@ cn_status cn_batcher_load_state(cn_batcher *b, const cn_state *in)
     int n = b->ds->n;
     int64_t pos, epoch;
     uint64_t s[4];
-    cn_status st = cn_state_copy_out(in, "data.pos", CN_DT_I64, 1, &pos);
-    if (!st) st = cn_state_copy_out(in, "data.epoch", CN_DT_I64, 1, &epoch);
-    if (!st) st = cn_state_copy_out(in, "data.rng", CN_DT_I64, 4, s);
+    cn_status st = cn_state_get_i64(in, "data.pos", &pos);
+    if (!st) st = cn_state_get_i64(in, "data.epoch", &epoch);
+    if (!st) st = cn_state_copy_vec(in, "data.rng", CN_DT_I64, 4, s);
     if (st) return st;
     if (pos < 0 || pos > n) return cn_error(CN_ERR_FORMAT, "state 'data.pos' = %lld is outside [0, %d]", (long long)pos, n);
     if (epoch < 1 || epoch > INT32_MAX) return cn_error(CN_ERR_FORMAT, "state 'data.epoch' = %lld is not a valid epoch", (long long)epoch);
@@ -136,10 +136,13 @@ cn_status cn_batcher_load_state(cn_batcher *b, const cn_state *in)
         cn_free(seen);
         return cn_error(CN_ERR_NOMEM, "batcher: out of memory loading state");
     }
-    st = cn_state_copy_out(in, "data.perm", CN_DT_I32, (size_t)n, perm);
+    st = cn_state_copy_vec(in, "data.perm", CN_DT_I32, n, perm);
     for (int i = 0; !st && i < n; i++) {
         if (perm[i] < 0 || perm[i] >= n || seen[perm[i]])
             st = cn_error(CN_ERR_FORMAT, "state 'data.perm' is not a permutation of 0..%d (entry %d = %d)", n - 1, i, perm[i]);
+        else if (!b->shuffle && perm[i] != i)   /* without shuffling the order is never changed */
+            st = cn_error(CN_ERR_FORMAT, "state 'data.perm': entry %d = %d, but the data is not shuffled (the order "
+                          "is 0..%d)", i, perm[i], n - 1);
         else seen[perm[i]] = 1;
     }
     if (!st) {

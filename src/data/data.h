@@ -5,7 +5,7 @@
  * examples into caller buffers in the layout the layers want: TIME-MAJOR, so a
  * sequence batch is [T, B, F] and the slice at step t is contiguous.
  *
- * Config ("data" object, SPEC §4). Keys common to every kind:
+ * Config ("data" object, docs/config.md). Keys common to every kind:
  *   kind     required: adding | temporal_order | xor | spirals | sine | npy | csv | text
  *   shuffle  true: a new seeded permutation each epoch; false: file order, wrapping at the end
  * Built-in tasks (all also take train_size >= 1 and test_size >= 0; 0 = no test set):
@@ -14,7 +14,7 @@
  *                   steps, one drawn uniformly from the first half [0, T/2) and one from the second half
  *                   [T/2, T). Target (float, D = 1) = the MEAN of the two marked values. (Hochreiter &
  *                   Schmidhuber 1997 / Pascanu et al. 2013 / Le et al. 2015 use the sum or other scalings;
- *                   the mean has variance 1/24, the "predict the mean" baseline MSE 0.0417 of CLIPPING.md.)
+ *                   the mean has variance 1/24, the "predict the mean" baseline MSE 0.0417 of the README's demo.)
  *   temporal_order  seq_len (50, >= 10); train_size 10000, test_size 1000.
  *                   Hochreiter & Schmidhuber 1997 experiment 6a at a fixed length T. Alphabet of 8 symbols,
  *                   one-hot inputs x [T, 8]: 0-3 distractors a,b,c,d; 4 = X; 5 = Y; 6 = B (start); 7 = E
@@ -61,9 +61,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cJSON.h>
-#include "tensor/core.h"
-#include "tensor/rng.h"
-#include "tensor/state.h"
+#include "../tensor/core.h"
+#include "../tensor/rng.h"
+#include "../tensor/state.h"
 
 typedef enum { CN_TARGET_FLOAT = 0, CN_TARGET_CLASS } cn_target_kind;
 
@@ -139,7 +139,9 @@ cn_status cn_batch_range(const cn_dataset *ds, int start, int count, float *x, f
 /* State items (views into b, valid while b lives and is not advanced): "data.perm" I32 [n],
  * "data.pos" I64 scalar, "data.epoch" I64 scalar, "data.rng" I64 [4] (the xoshiro state words). */
 cn_status cn_batcher_save_state(const cn_batcher *b, cn_state *out);
-/* Restores from those items; checks the sizes, that perm is a permutation of 0..n-1 and pos/epoch ranges. */
+/* Restores from those items after checking them all (exact dtypes and shapes, perm a permutation of
+ * 0..n-1 and the identity when not shuffling, pos and epoch ranges, a non-zero RNG state); on error
+ * (CN_ERR_FORMAT naming the item) the batcher is unchanged. */
 cn_status cn_batcher_load_state(cn_batcher *b, const cn_state *in);
 void cn_batcher_free(cn_batcher *b);
 

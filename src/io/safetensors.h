@@ -1,4 +1,4 @@
-/* safetensors reader and writer (the checkpoint format, SPEC §5).
+/* safetensors reader and writer (the checkpoint format, docs/run-files.md).
  *
  * File layout (https://github.com/huggingface/safetensors, "Format"):
  *   u64 little-endian N | N bytes of JSON header | data section
@@ -22,8 +22,8 @@
 #define CN_SAFETENSORS_H
 
 #include <cJSON.h>
-#include "tensor/core.h"
-#include "tensor/state.h"
+#include "../tensor/core.h"
+#include "../tensor/state.h"
 
 /* Largest header accepted by the reader (the reference reader's limit). */
 #define CN_ST_MAX_HEADER ((uint64_t)100000000)

@@ -109,6 +109,12 @@ cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value)
     return CN_OK;
 }
 
+cn_status cn_json_set_opt(cJSON *obj, const char *key, double v)
+{
+    if (v == 0) return CN_OK;
+    return cn_json_set(obj, key, cJSON_CreateNumber(v == CN_ZERO ? 0.0 : v));
+}
+
 static cn_status missing(const char *path, const char *key)
 {
     char p[256];

@@ -12,7 +12,7 @@
 #define CN_JSON_H
 
 #include <cJSON.h>
-#include "tensor/core.h"
+#include "../tensor/core.h"
 
 /* "path.key" (or "key" at top level; "path.3" for array items). */
 void cn_json_join(char *out, size_t n, const char *path, const char *key);
@@ -44,6 +44,8 @@ cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, doub
 
 /* Sets obj[key] = value (replacing). Returns CN_ERR_NOMEM on failure. */
 cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value);
+/* For the C constructors: sets obj.key = v unless v == 0 (the key's default); CN_ZERO sets 0. */
+cn_status cn_json_set_opt(cJSON *obj, const char *key, double v);
 
 /* Parses a whole file; errors name the file and the line/column of a syntax
  * error. Caller frees with cJSON_Delete. */

@@ -1,6 +1,6 @@
 /* clipnn layers: the model as a PyTorch nn.Sequential built from the JSON "model" list.
  *
- * A model is a list of layers run in order (SPEC §4). Parameters live in a cn_paramset under PyTorch's
+ * A model is a list of layers run in order (docs/config.md). Parameters live in a cn_paramset under PyTorch's
  * state_dict names ("0.weight", "1.weight_hh_l0", or "<name>.weight" when the layer has a "name"), so a
  * checkpoint loads into the matching torch module. Layer table, names and init rules: src/layers/README.md.
  *
@@ -14,9 +14,9 @@
 #define CN_LAYERS_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/rng.h"
-#include "autograd/autograd.h"
+#include "../tensor/tensor.h"
+#include "../tensor/rng.h"
+#include "../autograd/autograd.h"
 
 typedef struct cn_model cn_model;
 
@@ -35,6 +35,29 @@ typedef struct { int seq; int features; } cn_model_output;
  * recurrent layer after a non-sequence output, ...). */
 cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_input *in, cn_paramset *ps,
                          cn_model **out);
+/* The same model from C, without JSON: a list of layer specs, e.g.
+ *   cn_layer_spec layers[] = {{.type = CN_LAYER_RNN, .hidden = 50}, {.type = CN_LAYER_LINEAR, .out = 1}};
+ *   cn_model_new(layers, 2, &in, &ps, &m);
+ * A field left 0 takes the JSON key's default; fields of other layer types are ignored. The result (and
+ * its parameter names and initialisation) is the model the equivalent "model" list gives. Per-parameter
+ * "init" overrides need the JSON path. Errors name "model.<i>.<key>". */
+typedef enum {
+    CN_LAYER_LINEAR = 0, CN_LAYER_TANH, CN_LAYER_RELU, CN_LAYER_SIGMOID, CN_LAYER_DROPOUT, CN_LAYER_EMBEDDING,
+    CN_LAYER_RNN, CN_LAYER_LSTM, CN_LAYER_GRU
+} cn_layer_type;
+typedef struct {
+    cn_layer_type type;
+    const char *name;   /* parameter-name prefix instead of the index (NULL: the index)          */
+    int out;            /* linear: required                                                      */
+    int no_bias;        /* linear: 1 = no bias                                                   */
+    double p;           /* dropout: 0.5                                                          */
+    int vocab, dim;     /* embedding: required (vocab may come from cn_model_input.vocab)        */
+    int hidden;         /* rnn, lstm, gru: required                                              */
+    int relu;           /* rnn: 1 = relu nonlinearity (tanh otherwise)                           */
+    int sequence;       /* rnn, lstm, gru: 1 = output every step ("sequence"), else the last     */
+} cn_layer_spec;
+cn_status cn_model_new(const cn_layer_spec *layers, int n_layers, const cn_model_input *in, cn_paramset *ps,
+                       cn_model **out);
 cn_model_output cn_model_output_shape(const cn_model *m);
 /* The NULL-terminated list of keys a layer of this type accepts ("type", "name", "init" where it has
  * parameters, and its own keys), or NULL for an unknown type. cn_model_build validates with these lists;
@@ -63,5 +86,11 @@ const char *cn_loss_name(cn_loss_kind k);
  * cross_entropy: `labels`, one per row of pred seen as [rows, C] (for [T,B,C] time-major: labels[t*B + b]);
  * the mean over all rows, i.e. over batch and time. Mean reduction as PyTorch's defaults. */
 cn_var *cn_loss(cn_graph *g, cn_loss_kind k, cn_var *pred, cn_var *target, const int32_t *labels);
+/* The value of a loss node as the trainer sees it: the double mean (cn_scalar_value), except that a value
+ * beyond float32 range (|loss| > FLT_MAX) is returned as +-inf. The loss is accumulated in double, but the
+ * model computes in float32 and PyTorch's float32 loss is inf there: reporting it as inf makes a float32
+ * overflow count as a non-finite loss (on_nonfinite) on the same step as in a float32 framework, instead of
+ * letting a finite 1e40 loss, and the gradients computed from it, through. NaN stays NaN. */
+double cn_loss_value(const cn_var *loss);
 
 #endif

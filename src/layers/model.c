@@ -3,6 +3,7 @@
 #include "layers/layers.h"
 #include "json/json.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +70,7 @@ struct cn_model {
 };
 
 /* Parameter attribute names per layer kind, in state_dict order. The "init" object accepts them with or
- * without the "_l0" suffix (SPEC §4 example: "weight_hh"). */
+ * without the "_l0" suffix (docs/config.md example: "weight_hh"). */
 static const char *const linear_params[] = {"weight", "bias", NULL};
 static const char *const embed_params[] = {"weight", NULL};
 static const char *const rec_params[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", NULL};
@@ -516,4 +517,54 @@ cn_var *cn_loss(cn_graph *g, cn_loss_kind k, cn_var *pred, cn_var *target, const
         return fail(g, CN_ERR_ARG);
     }
     return k == CN_LOSS_MSE ? cn_mse(g, pred, target) : cn_bce_with_logits(g, pred, target);
+}
+
+double cn_loss_value(const cn_var *loss)
+{
+    double v = cn_scalar_value(loss);
+    return fabs(v) > FLT_MAX ? copysign(INFINITY, v) : v;
+}
+
+cn_status cn_model_new(const cn_layer_spec *layers, int n_layers, const cn_model_input *in, cn_paramset *ps,
+                       cn_model **out)
+{
+    *out = NULL;
+    if (n_layers < 1 || !layers) return cn_error(CN_ERR_ARG, "model: expected at least one layer, got %d", n_layers);
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return cn_error(CN_ERR_NOMEM, "out of memory building the model");
+    cn_status st = CN_OK;
+    for (int i = 0; i < n_layers && !st; i++) {
+        const cn_layer_spec *L = &layers[i];
+        if ((unsigned)L->type > CN_LAYER_GRU) { st = cn_error(CN_ERR_ARG, "model.%d.type: unknown type %d", i, (int)L->type); break; }
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            st = cn_error(CN_ERR_NOMEM, "out of memory building the model");
+            break;
+        }
+        st = cn_json_set(o, "type", cJSON_CreateString(type_names[L->type]));
+        if (!st && L->name) st = cn_json_set(o, "name", cJSON_CreateString(L->name));
+        switch (L->type) {
+        case CN_LAYER_LINEAR:
+            if (!st) st = cn_json_set(o, "out", cJSON_CreateNumber(L->out));
+            if (!st && L->no_bias) st = cn_json_set(o, "bias", cJSON_CreateFalse());
+            break;
+        case CN_LAYER_DROPOUT:
+            if (!st) st = cn_json_set_opt(o, "p", L->p);
+            break;
+        case CN_LAYER_EMBEDDING:
+            if (!st) st = cn_json_set_opt(o, "vocab", L->vocab);
+            if (!st) st = cn_json_set(o, "dim", cJSON_CreateNumber(L->dim));
+            break;
+        case CN_LAYER_RNN: case CN_LAYER_LSTM: case CN_LAYER_GRU:
+            if (!st) st = cn_json_set(o, "hidden", cJSON_CreateNumber(L->hidden));
+            if (!st && L->type == CN_LAYER_RNN && L->relu) st = cn_json_set(o, "nonlinearity", cJSON_CreateString("relu"));
+            if (!st && L->sequence) st = cn_json_set(o, "output", cJSON_CreateString("sequence"));
+            break;
+        default: break;
+        }
+    }
+    if (!st) st = cn_model_build(arr, "model", in, ps, out);
+    cJSON_Delete(arr);
+    return st;
 }

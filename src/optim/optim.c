@@ -4,6 +4,7 @@
 #include "optim/optim.h"
 #include "json/json.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -298,6 +299,8 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
         char lb[32];
         return cn_error(CN_ERR_ARG, "optimizer step: learning rate %s is not a finite number >= 0", cn_fmt_g(lb, sizeof lb, lr, 6));
     }
+    /* the step count never wraps (a loaded state is at most the run's step; this guards other callers) */
+    if (o->step == LLONG_MAX) return cn_error(CN_ERR_STATE, "optimizer step: the step count is at its maximum");
     if (o->type == OPT_SGD) sgd_step(o, ps->data, ps->grad, ps->total, lr);
     else adam_step(o, ps->data, ps->grad, ps->total, lr);
     o->step++;
@@ -329,20 +332,72 @@ cn_status cn_optim_save_state(const cn_optim *o, const cn_paramset *ps, cn_state
     return CN_OK;
 }
 
-cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in)
+/* Values a saved state can hold. A run whose non-finite policy is "propagate" carries NaN and inf into
+ * the moments, so those are kept (resuming must reproduce the run bit for bit); what no run can produce
+ * is rejected: a negative second moment (an average of squares), a non-zero moment before the first step
+ * (the buffers start at zero), a step count outside [0, max_step]. */
+static cn_status check_buffer(const char *name, const float *v, size_t n, int second_moment, long long step)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (step == 0 && v[j] != 0.0f)
+            return cn_error(CN_ERR_FORMAT, "state '%s': element %zu is %g at optimizer step 0, where every moment is 0",
+                            name, j, (double)v[j]);
+        if (second_moment && v[j] < 0.0f)
+            return cn_error(CN_ERR_FORMAT, "state '%s': element %zu is %g, but a second moment is never negative",
+                            name, j, (double)v[j]);
+    }
+    return CN_OK;
+}
+
+cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in, long long max_step)
 {
     cn_status st = check_ps(o, ps, "load");
     if (st) return st;
-    long long step;
-    if ((st = cn_state_copy_out(in, "optim.step", CN_DT_I64, 1, &step))) return st;
-    if (step < 0) return cn_error(CN_ERR_FORMAT, "state 'optim.step' is negative (%lld)", step);
+    int64_t step;
+    if ((st = cn_state_get_i64(in, "optim.step", &step))) return st;
+    if (step < 0 || step > max_step)
+        return cn_error(CN_ERR_FORMAT, "state 'optim.step': %lld is outside [0, %lld]", (long long)step, max_step);
+    /* everything is checked before anything is copied: a rejected state leaves the optimizer as it was */
     float *bufs[2] = {o->buf1, o->buf2};
-    for (int i = 0; i < ps->count; i++)
-        for (int k = 0; k < 2 && bufs[k]; k++) {
-            char name[CN_NAME_MAX + 48];
-            item_name(name, sizeof name, o, ps, i, k);
-            if ((st = cn_state_copy_out(in, name, CN_DT_F32, ps->info[i].numel, bufs[k] + ps->info[i].offset))) return st;
-        }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ps->count; i++)
+            for (int k = 0; k < 2 && bufs[k]; k++) {
+                const cn_param_info *pi = &ps->info[i];
+                int64_t shape[4];
+                for (int d = 0; d < pi->ndim; d++) shape[d] = pi->shape[d];
+                char name[CN_NAME_MAX + 48];
+                item_name(name, sizeof name, o, ps, i, k);
+                const cn_state_item *it;
+                if ((st = cn_state_get(in, name, CN_DT_F32, pi->ndim, shape, &it))) return st;
+                if (pass == 0 && (st = check_buffer(name, it->data, pi->numel, k == 1, step))) return st;
+                if (pass == 1) memcpy(bufs[k] + pi->offset, it->data, pi->numel * sizeof(float));
+            }
     o->step = step;
     return CN_OK;
+}
+
+cn_status cn_optim_new(const cn_optim_opts *opts, const cn_paramset *ps, cn_optim **out)
+{
+    *out = NULL;
+    if ((unsigned)opts->type > CN_OPTIM_ADAMW) return cn_error(CN_ERR_ARG, "optimizer.type: unknown type %d", (int)opts->type);
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return cn_error(CN_ERR_NOMEM, "out of memory building the optimizer");
+    cn_status st = cn_json_set(j, "type", cJSON_CreateString(opt_names[opts->type]));
+    if (!st) st = cn_json_set_opt(j, "lr", opts->lr);
+    if (!st) st = cn_json_set_opt(j, "weight_decay", opts->weight_decay);
+    if (opts->type == CN_OPTIM_SGD) {
+        if (!st) st = cn_json_set_opt(j, "momentum", opts->momentum);
+        if (!st) st = cn_json_set_opt(j, "dampening", opts->dampening);
+        if (!st && opts->nesterov) st = cn_json_set(j, "nesterov", cJSON_CreateTrue());
+    } else {
+        if (!st) st = cn_json_set_opt(j, "eps", opts->eps);
+        if (!st && (opts->beta1 != 0 || opts->beta2 != 0)) {
+            double b[2] = {opts->beta1 == 0 ? 0.9 : opts->beta1, opts->beta2 == 0 ? 0.999 : opts->beta2};
+            for (int i = 0; i < 2; i++) if (b[i] == CN_ZERO) b[i] = 0.0;
+            st = cn_json_set(j, "betas", cJSON_CreateDoubleArray(b, 2));
+        }
+    }
+    if (!st) st = cn_optim_from_json(j, "optimizer", ps, out);
+    cJSON_Delete(j);
+    return st;
 }

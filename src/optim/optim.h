@@ -15,14 +15,29 @@
 #define CN_OPTIM_H
 
 #include <cJSON.h>
-#include "tensor/tensor.h"
-#include "tensor/state.h"
+#include "../tensor/tensor.h"
+#include "../tensor/state.h"
 
 typedef struct cn_optim cn_optim;
 
 /* Parses the "optimizer" object (defaults filled in; errors name `path`.key) and allocates the state for
  * the parameters of ps (which must be finalized). */
 cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out);
+
+/* The same optimizer from C, without JSON: cn_optim_new(&(cn_optim_opts){.type = CN_OPTIM_ADAM, .lr = 1e-3},
+ * &ps, &opt). A field left 0 takes the JSON key's default (CN_ZERO for an actual 0); the values are checked
+ * as the JSON keys are, and errors name them ("optimizer.lr: ..."). The result is the optimizer the
+ * equivalent "optimizer" object gives, step for step. */
+typedef enum { CN_OPTIM_SGD = 0, CN_OPTIM_ADAM, CN_OPTIM_ADAMW } cn_optim_type_id;
+typedef struct {
+    cn_optim_type_id type;
+    double lr;                  /* sgd: required; adam, adamw: 1e-3                                  */
+    double momentum, dampening; /* sgd: 0, 0                                                        */
+    int nesterov;               /* sgd: 0                                                           */
+    double beta1, beta2, eps;   /* adam, adamw: 0.9, 0.999, 1e-8                                    */
+    double weight_decay;        /* sgd, adam: 0 (L2 in the gradient); adamw: 1e-2 (decoupled)        */
+} cn_optim_opts;
+cn_status cn_optim_new(const cn_optim_opts *opts, const cn_paramset *ps, cn_optim **out);
 double cn_optim_lr(const cn_optim *o);                            /* configured base lr */
 const char *cn_optim_type(const cn_optim *o);                     /* "sgd", "adam", "adamw" */
 long long cn_optim_steps(const cn_optim *o);                      /* steps taken so far */
@@ -32,8 +47,11 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr);
  * parameter "optim.<param>.momentum_buffer" (sgd with momentum != 0) or "optim.<param>.exp_avg" and
  * "optim.<param>.exp_avg_sq" (adam, adamw), F32 with the parameter's shape. */
 cn_status cn_optim_save_state(const cn_optim *o, const cn_paramset *ps, cn_state *out);
-/* Copies the same items back; a missing or mis-shaped item is an error that names it. */
-cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in);
+/* Copies the same items back after checking all of them: exact dtype and shape, "optim.step" within
+ * [0, max_step] (the caller's run step), no negative second moment, all moments 0 at step 0 (NaN and inf
+ * are kept: a run with on_nonfinite "propagate" can hold them). A missing, mis-shaped or out-of-range item
+ * is a CN_ERR_FORMAT naming it, and the optimizer is then unchanged. */
+cn_status cn_optim_load_state(cn_optim *o, const cn_paramset *ps, const cn_state *in, long long max_step);
 void cn_optim_free(cn_optim *o);
 
 enum { CN_SCHED_CONSTANT = 0, CN_SCHED_STEP, CN_SCHED_COSINE };

@@ -39,26 +39,78 @@ typedef struct {
 
 enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_NCOLS };
 
+/* What became of a run (load.c decides from its files; see cn_report_load). */
+typedef enum {
+    CN_RUN_FINISHED,             /* reached train.steps without a non-finite value */
+    CN_RUN_DIVERGED,             /* met a non-finite loss or gradient (stopped there, or went on) */
+    CN_RUN_INTERRUPTED,          /* stopped by a signal (or killed) before train.steps: unfinished */
+    CN_RUN_FAILED,               /* no usable files, or the training process failed */
+    CN_RUN_NOT_RUN               /* never started (its compare was interrupted first): no files */
+} cn_run_status;
+
+/* "Blew up": a run that did not diverge but whose finite training loss rose above CN_REPORT_BLOWUP x
+ * its early level, the median of its first CN_REPORT_EARLY_ROWS finite logged losses. */
+#define CN_REPORT_BLOWUP 100.0
+#define CN_REPORT_EARLY_ROWS 10
+
 typedef struct {
     const cn_report_run *in;
     int failed;                  /* training failed, or its files are missing/unreadable */
     char reason[600];            /* why, when failed */
+    cn_run_status status;
     int have_summary;
     long long steps;
+    long long planned_steps;     /* config.json train.steps (0 if unknown) */
+    int blew_up;                 /* see CN_REPORT_BLOWUP */
+    long long blew_up_at;        /* the first logged step above the limit (0: none) */
+    double early_loss;           /* NAN when under CN_REPORT_EARLY_ROWS finite losses were logged */
+    double blew_up_peak;         /* the largest loss above the limit (NAN: none) */
     cn_report_val final_loss, test_loss, test_metric, clip_frac, max_gn, steps_per_s;
     char metric_name[64];
     int diverged;
     long long diverged_at;       /* 0 if none */
+    int interrupted;             /* summary.json says a signal ended it (or see decide_status) */
     int draw_threshold;          /* clip_threshold is a global-norm threshold (config's clip modes) */
     /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold (NAN = gap) */
     long long n;
     double *col[CN_RC_NCOLS];
+    /* per-tensor pre-clip norms (metrics.csv gn_pre.<name> columns, log.per_tensor): n_tensors columns of
+       n rows, NAN = gap; tensor_name without the "gn_pre." prefix */
+    int n_tensors;
+    char **tensor_name;
+    double **tensor_col;
 } cn_report_rundata;
 
 /* Loads what can be loaded; sets failed/reason for missing or malformed files. Only an allocation
  * failure is an error. */
 cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *out);
 void cn_report_rundata_free(cn_report_rundata *r);
+/* "finished", "diverged", "interrupted", "failed", "not run" */
+const char *cn_report_status_name(cn_run_status s);
+
+/* ---- aggregates, report.json and runs.csv (data.c) ---- */
+
+/* Whether a run's value enters a variant's mean: only runs that ran to their end (finished or
+ * diverged: an interrupted run is unfinished, a failed one has no numbers); for the loss columns
+ * (loss_like) only runs that neither diverged nor blew up, whose losses would swamp the others. */
+int cn_report_counts(const cn_report_rundata *d, int loss_like);
+
+/* Mean and sample standard deviation (n-1) of a value over the counted runs idx[0..n) of rd. */
+typedef struct {
+    int present;                 /* counted runs that have the value */
+    int finite;                  /* of which finite */
+    int all_inf;                 /* every non-finite one is +inf */
+    double mean, sd;             /* over the finite ones (sd NAN below 2) */
+    double min, max;
+} cn_report_agg;
+void cn_report_aggregate(const cn_report_rundata *rd, const int *idx, int n, size_t field, int loss_like,
+                         cn_report_agg *out);
+
+/* report.json (every number of the tables, per variant and per run) and runs.csv (one row per run)
+ * into out_dir, atomically. groups: n_groups variants, each the indices of its runs. */
+cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
+                               const char *const *group_names, const int *const *group_runs,
+                               const int *group_n, int n_groups);
 
 /* ---- SVG charts (svg.c) ---- */
 

@@ -1,6 +1,6 @@
 /* Loading a finished run directory for the report: summary.json, metrics.csv, eval.csv, config.json.
  *
- * These files are the trainer's output, not user config, so they are read leniently where SPEC §3
+ * These files are the trainer's output, not user config, so they are read leniently where docs/run-files.md
  * allows variation ("more keys/columns may follow", null for a non-finite number) and strictly where
  * a wrong value would put a wrong number in the table (a malformed number fails the run, with the file,
  * line and column in the reason). */
@@ -49,7 +49,7 @@ static int slurp(const char *path, char **buf, size_t *len, char *why, size_t nw
 
 /* ---- summary.json ---- */
 
-/* A number that may be absent, null (non-finite, SPEC §3 / trainer.c) or "inf"/"-inf"/"nan". */
+/* A number that may be absent, null (non-finite, docs/run-files.md / trainer.c) or "inf"/"-inf"/"nan". */
 static int summary_num(const cJSON *j, const char *key, cn_report_val *out, char *why, size_t nwhy)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
@@ -101,6 +101,12 @@ static void load_summary(const char *dir, cn_report_rundata *r)
     r->diverged_at = div_at.present && isfinite(div_at.v) && div_at.v > 0 ? (long long)div_at.v : 0;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "diverged");
     r->diverged = cJSON_IsBool(d) ? cJSON_IsTrue(d) : r->diverged_at > 0;
+    /* "interrupted" (a signal ended the run) is written by this version; older summaries only say
+       stopped_early, which a run stopped on a non-finite value also sets */
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "interrupted");
+    const cJSON *se = cJSON_GetObjectItemCaseSensitive(j, "stopped_early");
+    if (cJSON_IsBool(in)) r->interrupted = cJSON_IsTrue(in);
+    else r->interrupted = cJSON_IsTrue(se) && !r->diverged;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "test_metric_name");
     snprintf(r->metric_name, sizeof r->metric_name, "%s",
              cJSON_IsString(m) && m->valuestring[0] ? m->valuestring : "metric");
@@ -151,6 +157,9 @@ static void load_config(const char *dir, cn_report_rundata *r)
         cn_error_clear();
         return;
     }
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train"), "steps");
+    if (cJSON_IsNumber(steps) && steps->valuedouble >= 1 && steps->valuedouble < 9e18)
+        r->planned_steps = (long long)steps->valuedouble;
     const cJSON *clip = cJSON_GetObjectItemCaseSensitive(j, "clip");
     if (cJSON_IsObject(clip)) {
         r->draw_threshold = !mode_is_local(clip);
@@ -231,6 +240,41 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
             return;
         }
     }
+    /* per-tensor norms: the gn_pre.<name> columns (log.per_tensor), each tensor's column index */
+    int *tensor_of = cn_malloc((size_t)ncols * sizeof *tensor_of);
+    if (!tensor_of) { *nomem = 1; cn_free(buf); return; }
+    int k0 = 0;
+    for (char *f = p; f <= eol; k0++) {
+        char *fe = f;
+        while (fe < eol && *fe != ',') fe++;
+        char *te = fe;
+        if (te > f && te[-1] == '\r') te--;
+        tensor_of[k0] = -1;
+        if (te - f > 7 && !memcmp(f, "gn_pre.", 7)) tensor_of[k0] = r->n_tensors++;
+        f = fe + 1;
+    }
+    if (r->n_tensors) {
+        r->tensor_name = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_name);
+        r->tensor_col = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_col);
+        if (!r->tensor_name || !r->tensor_col) { r->n_tensors = 0; cn_free(r->tensor_name); cn_free(r->tensor_col); r->tensor_name = NULL; r->tensor_col = NULL; *nomem = 1; }
+        k0 = 0;
+        for (char *f = p; !*nomem && f <= eol; k0++) {
+            char *fe = f;
+            while (fe < eol && *fe != ',') fe++;
+            char *te = fe;
+            if (te > f && te[-1] == '\r') te--;
+            int t = tensor_of[k0];
+            if (t >= 0) {
+                r->tensor_name[t] = cn_malloc((size_t)(te - f - 7) + 1);
+                r->tensor_col[t] = cn_malloc((size_t)cap * sizeof(double));
+                if (!r->tensor_name[t] || !r->tensor_col[t]) { *nomem = 1; break; }
+                memcpy(r->tensor_name[t], f + 7, (size_t)(te - f - 7));
+                r->tensor_name[t][te - f - 7] = '\0';
+            }
+            f = fe + 1;
+        }
+        if (*nomem) { cn_free(tensor_of); cn_free(buf); return; }
+    }
     long long line = 1;
     for (p = eol + 1; p < end; p = eol + 1) {
         line++;
@@ -252,6 +296,11 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
             while (fe < le && *fe != ',') fe++;
             for (int c = 0; c < CN_RC_NCOLS; c++)
                 if (where[c] == k && !parse_field(f, fe, &row[c])) { ok = 0; bad = col_names[c]; }
+            if (k < ncols && tensor_of[k] >= 0) {
+                double v = NAN;
+                if (!parse_field(f, fe, &v)) { ok = 0; bad = "gn_pre."; }   /* the tensor's name is in the header */
+                r->tensor_col[tensor_of[k]][r->n] = v;
+            }
             f = fe + 1;
         }
         if (ok && k < ncols && torn) break;   /* a torn last line of a killed run: dropped */
@@ -259,6 +308,7 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         if (!ok || k < ncols) {
             if (!ok) fail(r, "%s line %lld, column \"%s\": not a number", path, line, bad);
             else fail(r, "%s line %lld: %d fields, the header has %d", path, line, k, ncols);
+            cn_free(tensor_of);
             cn_free(buf);
             return;
         }
@@ -266,13 +316,88 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         r->n++;
         if (torn) break;
     }
+    cn_free(tensor_of);
     cn_free(buf);
+}
+
+/* The early loss level and the blow-up flag (CN_REPORT_BLOWUP, internal.h). A diverged run is
+ * "diverged" instead. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void blow_up(cn_report_rundata *r)
+{
+    r->early_loss = r->blew_up_peak = NAN;
+    double early[CN_REPORT_EARLY_ROWS];
+    int m = 0;
+    long long i = 0;
+    for (; i < r->n && m < CN_REPORT_EARLY_ROWS; i++)
+        if (isfinite(r->col[CN_RC_LOSS][i])) early[m++] = r->col[CN_RC_LOSS][i];
+    if (m < CN_REPORT_EARLY_ROWS) return;   /* too short to tell */
+    qsort(early, (size_t)m, sizeof early[0], cmp_double);
+    r->early_loss = 0.5 * (early[m / 2 - 1] + early[m / 2]);
+    if (!(r->early_loss > 0) || r->diverged) return;
+    for (; i < r->n; i++) {
+        double v = r->col[CN_RC_LOSS][i];
+        if (!(isfinite(v) && v > CN_REPORT_BLOWUP * r->early_loss)) continue;
+        if (!r->blew_up) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
+        if (!r->blew_up || v > r->blew_up_peak) r->blew_up_peak = v;
+        r->blew_up = 1;
+    }
+}
+
+const char *cn_report_status_name(cn_run_status s)
+{
+    switch (s) {
+    case CN_RUN_FINISHED: return "finished";
+    case CN_RUN_DIVERGED: return "diverged";
+    case CN_RUN_INTERRUPTED: return "interrupted";
+    case CN_RUN_NOT_RUN: return "not run";
+    default: return "failed";
+    }
+}
+
+/* The status from the files (and the exit code when known): interrupted wins over diverged, since an
+ * unfinished run is resumed, not averaged, whatever it met on the way. */
+static void decide_status(const cn_report_run *in, cn_report_rundata *r)
+{
+    char path[4200];
+    if (r->have_summary && (r->interrupted || in->exit_code == 130 ||
+                            (r->planned_steps && r->steps < r->planned_steps && !r->diverged))) {
+        r->status = CN_RUN_INTERRUPTED;
+        r->interrupted = 1;
+        return;
+    }
+    if (!r->have_summary && (in->exit_code == CN_REPORT_EXIT_UNKNOWN || in->exit_code == 130 || in->exit_code > 128)) {
+        /* killed before its summary was written: resumable when a checkpoint is there */
+        join(path, sizeof path, in->dir, "checkpoint.safetensors");
+        if (cn_file_exists(path)) {
+            r->status = CN_RUN_INTERRUPTED;
+            r->interrupted = 1;
+            snprintf(r->reason, sizeof r->reason, "ended without summary.json; resumable from its checkpoint");
+            return;
+        }
+        join(path, sizeof path, in->dir, "metrics.csv");
+        if (in->exit_code == CN_REPORT_EXIT_UNKNOWN && !cn_file_exists(path)) {
+            r->status = CN_RUN_NOT_RUN;
+            snprintf(r->reason, sizeof r->reason, "not run");
+            return;
+        }
+    }
+    if (r->failed) r->status = CN_RUN_FAILED;
+    else if (r->diverged) r->status = CN_RUN_DIVERGED;
+    else r->status = CN_RUN_FINISHED;
 }
 
 cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
 {
     memset(r, 0, sizeof *r);
     r->in = in;
+    r->status = CN_RUN_FAILED;
+    r->early_loss = r->blew_up_peak = NAN;
     snprintf(r->metric_name, sizeof r->metric_name, "metric");
     int nomem = 0;
     if (!in->dir) {
@@ -283,9 +408,10 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
        -1: never started (the comparison was interrupted first). */
     if (in->exit_code == -1) {
         fail(r, "not run (the comparison was interrupted)");
+        r->status = CN_RUN_NOT_RUN;
         return CN_OK;
     }
-    if (in->exit_code != 0 && in->exit_code != 3 && in->exit_code != 130) {
+    if (in->exit_code != 0 && in->exit_code != 3 && in->exit_code != 130 && in->exit_code != CN_REPORT_EXIT_UNKNOWN) {
         fail(r, "training failed (exit code %d)", in->exit_code);
     }
     load_summary(in->dir, r);
@@ -296,6 +422,8 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
         cn_report_rundata_free(r);
         return cn_error(CN_ERR_NOMEM, "out of memory loading run %s", in->dir);
     }
+    blow_up(r);
+    decide_status(in, r);
     return CN_OK;
 }
 
@@ -305,5 +433,14 @@ void cn_report_rundata_free(cn_report_rundata *r)
         cn_free(r->col[c]);
         r->col[c] = NULL;
     }
+    for (int t = 0; t < r->n_tensors; t++) {
+        cn_free(r->tensor_name ? r->tensor_name[t] : NULL);
+        cn_free(r->tensor_col ? r->tensor_col[t] : NULL);
+    }
+    cn_free(r->tensor_name);
+    cn_free(r->tensor_col);
+    r->tensor_name = NULL;
+    r->tensor_col = NULL;
+    r->n_tensors = 0;
     r->n = 0;
 }

@@ -2,13 +2,14 @@
  *
  * Runs of different variants with the same seed share data order and initialisation, so each
  * variant is compared with the baseline seed by seed. Which runs count:
- * - a run counts when it finished: not failed, not interrupted (exit code 130); a diverged run counts;
+ * - a run counts when it ran to its end: finished or diverged (not interrupted, failed or not run);
  * - divergence: every counted run of the variant and of the baseline, diverged or not, in a 2x2
  *   table (Fisher's exact test: the runs are not paired there);
  * - loss: the seeds where both runs were counted and both have a finite test loss (the final training
  *   loss instead when no run of the report has a test loss); d = variant - baseline, so d < 0 is a
  *   win for the variant. A seed where one run diverged has no finite loss and is left out of the loss
- *   statistics; the divergence columns carry it.
+ *   statistics; the divergence columns carry it. A run that blew up (a huge but finite loss) is paired
+ *   with its loss: it is a loss for its variant, and the rank tests and the median are not swamped by it.
  * The statistics are src/report/stats.h's. */
 #include <math.h>
 #include <stdlib.h>
@@ -17,11 +18,8 @@
 #include "report/internal.h"
 #include "report/stats.h"
 
-/* Counted (see the file comment). */
-static int counted(const cn_report_rundata *d)
-{
-    return !d->failed && !(d->in && d->in->exit_code == 130);
-}
+/* Counted (see the file comment): finished or diverged, as the table's counts (data.c). */
+static int counted(const cn_report_rundata *d) { return cn_report_counts(d, 0); }
 
 static const char *variant_of(const cn_report_rundata *d) { return d->in && d->in->variant ? d->in->variant : ""; }
 

@@ -41,7 +41,7 @@ static char *dup_range(const char *s, size_t n)
 }
 
 /* Column roles found in the header. */
-enum { ROLE_OTHER = -1, ROLE_STEP = -2, ROLE_NORM = -3 };   /* >= 0: index of a gn_pre tensor */
+enum { ROLE_OTHER = -1, ROLE_STEP = -2, ROLE_NORM = -3, ROLE_LOSS = -4 };   /* >= 0: index of a gn_pre tensor */
 
 typedef struct {
     int ncols;
@@ -77,6 +77,7 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
         cc->role[k] = ROLE_OTHER;
         if (n == 4 && !memcmp(f, "step", 4)) { cc->role[k] = ROLE_STEP; have_step = 1; }
         else if (n == 13 && !memcmp(f, "grad_norm_pre", 13)) { cc->role[k] = ROLE_NORM; have_norm = 1; }
+        else if (n == 4 && !memcmp(f, "loss", 4)) cc->role[k] = ROLE_LOSS;
         else if (n > 7 && !memcmp(f, "gn_pre.", 7)) {
             cn_probe_tensor *t = &p->tensors[p->n_tensors];
             if (!(t->name = dup_range(f + 7, n - 7))) { cn_free(buf); return cn_error(CN_ERR_NOMEM, "out of memory"); }
@@ -108,7 +109,7 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
             continue;
         }
         double *gn = cc->gn + (size_t)p->rows * (size_t)p->n_tensors;
-        double stp = NAN, nrm = NAN;
+        double stp = NAN, nrm = NAN, loss = 0;
         int c = 0;
         const char *bad = NULL;
         for (char *g = q; g <= le && !bad; c++) {
@@ -116,9 +117,12 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
             while (ge < le && *ge != ',') ge++;
             if (c < ncols && cc->role[c] != ROLE_OTHER) {
                 double v;
-                if (!parse_field(g, ge, &v)) bad = cc->role[c] == ROLE_STEP ? "step" : cc->role[c] == ROLE_NORM ? "grad_norm_pre" : p->tensors[cc->role[c]].name;
+                if (!parse_field(g, ge, &v))
+                    bad = cc->role[c] == ROLE_STEP ? "step" : cc->role[c] == ROLE_NORM ? "grad_norm_pre"
+                        : cc->role[c] == ROLE_LOSS ? "loss" : p->tensors[cc->role[c]].name;
                 else if (cc->role[c] == ROLE_STEP) stp = v;
                 else if (cc->role[c] == ROLE_NORM) nrm = v;
+                else if (cc->role[c] == ROLE_LOSS) loss = v;
                 else gn[cc->role[c]] = v;
             }
             g = ge + 1;
@@ -134,7 +138,9 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
             return cn_error(CN_ERR_ARG, "%s line %lld: %d fields, the header has %d", path, line, c, ncols);
         }
         p->step[p->rows] = stp;
-        p->norm[p->rows] = nrm;
+        /* a non-finite loss counts as a non-finite gradient (the step is skipped or stops the run), so
+           its norm, finite or not, is no measurement of the model's gradients */
+        p->norm[p->rows] = isfinite(loss) ? nrm : NAN;
         p->rows++;
         if (torn) break;
     }

@@ -6,7 +6,8 @@
  * printed as a table (cn_probe_print) and written as probe.json and probe.html (cn_probe_write).
  *
  * Definitions (the README's "Choosing a threshold: the probe" explains them for users):
- * - statistics are over the rows whose grad_norm_pre is finite; nan/inf rows are counted apart;
+ * - statistics are over the rows whose grad_norm_pre and loss (when there is a loss column) are finite;
+ *   the other rows are counted apart as non-finite (a non-finite loss counts as a non-finite gradient);
  * - percentiles interpolate linearly between order statistics (cn_stats_quantile_sorted);
  * - a spike is a finite norm above CN_PROBE_SPIKE_K times the median of the previous
  *   CN_PROBE_SPIKE_WINDOW finite norms (judged once at least CN_PROBE_SPIKE_MIN_HISTORY precede it);

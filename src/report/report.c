@@ -26,6 +26,7 @@ typedef struct {
     int *runs;           /* indices into the rundata array, in input order */
     int n;
     int n_ok;            /* not failed */
+    int n_done;          /* ran to their end (finished or diverged): the runs the table averages */
     char note[48];       /* legend note: "1 failed" */
 } group;
 
@@ -46,51 +47,27 @@ static void fmt_num(char *out, size_t n, double v, double scale, const char *uni
     snprintf(out, n, "%s%s", cn_fmt_g(b, sizeof b, v * scale, 4), unit);
 }
 
-/* The value at byte offset `field` (a cn_report_val) of a run. */
-static cn_report_val field_of(const cn_report_rundata *d, size_t field)
-{
-    cn_report_val v;
-    memcpy(&v, (const char *)d + field, sizeof v);
-    return v;
-}
-
-/* mean ± std over the finite present values of the finished runs of g; see the file comment. */
+/* mean ± std over the runs of g that count (cn_report_counts: finished runs; for the loss columns
+ * not diverged and not blown up); see the file comment. */
 static void stat_cell(char *out, size_t n, const report *r, const group *g, size_t field, double scale,
-                      const char *unit)
+                      const char *unit, int loss_like)
 {
-    int p = 0, f = 0, allinf = 1;
-    double sum = 0;
-    for (int k = 0; k < g->n; k++) {
-        const cn_report_rundata *d = &r->rd[g->runs[k]];
-        cn_report_val v = field_of(d, field);
-        if (d->failed || !v.present) continue;
-        p++;
-        if (isfinite(v.v)) {
-            f++;
-            sum += v.v;
-        } else if (!(v.v == INFINITY)) {
-            allinf = 0;
-        }
-    }
-    if (p == 0) { snprintf(out, n, "n/a"); return; }
-    if (f == 0) { snprintf(out, n, allinf ? "inf" : "not finite"); return; }
-    double mean = sum / f, ss = 0;
-    for (int k = 0; k < g->n; k++) {
-        const cn_report_rundata *d = &r->rd[g->runs[k]];
-        cn_report_val v = field_of(d, field);
-        if (!d->failed && v.present && isfinite(v.v)) ss += (v.v - mean) * (v.v - mean);
-    }
-    char a[48], b[48];
-    fmt_num(a, sizeof a, mean, scale, unit);
-    if (f >= 2) {
-        fmt_num(b, sizeof b, sqrt(ss / (f - 1)), scale, unit);
-        snprintf(out, n, "%s ± %s", a, b);
+    cn_report_agg a, all;
+    cn_report_aggregate(r->rd, g->runs, g->n, field, loss_like, &a);
+    cn_report_aggregate(r->rd, g->runs, g->n, field, 0, &all);
+    if (a.present == 0) { snprintf(out, n, all.present ? "n/a (diverged)" : "n/a"); return; }
+    if (a.finite == 0) { snprintf(out, n, a.all_inf ? "inf" : "not finite"); return; }
+    char x[48], y[48];
+    fmt_num(x, sizeof x, a.mean, scale, unit);
+    if (a.finite >= 2) {
+        fmt_num(y, sizeof y, a.sd, scale, unit);
+        snprintf(out, n, "%s ± %s", x, y);
     } else {
-        snprintf(out, n, "%s", a);
+        snprintf(out, n, "%s", x);
     }
-    if (f < p) {
+    if (a.finite < a.present) {
         size_t l = strlen(out);
-        snprintf(out + l, n - l, " (%d/%d finite)", f, p);
+        snprintf(out + l, n - l, " (%d/%d finite)", a.finite, a.present);
     }
 }
 
@@ -118,17 +95,27 @@ static void headers(const report *r, char hdr[NCOL][80])
 static void row_cells(const report *r, const group *g, char cell[NCOL][160])
 {
     cell[COL_VARIANT][0] = '\0';
-    if (g->n == g->n_ok) snprintf(cell[COL_RUNS], 160, "%d", g->n);
-    else snprintf(cell[COL_RUNS], 160, "%d (%d failed)", g->n, g->n - g->n_ok);
-    if (!g->n_ok) {
-        for (int c = COL_FINAL; c < NCOL; c++) snprintf(cell[c], 160, "failed");
+    /* unfinished runs are counted here and listed under Runs, never averaged */
+    int unf = 0, nfail = 0, nblew = 0;
+    for (int k = 0; k < g->n; k++) {
+        const cn_report_rundata *d = &r->rd[g->runs[k]];
+        unf += d->status == CN_RUN_INTERRUPTED || d->status == CN_RUN_NOT_RUN;
+        nfail += d->status == CN_RUN_FAILED;
+        nblew += cn_report_counts(d, 0) && d->status != CN_RUN_DIVERGED && d->blew_up;
+    }
+    if (g->n == g->n_done) snprintf(cell[COL_RUNS], 160, "%d", g->n);
+    else if (!nfail) snprintf(cell[COL_RUNS], 160, "%d (%d unfinished)", g->n, unf);
+    else if (!unf) snprintf(cell[COL_RUNS], 160, "%d (%d failed)", g->n, nfail);
+    else snprintf(cell[COL_RUNS], 160, "%d (%d unfinished, %d failed)", g->n, unf, nfail);
+    if (!g->n_done) {
+        for (int c = COL_FINAL; c < NCOL; c++) snprintf(cell[c], 160, nfail == g->n ? "failed" : "unfinished");
         return;
     }
     int nv = 0, ndiv = 0;
     char steps[120] = "";
     for (int k = 0; k < g->n; k++) {
         const cn_report_rundata *d = &r->rd[g->runs[k]];
-        if (d->failed) continue;
+        if (!cn_report_counts(d, 0)) continue;
         nv++;
         if (d->diverged) {
             size_t l = strlen(steps);
@@ -137,14 +124,18 @@ static void row_cells(const report *r, const group *g, char cell[NCOL][160])
             ndiv++;
         }
     }
-    stat_cell(cell[COL_FINAL], 160, r, g, offsetof(cn_report_rundata, final_loss), 1, "");
-    stat_cell(cell[COL_TEST_LOSS], 160, r, g, offsetof(cn_report_rundata, test_loss), 1, "");
-    stat_cell(cell[COL_TEST_METRIC], 160, r, g, offsetof(cn_report_rundata, test_metric), 1, "");
+    stat_cell(cell[COL_FINAL], 160, r, g, offsetof(cn_report_rundata, final_loss), 1, "", 1);
+    stat_cell(cell[COL_TEST_LOSS], 160, r, g, offsetof(cn_report_rundata, test_loss), 1, "", 1);
+    stat_cell(cell[COL_TEST_METRIC], 160, r, g, offsetof(cn_report_rundata, test_metric), 1, "", 1);
     if (ndiv) snprintf(cell[COL_DIVERGED], 160, "%d/%d (%s)", ndiv, nv, steps);
     else snprintf(cell[COL_DIVERGED], 160, "0/%d", nv);
-    stat_cell(cell[COL_CLIPPED], 160, r, g, offsetof(cn_report_rundata, clip_frac), 100, "%");
-    stat_cell(cell[COL_MAXGN], 160, r, g, offsetof(cn_report_rundata, max_gn), 1, "");
-    stat_cell(cell[COL_SPS], 160, r, g, offsetof(cn_report_rundata, steps_per_s), 1, "");
+    if (nblew) {
+        size_t l = strlen(cell[COL_DIVERGED]);
+        snprintf(cell[COL_DIVERGED] + l, 160 - l, "; %d blew up", nblew);
+    }
+    stat_cell(cell[COL_CLIPPED], 160, r, g, offsetof(cn_report_rundata, clip_frac), 100, "%", 0);
+    stat_cell(cell[COL_MAXGN], 160, r, g, offsetof(cn_report_rundata, max_gn), 1, "", 0);
+    stat_cell(cell[COL_SPS], 160, r, g, offsetof(cn_report_rundata, steps_per_s), 1, "", 0);
 }
 
 static void md_table(cn_report_buf *b, const report *r)
@@ -206,12 +197,17 @@ static void html_table(cn_report_buf *b, const report *r)
     cn_report_puts(b, "</tbody></table></div>\n");
 }
 
-/* Per-run outcome: "done", "diverged at step N", "interrupted", "failed: reason". */
+/* Per-run outcome: "done", "diverged at step N", "interrupted at step N of M", "failed: reason". */
 static void outcome(char *out, size_t n, const cn_report_rundata *d)
 {
-    if (d->failed) snprintf(out, n, "failed: %s", d->reason);
+    if (d->status == CN_RUN_INTERRUPTED && d->have_summary)
+        snprintf(out, n, "interrupted at step %lld of %lld (unfinished, not averaged; resumable)", d->steps, d->planned_steps);
+    else if (d->status == CN_RUN_INTERRUPTED) snprintf(out, n, "interrupted: %s", d->reason);
+    else if (d->status == CN_RUN_NOT_RUN) snprintf(out, n, "not run");
+    else if (d->failed) snprintf(out, n, "failed: %s", d->reason);
     else if (d->diverged) snprintf(out, n, "diverged at step %lld", d->diverged_at);
-    else if (d->in && d->in->exit_code == 130) snprintf(out, n, "interrupted");
+    else if (d->blew_up) snprintf(out, n, "blew up at step %lld (loss up to %.3g, early level %.3g; not in the loss means)",
+                                  d->blew_up_at, d->blew_up_peak, d->early_loss);
     else snprintf(out, n, "done");
 }
 
@@ -224,7 +220,10 @@ static void fmt_val(char *out, size_t n, cn_report_val v)
 
 static const char *const how_to_read =
     "Each row aggregates the seeds of one variant: numbers are the mean ± sample standard deviation over "
-    "the runs that finished (failed runs are counted in *runs* and listed below, not averaged). "
+    "the runs that ran to their end (failed and unfinished -- interrupted or never started -- runs are counted "
+    "in *runs* and listed below, never averaged); the loss and metric columns leave out the runs that "
+    "diverged or blew up (a finite training loss that rose above 100 times its early level, the median of "
+    "its first 10 logged losses), which are counted under *diverged* instead. "
     "\"(2/3 finite)\" means the mean is over the finite values only: the others were NaN or inf, usually "
     "because the run diverged. *final loss* is the mean training loss of the last min(100, steps) logged "
     "steps; *diverged* counts the runs that met a non-finite loss or gradient, with the step at which each "
@@ -575,6 +574,26 @@ static cn_status write_out(const char *dir, const char *name, const cn_report_bu
     return cn_write_file_atomic(path, b->p ? b->p : "", b->len);
 }
 
+/* report.json and runs.csv (data.c) */
+static cn_status write_data(const char *dir, const char *title, const report *r)
+{
+    const char **names = cn_calloc((size_t)(r->n_groups ? r->n_groups : 1), sizeof *names);
+    const int **runs = cn_calloc((size_t)(r->n_groups ? r->n_groups : 1), sizeof *runs);
+    int *n = cn_calloc((size_t)(r->n_groups ? r->n_groups : 1), sizeof *n);
+    cn_status st = CN_OK;
+    if (!names || !runs || !n) st = cn_error(CN_ERR_NOMEM, "out of memory");
+    for (int g = 0; !st && g < r->n_groups; g++) {
+        names[g] = r->g[g].name;
+        runs[g] = r->g[g].runs;
+        n[g] = r->g[g].n;
+    }
+    if (!st) st = cn_report_write_data(dir, title, r->rd, r->n_runs, names, runs, n, r->n_groups);
+    cn_free(names);
+    cn_free(runs);
+    cn_free(n);
+    return st;
+}
+
 cn_status cn_report_write(const char *out_dir, const char *title, const cn_report_run *runs, int n_runs, FILE *table)
 {
     cn_report_opts o = {title, NULL, table};
@@ -614,6 +633,7 @@ cn_status cn_report_write_opts(const char *out_dir, const cn_report_run *runs, i
         }
         r.g[gi].runs[r.g[gi].n++] = i;
         if (!r.rd[i].failed) r.g[gi].n_ok++;
+        if (cn_report_counts(&r.rd[i], 0)) r.g[gi].n_done++;
     }
     for (int gi = 0; gi < r.n_groups; gi++) {
         group *g = &r.g[gi];
@@ -628,6 +648,7 @@ cn_status cn_report_write_opts(const char *out_dir, const cn_report_run *runs, i
     if ((st = cn_mkdirs(out_dir))) goto out;
     if ((st = write_out(out_dir, "report.md", &md))) goto out;
     if ((st = write_out(out_dir, "report.html", &html))) goto out;
+    if ((st = write_data(out_dir, title, &r))) goto out;
     if (table && (fwrite(tb.p, 1, tb.len, table) != tb.len || fflush(table)))
         st = cn_error(CN_ERR_IO, "report: cannot write the table");
 out:

@@ -1,7 +1,7 @@
-/* clipnn report: what clipping did to a set of finished runs, as a markdown table and a
- * self-contained HTML page with inline SVG charts (no scripts, no network).
+/* clipnn report: what clipping did to a set of runs, as a markdown table, a self-contained HTML page
+ * with inline SVG charts (no scripts, no network), and the numbers as data (report.json, runs.csv).
  *
- * Input per run: its run directory (SPEC §3: summary.json, metrics.csv, eval.csv, config.json)
+ * Input per run: its run directory (docs/run-files.md: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
  * appearance; seeds of one variant are aggregated (mean ± sample std over seeds for the table,
  * per-step median across seeds for the charts).
@@ -19,12 +19,18 @@ typedef struct {
     const char *variant;   /* variant name, e.g. "noclip", "norm" (user text: escaped on output) */
     long long seed;
     const char *dir;       /* the run directory (holds summary.json, metrics.csv, config.json) */
-    int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite,
+    int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite, 130 interrupted,
+                              -1 never started, CN_REPORT_EXIT_UNKNOWN judge by the files alone,
                               other = failed (no/partial files) */
+    const char *settings;  /* what the variant changed ("clip.mode=none, clip.max_norm=0.1"), or NULL */
 } cn_report_run;
 
-/* Reads each run's summary.json and metrics.csv; writes out_dir/report.md and out_dir/report.html
- * (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown
+/* exit_code of a run whose process this program did not see (a rebuilt report, a run kept from an
+ * earlier compare): its status comes from its files. */
+#define CN_REPORT_EXIT_UNKNOWN (-2)
+
+/* Reads each run's summary.json and metrics.csv; writes out_dir/report.md, report.html, report.json
+ * and runs.csv (each atomically: temporary file + rename; out_dir is created if needed); writes the markdown
  * table to `table` too when non-NULL. `title` may be NULL ("clipnn compare").
  * Returns CN_ERR_ARG for bad arguments, CN_ERR_NOMEM, or CN_ERR_IO when a report file cannot be
  * written; never fails because of the runs' content. */

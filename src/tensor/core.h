@@ -13,6 +13,12 @@
 
 #define CN_VERSION "0.1.0"
 
+/* In the option structs of the C constructors (cn_optim_new, cn_clip_new, cn_model_new) a field left 0
+ * takes the default of its JSON key, so `&(cn_optim_opts){.type = CN_OPTIM_ADAM}` is Adam with PyTorch's
+ * defaults. CN_ZERO asks for an actual 0 where the default is not 0 (norm eps 0: the TF/Optax rule;
+ * AdamW weight_decay 0; autoclip percentile 0). No valid option value is negative. */
+#define CN_ZERO (-1.0)
+
 typedef enum {
     CN_OK = 0,
     CN_ERR_ARG,       /* a bad argument or value (config, command line)        */

@@ -115,6 +115,7 @@ cn_status cn_rng_load(cn_rng *r, const char *text)
     if (!(t.s[0] | t.s[1] | t.s[2] | t.s[3])) return cn_error(CN_ERR_FORMAT, "RNG state is all zero");
     t.has_spare = text[64] == '1';
     memcpy(&t.spare, &bits, sizeof bits);
+    if (!isfinite(t.spare)) return cn_error(CN_ERR_FORMAT, "RNG state: the spare normal deviate is not finite");
     *r = t;
     return CN_OK;
 }

@@ -5,7 +5,7 @@
 #define CN_RNG_H
 
 #include <stdint.h>
-#include "tensor/core.h"
+#include "core.h"
 
 typedef struct {
     uint64_t s[4];

@@ -72,6 +72,9 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 }
 
 void cn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+int cn_blas_threads(void) { return openblas_get_num_threads(); }
+const char *cn_blas_core(void) { const char *c = openblas_get_corename(); return c ? c : "unknown"; }
+const char *cn_blas_config(void) { const char *c = openblas_get_config(); return c ? c : "unknown"; }
 
 /* ---- arena ---- */
 

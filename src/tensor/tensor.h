@@ -11,7 +11,7 @@
 #ifndef CN_TENSOR_H
 #define CN_TENSOR_H
 
-#include "tensor/core.h"
+#include "core.h"
 
 #define CN_MAX_DIMS 4
 
@@ -44,6 +44,13 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              float *C, int ldc);
 /* OpenBLAS threads for this process (n >= 1). */
 void cn_set_threads(int n);
+/* What decides the rounding of the matrix products, recorded with every run: OpenBLAS's thread count, the
+ * CPU kernel it selected at run time (openblas_get_corename: "Haswell", "Zen", "SkylakeX", ...) and its
+ * build configuration (openblas_get_config: version and options). Another core or thread count splits and
+ * orders the sums differently, so results agree only to rounding. */
+int cn_blas_threads(void);
+const char *cn_blas_core(void);
+const char *cn_blas_config(void);
 
 /* ---- Arena: bump allocator for per-step temporaries ----
  * cn_arena_reset() keeps the memory: if a step needed several chunks they are

@@ -50,7 +50,7 @@ static cn_status train_probe(const cn_probe_opts *o, cn_probe_result *r)
     if (o->out_dir) snprintf(r->out_dir, sizeof r->out_dir, "%s", o->out_dir);
     else cn_run_dir_name(r->out_dir, sizeof r->out_dir, r->name, "probe");
     cn_train_opts to = {o->config_path, r->out_dir, NULL, sets, o->n_sets + OWN, o->progress, o->progress_tty,
-                        o->stop_flag};
+                        o->stop_flag, 0};
     cn_train_result tr;
     st = cn_train(&to, &tr);
     cn_free(sets);

@@ -3,7 +3,9 @@
 
 #include "json/json.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@ const char *cn_session_metric_name(const cn_session *s)
 }
 
 /* A file named by the config or the command line that cannot be opened or read (missing, a directory,
- * unreadable) is bad input, exit 2 (SPEC §2), not an I/O failure of the run: nothing has been written
+ * unreadable) is bad input, exit 2 (the exit codes of clipnn(1)), not an I/O failure of the run: nothing has been written
  * yet. The readers report CN_ERR_IO for it. */
 static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
 
@@ -201,27 +203,25 @@ static int reserved_name(const char *n)
     return 0;
 }
 
-cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char *file)
+/* Checks that the file's model tensors fit this model exactly (dtype F32, the parameter's shape) and that
+ * it holds nothing else outside the reserved prefixes; a text model's vocabulary must be the config's.
+ * Values are not bounded: a diverged run's weights may be NaN or inf and are loaded as they are. */
+static cn_status check_params(const cn_session *s, const cn_st_file *f, const char *file)
 {
     const cn_state *t = cn_st_tensors(f);
     for (int i = 0; i < s->ps.count; i++) {
         const cn_param_info *p = &s->ps.info[i];
-        const cn_state_item *it = cn_state_find(t, p->name);
-        if (!it) return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is missing", file, p->name);
-        int same = it->ndim == p->ndim && it->dtype == CN_DT_F32;
-        for (int d = 0; same && d < p->ndim; d++) same = it->shape[d] == p->shape[d];
-        if (!same) {
-            char want[64], got[128];
-            cn_tensor v = cn_param_value(&s->ps, i);
-            cn_shape_str(&v, want, sizeof want);
-            size_t k = (size_t)snprintf(got, sizeof got, "[");
-            for (int d = 0; d < it->ndim && k < sizeof got; d++)
-                k += (size_t)snprintf(got + k, sizeof got - k, d ? ", %" PRId64 : "%" PRId64, it->shape[d]);
-            if (k < sizeof got) snprintf(got + k, sizeof got - k, "]");
-            return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is %s %s, the model needs F32 %s", file, p->name,
-                            cn_dtype_name(it->dtype), got, want);
+        int64_t shape[4];
+        for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
+        const cn_state_item *it;
+        if (!cn_state_find(t, p->name)) return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is missing", file, p->name);
+        if (cn_state_get(t, p->name, CN_DT_F32, p->ndim, shape, &it)) {
+            char want[128], got[128];
+            it = cn_state_find(t, p->name);
+            cn_state_describe(it->dtype, it->ndim, it->shape, got, sizeof got);
+            cn_state_describe(CN_DT_F32, p->ndim, shape, want, sizeof want);
+            return cn_error(CN_ERR_FORMAT, "%s: tensor '%s' is %s, the model needs %s", file, p->name, got, want);
         }
-        memcpy(s->ps.data + p->offset, it->data, p->numel * sizeof(float));
     }
     for (int i = 0; i < t->count; i++) {
         const char *n = t->items[i].name;
@@ -231,14 +231,32 @@ cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char 
     /* a text model's token ids mean nothing with another vocabulary */
     const cn_state_item *voc = cn_state_find(t, "data.vocab");
     if (voc && s->vocab_ids) {
-        int same = voc->dtype == CN_DT_I32 && cn_state_item_numel(voc) == (size_t)s->data.vocab_size &&
-                   !memcmp(voc->data, s->vocab_ids, sizeof(int32_t) * (size_t)s->data.vocab_size);
-        if (!same)
-            return cn_error(CN_ERR_ARG, "%s: the checkpoint was trained with another vocabulary (%zu characters) than "
-                            "the config's text (%d characters); use the text the model was trained on", file,
-                            cn_state_item_numel(voc), s->data.vocab_size);
+        int64_t v = s->data.vocab_size;
+        const cn_state_item *it;
+        int list = voc->dtype == CN_DT_I32 && voc->ndim == 1;   /* a vocabulary, maybe another one */
+        if (!list && cn_state_get(t, "data.vocab", CN_DT_I32, 1, &v, &it)) return cn_error_prefix(CN_ERR_FORMAT, "%s", file);
+        if (voc->shape[0] != v || memcmp(voc->data, s->vocab_ids, sizeof(int32_t) * (size_t)v))
+            return cn_error(CN_ERR_ARG, "%s: state 'data.vocab': the checkpoint was trained with another vocabulary "
+                            "(%lld characters) than the config's text (%d characters); use the text the model was "
+                            "trained on", file, (long long)voc->shape[0], s->data.vocab_size);
     }
     return CN_OK;
+}
+
+static void copy_params(cn_session *s, const cn_st_file *f)
+{
+    const cn_state *t = cn_st_tensors(f);
+    for (int i = 0; i < s->ps.count; i++) {
+        const cn_param_info *p = &s->ps.info[i];
+        memcpy(s->ps.data + p->offset, cn_state_find(t, p->name)->data, p->numel * sizeof(float));
+    }
+}
+
+cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char *file)
+{
+    cn_status st = check_params(s, f, file);
+    if (!st) copy_params(s, f);
+    return st;
 }
 
 /* Paths where two resolved configs differ (at most `max`, into out), ignoring the
@@ -252,9 +270,22 @@ static int ignored_on_resume(const char *path)
     return 0;
 }
 
+/* Keys added to the clip modes after checkpoints of this format were first written, with the value that
+ * gives the earlier behaviour: a checkpoint's config without the key resumes under a config that has it
+ * at that value (the resolved config now writes it out). */
+static int added_key_at_old_value(const char *path, const cJSON *now)
+{
+    const char *dot = strrchr(path, '.');
+    const char *key = dot ? dot + 1 : path;
+    if (!strcmp(key, "include_current")) return cJSON_IsFalse(now);                      /* autoclip */
+    if (!strcmp(key, "ema_input")) return cJSON_IsString(now) && !strcmp(now->valuestring, "applied");   /* zclip */
+    return 0;
+}
+
 static void config_diff(const cJSON *a, const cJSON *b, const char *path, char *out, size_t n, int *count)
 {
     if (ignored_on_resume(path) || *count >= 3) return;
+    if (!a && b && added_key_at_old_value(path, b)) return;
     if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
         for (const cJSON *it = a->child; it; it = it->next) {
             char p[512];
@@ -297,75 +328,244 @@ static cn_status check_same_config(const cn_session *s, const cn_st_file *f, con
     char diff[1024] = "";
     int count = 0;
     config_diff(then, s->cfg.root, "", diff, sizeof diff, &count);
+    /* Another OpenBLAS thread count splits the sums of the matrix products differently: the resumed run
+     * would part from the uninterrupted one at the first step (by rounding, then by more on a chaotic run). */
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(then, "threads");
+    int then_threads = cJSON_IsNumber(th) ? th->valueint : 1;
     cJSON_Delete(then);
+    if (!count && then_threads != s->cfg.threads && !s->allow_thread_change)
+        return cn_error(CN_ERR_ARG, "%s: threads: the run was trained with %d OpenBLAS thread%s, the config now says %d; "
+                        "another thread count changes the rounding of the matrix products, so the resumed run would not "
+                        "be bit-identical to an uninterrupted one. Keep \"threads\": %d, or pass --allow-thread-change",
+                        file, then_threads, then_threads == 1 ? "" : "s", s->cfg.threads, then_threads);
     if (count)
         return cn_error(CN_ERR_ARG, "%s: the config differs from the one this run was trained with: %s. --resume "
                         "continues the same run; to start a new run from these weights, set \"init_from\"", file, diff);
     return CN_OK;
 }
 
-static cn_status meta_ll(const cn_st_file *f, const char *file, const char *key, long long *out)
+/* The checkpoint's "step": the writer's "%lld" of a count >= 0, so decimal digits only, without sign,
+ * space or leading zero, and no more than a long long holds. */
+static cn_status parse_step(const cn_st_file *f, const char *file, long long *out)
 {
-    const char *v = cn_st_meta(f, key);
-    char *end = NULL;
-    if (!v) return cn_error(CN_ERR_FORMAT, "%s: metadata '%s' is missing", file, key);
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end) return cn_error(CN_ERR_FORMAT, "%s: metadata '%s' is not an integer: \"%s\"", file, key, v);
-    *out = x;
+    const char *v = cn_st_meta(f, "step");
+    if (!v) return cn_error(CN_ERR_FORMAT, "%s: metadata 'step' is missing", file);
+    unsigned long long x = 0;
+    int ok = *v && (v[0] != '0' || !v[1]);
+    for (const char *p = v; ok && *p; p++) {
+        ok = *p >= '0' && *p <= '9' && x <= (unsigned long long)(LLONG_MAX - (*p - '0')) / 10;
+        if (ok) x = x * 10 + (unsigned long long)(*p - '0');
+    }
+    if (!ok)
+        return cn_error(CN_ERR_FORMAT, "%s: metadata 'step' is \"%.40s%s\", not a step count (decimal digits, at "
+                        "most %lld)", file, v, strlen(v) > 40 ? "..." : "", LLONG_MAX);
+    *out = (long long)x;
     return CN_OK;
 }
+
+/* Every state item this session writes, as views (shared by the writer and the reader's layout check).
+ * counts and stats must outlive st. */
+static cn_status session_state(cn_session *s, cn_state *st, long long counts[5], double stats[4])
+{
+    static const int64_t five = 5, four = 4, ring = CN_LOSS_RING;
+    counts[0] = s->clipped_steps;
+    counts[1] = s->skipped_steps;
+    counts[2] = s->nonfinite_steps;
+    counts[3] = s->diverged_at_step;
+    counts[4] = s->loss_ring_n;
+    stats[0] = s->max_norm_pre;   /* the others are reserved, written as 0: the tensors of two identical runs */
+    stats[1] = stats[2] = stats[3] = 0.0;   /* are byte-identical (only deterministic values) */
+    cn_status rc = CN_OK;
+    for (int i = 0; i < s->ps.count && !rc; i++) {
+        const cn_param_info *p = &s->ps.info[i];
+        int64_t shape[4];
+        for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
+        rc = cn_state_add(st, p->name, CN_DT_F32, p->ndim, shape, s->ps.data + p->offset);
+    }
+    if (!rc) rc = cn_optim_save_state(s->optim, &s->ps, st);
+    if (!rc) rc = cn_clip_save_state(s->clip, st);
+    if (!rc) rc = cn_batcher_save_state(&s->batcher, st);
+    if (!rc) rc = cn_state_add(st, "train.counters", CN_DT_I64, 1, &five, counts);
+    if (!rc) rc = cn_state_add(st, "train.stats", CN_DT_F64, 1, &four, stats);
+    if (!rc) rc = cn_state_add(st, "train.loss_ring", CN_DT_F64, 1, &ring, s->loss_ring);
+    if (!rc && s->vocab_ids) {
+        int64_t v = s->data.vocab_size;
+        rc = cn_state_add(st, "data.vocab", CN_DT_I32, 1, &v, s->vocab_ids);
+    }
+    return rc;
+}
+
+/* The file holds exactly the items this session would write, each with the same dtype and shape: nothing
+ * missing, nothing unknown under a reserved prefix. */
+static cn_status check_layout(cn_session *s, const cn_state *t, const char *file)
+{
+    cn_state want;
+    cn_state_init(&want);
+    long long counts[5];
+    double stats[4];
+    cn_status st = session_state(s, &want, counts, stats);
+    for (int i = 0; i < want.count && !st; i++) {
+        const cn_state_item *w = &want.items[i], *it;
+        if (cn_state_get(t, w->name, w->dtype, w->ndim, w->shape, &it)) st = cn_error_prefix(CN_ERR_FORMAT, "%s", file);
+    }
+    for (int i = 0; i < t->count && !st; i++)
+        if (reserved_name(t->items[i].name) && !cn_state_find(&want, t->items[i].name))
+            st = cn_error(CN_ERR_FORMAT, "%s: state '%s' is not part of this run's state (an unknown item under a "
+                          "reserved prefix)", file, t->items[i].name);
+    cn_state_free(&want);
+    return st;
+}
+
+/* The run statistics of "train.*", checked against each other and the step. */
+typedef struct {
+    long long counts[5];       /* clipped, skipped, non-finite steps, diverged_at_step, losses logged */
+    double stats[4];
+    double ring[CN_LOSS_RING];
+} train_state;
+
+#define BAD(...) cn_error(CN_ERR_FORMAT, __VA_ARGS__)
+
+static cn_status check_train_state(const cn_state *t, const char *file, long long step, train_state *ts)
+{
+    cn_status st;
+    if ((st = cn_state_copy_vec(t, "train.counters", CN_DT_I64, 5, ts->counts)) ||
+        (st = cn_state_copy_vec(t, "train.stats", CN_DT_F64, 4, ts->stats)) ||
+        (st = cn_state_copy_vec(t, "train.loss_ring", CN_DT_F64, CN_LOSS_RING, ts->ring)))
+        return cn_error_prefix(st, "%s", file);
+    const long long *c = ts->counts;
+    long long clipped = c[0], skipped = c[1], nonfinite = c[2], div = c[3], n = c[4];
+    /* every step is at most one of each; a skipped step is a non-finite one and neither updates nor clips */
+    if (nonfinite < 0 || nonfinite > step)
+        return BAD("%s: state 'train.counters': non-finite step count %lld is outside [0, %lld] (metadata 'step')", file, nonfinite, step);
+    if (skipped < 0 || skipped > nonfinite)
+        return BAD("%s: state 'train.counters': skipped step count %lld is outside [0, %lld] (the non-finite steps)",
+                   file, skipped, nonfinite);
+    if (clipped < 0 || clipped > step - skipped)
+        return BAD("%s: state 'train.counters': clipped step count %lld is outside [0, %lld] (metadata 'step' less "
+                   "the skipped steps)",
+                   file, clipped, step - skipped);
+    /* the first non-finite step, 0 when there was none; the later non-finite steps follow it */
+    if (nonfinite == 0 && div != 0)
+        return BAD("%s: state 'train.counters': diverged_at_step %lld, but no step was non-finite (0 expected)", file, div);
+    if (nonfinite > 0 && (div < 1 || div > step - nonfinite + 1))
+        return BAD("%s: state 'train.counters': diverged_at_step %lld is outside [1, %lld] with %lld non-finite "
+                   "step(s) at metadata 'step' %lld", file, div, step - nonfinite + 1, nonfinite, step);
+    if (n < 0 || n > step)
+        return BAD("%s: state 'train.counters': loss ring count %lld is outside [0, %lld] (metadata 'step')", file, n, step);
+    for (long long i = 0; i < CN_LOSS_RING; i++) {
+        double v = ts->ring[i];
+        if (i < n ? !isfinite(v) : v != 0.0) {
+            char vb[32];
+            return BAD("%s: state 'train.loss_ring': entry %lld is %s, %s", file, i, cn_fmt_g(vb, sizeof vb, v, 6),
+                       i < n ? "not a finite loss" : "beyond the count but not 0");
+        }
+    }
+    double mx = ts->stats[0];
+    char vb[32];
+    if (!(mx >= 0) && !isnan(mx))   /* the largest norm seen (inf included); NaN while none was a number */
+        return BAD("%s: state 'train.stats': max_grad_norm_pre %s is not a norm (>= 0, inf or nan)", file,
+                   cn_fmt_g(vb, sizeof vb, mx, 6));
+    for (int i = 1; i < 4; i++)
+        if (ts->stats[i] != 0.0)
+            return BAD("%s: state 'train.stats': entry %d is %s, but it is reserved and always 0", file, i,
+                       cn_fmt_g(vb, sizeof vb, ts->stats[i], 6));
+    return CN_OK;
+}
+
+/* Consistency of the modules' state with the run's counters, read from the file before any module loads
+ * it (check_layout has checked every item's dtype and shape). */
+static cn_status check_cross(const cn_session *s, const cn_state *t, const char *file, long long step, const train_state *ts)
+{
+    long long skipped = ts->counts[1], nonfinite = ts->counts[2];
+    int64_t v = 0;
+    /* the optimizer updates on every step but the skipped ones and those that stopped the run (each
+     * non-finite) */
+    cn_state_get_i64(t, "optim.step", &v);
+    if (v < step - nonfinite || v > step - skipped)
+        return BAD("%s: state 'optim.step': %lld is outside [%lld, %lld] (metadata 'step' %lld less the skipped "
+                   "or stopping steps)", file, (long long)v, step - nonfinite, step - skipped, step);
+    cn_state_get_i64(t, "clip.total_skips", &v);
+    if (v != skipped)
+        return BAD("%s: state 'clip.total_skips': %lld, but the run skipped %lld step(s)", file, (long long)v, skipped);
+    /* the batcher has drawn step x batch_size x grad_accum examples, wrapping lazily: after D > 0 draws
+     * it is in epoch 1 + (D - 1) / n at position D - (epoch - 1) n, in (0, n] */
+    long long per_step = s->cfg.train.batch_size * s->cfg.train.grad_accum, n = s->data.train.n;
+    int64_t pos = 0, epoch = 0;
+    cn_state_get_i64(t, "data.pos", &pos);
+    cn_state_get_i64(t, "data.epoch", &epoch);
+    if (step > LLONG_MAX / per_step)
+        return BAD("%s: metadata 'step': %lld steps of %lld examples are more than clipnn counts", file, step, per_step);
+    long long d = step * per_step;
+    long long want_epoch = d ? 1 + (d - 1) / n : 1, want_pos = d ? d - (want_epoch - 1) * n : 0;
+    if (epoch != want_epoch || pos != want_pos)
+        return BAD("%s: state 'data.epoch', 'data.pos': epoch %lld position %lld, but metadata 'step' %lld steps of "
+                   "%lld example(s) from %lld end at epoch %lld position %lld", file, (long long)epoch, (long long)pos, step, per_step,
+                   n, want_epoch, want_pos);
+    return CN_OK;
+}
+
+cn_status cn_session_resume_file(cn_session *s, const cn_st_file *f, const char *file)
+{
+    const char *fmt = cn_st_meta(f, "format");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT))
+        return BAD("%s: not a clipnn checkpoint (metadata 'format' is %s)", file, fmt ? fmt : "missing");
+    const char *version = cn_st_meta(f, "format_version");
+    if (!version || strcmp(version, CKPT_VERSION))
+        return BAD("%s: metadata 'format_version' is %s; this clipnn reads checkpoint format version %s", file,
+                   version ? version : "missing", CKPT_VERSION);
+    const cn_state *t = cn_st_tensors(f);
+    cn_status st;
+    /* 1. check everything; nothing is changed yet */
+    if ((st = check_params(s, f, file))) return st;
+    if ((st = check_same_config(s, f, file))) return st;
+    long long step = 0;
+    if ((st = parse_step(f, file, &step))) return st;
+    if (step > s->cfg.train.steps) {
+        char hint[96] = "";
+        if (step <= CN_MAX_STEPS - s->cfg.train.steps)
+            snprintf(hint, sizeof hint, ", e.g. --set train.steps=%lld", step + s->cfg.train.steps);
+        return cn_error(CN_ERR_ARG, "%s: the checkpoint is at step %lld, beyond train.steps %lld (raise it above %lld "
+                        "to train further%s)", file, step, s->cfg.train.steps, step, hint);
+    }
+    cn_rng rng;
+    if ((st = cn_rng_load(&rng, cn_st_meta(f, "rng")))) return cn_error_prefix(st, "%s: metadata 'rng'", file);
+    const char *wall = cn_st_meta(f, "wall_s");
+    char *end = NULL;
+    double wall_s = wall ? strtod(wall, &end) : NAN;
+    if (!wall || !*wall || *end || isspace((unsigned char)*wall) || !(wall_s >= 0) || isinf(wall_s))
+        return BAD("%s: metadata 'wall_s' is %s%.40s%s, not a number of seconds >= 0", file, wall ? "\"" : "",
+                   wall ? wall : "missing", wall ? "\"" : "");
+    if ((st = check_layout(s, t, file))) return st;
+    train_state ts;
+    if ((st = check_train_state(t, file, step, &ts))) return st;
+    if ((st = check_cross(s, t, file, step, &ts))) return st;
+    /* 2. the modules check the values of their own state, then take it (each unchanged if it refuses) */
+    if ((st = cn_optim_load_state(s->optim, &s->ps, t, step))) return cn_error_prefix(st, "%s", file);
+    if ((st = cn_clip_load_state(s->clip, t))) return cn_error_prefix(st, "%s", file);
+    if ((st = cn_batcher_load_state(&s->batcher, t))) return cn_error_prefix(st, "%s", file);
+    /* 3. the session's own state */
+    copy_params(s, f);
+    s->drop_rng = rng;
+    s->step = step;
+    s->clipped_steps = ts.counts[0];
+    s->skipped_steps = ts.counts[1];
+    s->nonfinite_steps = ts.counts[2];
+    s->diverged_at_step = ts.counts[3];
+    s->loss_ring_n = ts.counts[4];
+    memcpy(s->loss_ring, ts.ring, sizeof ts.ring);
+    s->max_norm_pre = ts.stats[0];
+    s->wall_s = wall_s;
+    return CN_OK;
+}
+
+#undef BAD
 
 cn_status cn_session_resume(cn_session *s, const char *checkpoint)
 {
     cn_st_file *f = NULL;
     cn_status st = input_status(cn_st_read(checkpoint, &f));
     if (st) return st;
-    const char *fmt = cn_st_meta(f, "format");
-    if (!fmt || strcmp(fmt, CKPT_FORMAT)) {
-        cn_st_close(f);
-        return cn_error(CN_ERR_FORMAT, "%s: not a clipnn checkpoint (metadata 'format' is %s)", checkpoint, fmt ? fmt : "missing");
-    }
-    const cn_state *t = cn_st_tensors(f);
-    long long step = 0;
-    double stats[4];
-    const char *version = cn_st_meta(f, "format_version");
-    if (!version || strcmp(version, CKPT_VERSION)) {
-        st = cn_error(CN_ERR_FORMAT, "%s: checkpoint format version %s; this clipnn reads version %s", checkpoint,
-                      version ? version : "(missing)", CKPT_VERSION);
-        goto done;
-    }
-    if ((st = cn_session_load_params(s, f, checkpoint))) goto done;
-    if ((st = check_same_config(s, f, checkpoint))) goto done;
-    if ((st = meta_ll(f, checkpoint, "step", &step))) goto done;
-    if (step < 0 || step > s->cfg.train.steps) {
-        st = cn_error(CN_ERR_ARG, "%s: the checkpoint is at step %lld, beyond train.steps %lld (raise it to train "
-                      "further, e.g. --set train.steps=%lld)", checkpoint, step, s->cfg.train.steps, step + s->cfg.train.steps);
-        goto done;
-    }
-    const char *rng = cn_st_meta(f, "rng");
-    if ((st = cn_rng_load(&s->drop_rng, rng))) { cn_error_prefix(st, "%s: metadata 'rng'", checkpoint); goto done; }
-    if ((st = cn_optim_load_state(s->optim, &s->ps, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
-    if ((st = cn_clip_load_state(s->clip, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
-    if ((st = cn_batcher_load_state(&s->batcher, t))) { cn_error_prefix(st, "%s", checkpoint); goto done; }
-    long long counts[5];
-    if ((st = cn_state_copy_out(t, "train.counters", CN_DT_I64, 5, counts)) ||
-        (st = cn_state_copy_out(t, "train.stats", CN_DT_F64, 4, stats)) ||
-        (st = cn_state_copy_out(t, "train.loss_ring", CN_DT_F64, CN_LOSS_RING, s->loss_ring))) {
-        cn_error_prefix(st, "%s", checkpoint);
-        goto done;
-    }
-    s->step = step;
-    s->clipped_steps = counts[0];
-    s->skipped_steps = counts[1];
-    s->nonfinite_steps = counts[2];
-    s->diverged_at_step = counts[3];
-    s->loss_ring_n = counts[4];
-    s->max_norm_pre = stats[0];
-    const char *wall = cn_st_meta(f, "wall_s");
-    char *end = NULL;
-    s->wall_s = wall ? strtod(wall, &end) : 0.0;
-    if (!wall || end == wall || *end || !(s->wall_s >= 0.0) || isinf(s->wall_s)) s->wall_s = 0.0;   /* only informative */
-done:
+    st = cn_session_resume_file(s, f, checkpoint);
     cn_st_close(f);
     return st;
 }
@@ -374,40 +574,25 @@ cn_status cn_session_save(cn_session *s, const char *path)
 {
     cn_state st;
     cn_state_init(&st);
-    cn_status rc = CN_OK;
     cJSON *meta = NULL;
     char *cfg = NULL;
-    long long counts[5] = {s->clipped_steps, s->skipped_steps, s->nonfinite_steps, s->diverged_at_step, s->loss_ring_n};
-    double stats[4] = {s->max_norm_pre, 0, 0, 0};   /* deterministic values only: the tensors of two
-                                                      identical runs are byte-identical */
-    int64_t five = 5, four = 4, ring = CN_LOSS_RING;
-    for (int i = 0; i < s->ps.count && !rc; i++) {
-        const cn_param_info *p = &s->ps.info[i];
-        int64_t shape[4];
-        for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
-        rc = cn_state_add(&st, p->name, CN_DT_F32, p->ndim, shape, s->ps.data + p->offset);
-    }
-    if (!rc) rc = cn_optim_save_state(s->optim, &s->ps, &st);
-    if (!rc) rc = cn_clip_save_state(s->clip, &st);
-    if (!rc) rc = cn_batcher_save_state(&s->batcher, &st);
-    if (!rc) rc = cn_state_add(&st, "train.counters", CN_DT_I64, 1, &five, counts);
-    if (!rc) rc = cn_state_add(&st, "train.stats", CN_DT_F64, 1, &four, stats);
-    if (!rc) rc = cn_state_add(&st, "train.loss_ring", CN_DT_F64, 1, &ring, s->loss_ring);
-    if (!rc && s->vocab_ids) {
-        int64_t v = s->data.vocab_size;
-        rc = cn_state_add(&st, "data.vocab", CN_DT_I32, 1, &v, s->vocab_ids);
-    }
+    long long counts[5];
+    double stats[4];
+    cn_status rc = session_state(s, &st, counts, stats);
     if (rc) goto done;
     meta = cJSON_CreateObject();
     cfg = cJSON_PrintUnformatted(s->cfg.root);
-    char step[32], rng[CN_RNG_STATE_LEN], wall[64];
+    char step[32], rng[CN_RNG_STATE_LEN], wall[64], threads[16];
     snprintf(step, sizeof step, "%lld", s->step);
+    snprintf(threads, sizeof threads, "%d", cn_blas_threads());
     snprintf(wall, sizeof wall, "%.17g", s->wall_s);
     cn_rng_save(&s->drop_rng, rng);
     if (!meta || !cfg || !cJSON_AddStringToObject(meta, "format", CKPT_FORMAT) ||
         !cJSON_AddStringToObject(meta, "format_version", CKPT_VERSION) ||
         !cJSON_AddStringToObject(meta, "step", step) || !cJSON_AddStringToObject(meta, "rng", rng) ||
-        !cJSON_AddStringToObject(meta, "config", cfg) || !cJSON_AddStringToObject(meta, "wall_s", wall) || !cJSON_AddStringToObject(meta, "clipnn_version", CN_VERSION)) {
+        !cJSON_AddStringToObject(meta, "config", cfg) || !cJSON_AddStringToObject(meta, "wall_s", wall) || !cJSON_AddStringToObject(meta, "clipnn_version", CN_VERSION) ||
+        !cJSON_AddStringToObject(meta, "blas_threads", threads) || !cJSON_AddStringToObject(meta, "blas_core", cn_blas_core()) ||
+        !cJSON_AddStringToObject(meta, "blas_config", cn_blas_config())) {
         rc = cn_error(CN_ERR_NOMEM, "out of memory writing a checkpoint");
         goto done;
     }
@@ -446,7 +631,7 @@ static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
     }
     cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
     if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
-    *loss = cn_scalar_value(l);
+    *loss = cn_loss_value(l);   /* beyond float32 range: inf, a non-finite loss */
     return cn_backward(g, l);
 }
 
@@ -464,7 +649,7 @@ cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *l
         loss_sum += l;
     }
     if (accum > 1) {
-        /* clip the MEAN gradient, once per optimizer step (CLIPPING.md) */
+        /* clip the MEAN gradient, once per optimizer step (docs/clipping.md) */
         float k = (float)accum;
         for (size_t i = 0; i < s->ps.total; i++) s->ps.grad[i] /= k;
     }
@@ -528,7 +713,7 @@ cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss,
         cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->el) : NULL;
         if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "evaluation failed");
         size_t rows = cn_rows(&pred->v);
-        lsum += cn_scalar_value(l) * (double)rows;
+        lsum += cn_loss_value(l) * (double)rows;
         msum += batch_metric(s, pred, s->ey, s->el, rows);
         rows_total += (long long)rows;
     }

@@ -36,14 +36,25 @@ typedef struct {
     double loss_ring[CN_LOSS_RING];
     long long loss_ring_n;      /* logged losses so far (ring index = n % size) */
     double wall_s;              /* training time of earlier sessions of this run */
+    int allow_thread_change;    /* cn_session_resume accepts another "threads" than the checkpoint's */
 } cn_session;
 
 /* Loads and validates everything; nothing is written. */
 cn_status cn_session_open(cn_session *s, const char *config_path, char *const *sets, int n_sets);
 void cn_session_close(cn_session *s);
-/* Model tensors from a safetensors file into the parameters (init_from, eval, sample). */
+/* Model tensors from a safetensors file into the parameters (init_from, eval, sample): each parameter
+ * present as F32 with exactly its shape, no tensor outside the reserved prefixes (optim., clip., data.,
+ * train.) that is not a parameter, a text model's "data.vocab" (if present) I32 [V] equal to the
+ * config's; the other reserved items are not read. Nothing is copied unless all of it is valid. */
 cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char *file);
-/* Restores params, optimizer, clip, data order, RNG and run statistics. */
+/* Restores params, optimizer, clip, data order, RNG and run statistics from a checkpoint of this run
+ * (--resume). The file is untrusted: every item is checked first (metadata format, version, config,
+ * step, rng, wall_s; exactly the items this session writes, each with its dtype and shape; the run
+ * counters against the step; the optimizer, clip and data state against the counters), then each module
+ * checks the values of its own state as it loads it. Errors name `file` and the item; CN_ERR_FORMAT for
+ * a malformed state, CN_ERR_ARG for a checkpoint of another config or one beyond train.steps. After an
+ * error the session must only be closed. */
+cn_status cn_session_resume_file(cn_session *s, const cn_st_file *f, const char *file);
 cn_status cn_session_resume(cn_session *s, const char *checkpoint);
 cn_status cn_session_save(cn_session *s, const char *path);
 /* One optimizer step: zero grads; grad_accum x (next batch, forward, loss,

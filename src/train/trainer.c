@@ -29,6 +29,7 @@ typedef struct {
     long long eval_step;      /* step of the last row of eval.csv, -1 before any */
     double test_loss, test_metric;
     int have_test;
+    int interrupted;          /* a signal ended this session early (summary.json "interrupted") */
     int lock_fd;              /* DIR/.lock, flock'ed while the run writes; -1 when not held */
 } trainer;
 
@@ -165,6 +166,11 @@ static cn_status write_summary(trainer *t, double wall)
     double session_s = wall - s->wall_s;   /* this process's share (a resumed run has earlier sessions) */
     cJSON_AddNumberToObject(j, "steps_per_s", session_s > 0 ? (double)(s->step - t->first_step) / session_s : 0.0);
     cJSON_AddBoolToObject(j, "stopped_early", s->step < s->cfg.train.steps);
+    cJSON_AddBoolToObject(j, "interrupted", t->interrupted && s->step < s->cfg.train.steps);
+    /* what the rounding of the matrix products depends on (bit-identical runs need the same) */
+    cJSON_AddNumberToObject(j, "blas_threads", cn_blas_threads());
+    cJSON_AddStringToObject(j, "blas_core", cn_blas_core());
+    cJSON_AddStringToObject(j, "blas_config", cn_blas_config());
     char path[4200];
     join(path, sizeof path, t->dir, "summary.json");
     cn_status st = cn_write_json_atomic(path, j);
@@ -385,6 +391,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     cn_session *s = &t.s;
     cn_status st = cn_session_open(s, o->config_path, o->sets, o->n_sets);
     if (st) goto out;
+    s->allow_thread_change = o->allow_thread_change;
     if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
     if (o->resume && s->step == s->cfg.train.steps) {
         /* a finished run: nothing to do, nothing rewritten (a resume loop may call it again) */
@@ -449,7 +456,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         }
         progress(&t, loss, rep, 0);
         if (o->stop_flag && *o->stop_flag) {
-            res->stopped = res->interrupted = 1;
+            res->stopped = res->interrupted = t.interrupted = 1;
             break;
         }
     }

@@ -7,7 +7,8 @@ It writes
   tests/data/probe/metrics.csv  a metrics.csv as the trainer writes it: 160 logged steps of a made-up
                                 run with three parameter tensors (gn_pre.* columns), a calm start, a
                                 burst of spikes, three non-finite steps (nan, inf) and a torn last line
-                                (a killed run), which the probe must drop;
+                                (a killed run), which the probe must drop, and a step whose norm is
+                                finite but whose loss is not (not a measurement: counted non-finite);
   tests/golden/probe.json       the probe's figures computed here with numpy, independently of the C
                                 code: percentiles by numpy.percentile (linear), spikes by a plain
                                 window of the previous 100 finite norms and numpy.median, shares from
@@ -61,7 +62,8 @@ def make_csv():
         if s == 150:
             g, t = float("inf"), [float("inf"), float("inf"), 0.25]
             nonfinite = 1
-        row = [str(s), "1", fmt(0.5), "0.1", fmt(g), fmt(g), "1", "nan", "0", fmt(abs(t[0])), str(nonfinite),
+        loss = float("inf") if s == 100 else 0.5   # a finite norm with a non-finite loss: not a measurement
+        row = [str(s), "1", fmt(loss), "0.1", fmt(g), fmt(g), "1", "nan", "0", fmt(abs(t[0])), str(nonfinite),
                str(nonfinite), "0.1"] + [fmt(x) for x in t]
         lines.append(",".join(row))
     torn = "161,1,0.5,0.1,123"                    # killed mid-line: no newline, too few fields
@@ -80,6 +82,8 @@ def read_csv():
     col = {h: i for i, h in enumerate(header)}
     step = np.array([float(r[col["step"]]) for r in body])
     norm = np.array([float(r[col["grad_norm_pre"]]) for r in body])
+    loss = np.array([float(r[col["loss"]]) for r in body])
+    norm[~np.isfinite(loss)] = np.nan          # a non-finite loss counts as a non-finite gradient
     tnames = [h[len("gn_pre."):] for h in header if h.startswith("gn_pre.")]
     tens = np.array([[float(r[col["gn_pre." + m]]) for m in tnames] for r in body])
     return step, norm, tnames, tens
