@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cJSON.h>
+
 #include "report/report.h"
 #include "report/stats.h"
 #include "testutil.h"
@@ -202,6 +204,47 @@ START_TEST(default_baseline_is_noclip_and_numbers_are_the_stats_modules)
 }
 END_TEST
 
+#define J_ITEM_CI(v) cJSON_GetObjectItemCaseSensitive(v, "mean_diff_ci95")
+
+/* report.json carries the section's numbers unrounded. */
+START_TEST(report_json_carries_the_paired_numbers)
+{
+    runset s;
+    fixture(&s);
+    free(report_md(&s, NULL, NULL));
+    char path[600];
+    snprintf(path, sizeof path, "%s/report/report.json", tmp);
+    char *text = tu_slurp(path, NULL);
+    ck_assert_ptr_nonnull(text);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    ck_assert_ptr_nonnull(j);
+    const cJSON *pj = cJSON_GetObjectItemCaseSensitive(j, "paired");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(pj, "baseline")->valuestring, "noclip");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(pj, "loss")->valuestring, "test_loss");
+    const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pj, "variants"), 1);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(v, "variant")->valuestring, "norm");
+    double a[3] = {norm_loss[3], norm_loss[4], norm_loss[5]}, b[3] = {noclip_loss[3], noclip_loss[4], noclip_loss[5]}, w[3];
+    cn_paired_stats st;
+    ck_assert_ok(cn_stats_paired(a, b, 3, w, &st));
+#define J(k) cJSON_GetObjectItemCaseSensitive(v, k)->valuedouble
+    ck_assert_int_eq((int)J("pairs"), 3);
+    ck_assert_int_eq((int)J("left_out"), 3);
+    ck_assert_int_eq((int)J("wins"), st.wins);
+    ck_assert_near(J("mean_diff"), st.mean_diff, 1e-15);
+    ck_assert_near(J("median_diff"), st.median_diff, 1e-15);
+    ck_assert_near(cJSON_GetArrayItem(J_ITEM_CI(v), 0)->valuedouble, st.boot_lo, 1e-15);
+    ck_assert_near(cJSON_GetArrayItem(J_ITEM_CI(v), 1)->valuedouble, st.boot_hi, 1e-15);
+    ck_assert_near(J("wilcoxon_p"), st.wilcoxon_p, 1e-15);
+    ck_assert_near(J("sign_p"), st.sign_p, 1e-15);
+    ck_assert_int_eq((int)J("diverged"), 0);
+    ck_assert_int_eq((int)J("baseline_diverged"), 3);
+    ck_assert_near(J("fisher_p"), cn_stats_fisher_exact(0, 6, 3, 3), 1e-15);
+#undef J
+    cJSON_Delete(j);
+}
+END_TEST
+
 START_TEST(named_baseline)
 {
     runset s;
@@ -300,6 +343,7 @@ Suite *suite_paired(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 60);
     tcase_add_test(t, default_baseline_is_noclip_and_numbers_are_the_stats_modules);
+    tcase_add_test(t, report_json_carries_the_paired_numbers);
     tcase_add_test(t, named_baseline);
     tcase_add_test(t, without_noclip_the_first_variant_is_the_baseline);
     tcase_add_test(t, unknown_baseline_and_single_variant);

@@ -3,6 +3,7 @@
 #define CN_REPORT_INTERNAL_H
 
 #include <stddef.h>
+#include <cJSON.h>
 #include "report/report.h"
 
 /* ---- text buffer (text.c) ---- */
@@ -110,7 +111,7 @@ void cn_report_aggregate(const cn_report_rundata *rd, const int *idx, int n, siz
  * into out_dir, atomically. groups: n_groups variants, each the indices of its runs. */
 cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
                                const char *const *group_names, const int *const *group_runs,
-                               const int *group_n, int n_groups);
+                               const int *group_n, int n_groups, const char *baseline);
 
 /* ---- SVG charts (svg.c) ---- */
 
@@ -157,5 +158,8 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
  * written when the runs hold fewer than two variants. */
 void cn_report_paired_md(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
 void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+/* The same numbers for report.json ("paired"): JSON null when there is no section; NULL and *oom set when
+ * memory ran out. */
+cJSON *cn_report_paired_json(const cn_report_rundata *rd, int n, const char *baseline, int *oom);
 
 #endif

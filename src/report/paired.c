@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "report/internal.h"
 #include "report/stats.h"
 
@@ -284,4 +286,54 @@ void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n,
     cn_report_buf_free(&t);
     cn_report_puts(b, "</p>\n");
     cn_free(rows);
+}
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+cJSON *cn_report_paired_json(const cn_report_rundata *rd, int n, const char *want_baseline, int *oom)
+{
+    *oom = 0;
+    if (!several_variants(rd, n)) return cJSON_CreateNull();
+    const char *base = pick_baseline(rd, n, want_baseline);
+    if (!has_variant(rd, n, base)) return cJSON_CreateNull();
+    int test = use_test_loss(rd, n), nr = 0;
+    row *rows = build_rows(rd, n, base, test, &nr, oom);
+    cJSON *j = rows ? cJSON_CreateObject() : NULL;
+    cJSON *vs = j ? cJSON_AddArrayToObject(j, "variants") : NULL;
+    if (!vs) goto fail;
+    cJSON_AddStringToObject(j, "baseline", base);
+    cJSON_AddStringToObject(j, "loss", test ? "test_loss" : "final_loss");
+    cJSON_AddNumberToObject(j, "bootstrap_resamples", CN_STATS_BOOTSTRAP_RESAMPLES);
+    cJSON_AddNumberToObject(j, "bootstrap_seed", (double)CN_STATS_BOOTSTRAP_SEED);
+    for (int i = 0; i < nr; i++) {
+        const row *r = &rows[i];
+        cJSON *v = cJSON_CreateObject();
+        if (!v || !cJSON_AddItemToArray(vs, v)) { cJSON_Delete(v); goto fail; }
+        cJSON_AddStringToObject(v, "variant", r->name);
+        cJSON_AddNumberToObject(v, "pairs", r->ok ? r->s.n : 0);
+        cJSON_AddNumberToObject(v, "left_out", r->left_out);
+        cJSON_AddNumberToObject(v, "wins", r->ok ? r->s.wins : 0);
+        cJSON_AddNumberToObject(v, "losses", r->ok ? r->s.losses : 0);
+        cJSON_AddNumberToObject(v, "ties", r->ok ? r->s.ties : 0);
+        cJSON_AddItemToObject(v, "median_diff", num_or_null(r->ok ? r->s.median_diff : NAN));
+        cJSON_AddItemToObject(v, "mean_diff", num_or_null(r->ok ? r->s.mean_diff : NAN));
+        cJSON_AddItemToObject(v, "mean_diff_ci95", r->ok ? cJSON_CreateDoubleArray((double[]){r->s.boot_lo, r->s.boot_hi}, 2)
+                                                      : cJSON_CreateNull());
+        cJSON_AddItemToObject(v, "wilcoxon_stat", num_or_null(r->ok ? r->s.wilcoxon_stat : NAN));
+        cJSON_AddItemToObject(v, "wilcoxon_p", num_or_null(r->ok ? r->s.wilcoxon_p : NAN));
+        cJSON_AddBoolToObject(v, "wilcoxon_exact", r->ok && r->s.wilcoxon_exact);
+        cJSON_AddItemToObject(v, "sign_p", num_or_null(r->ok ? r->s.sign_p : NAN));
+        cJSON_AddNumberToObject(v, "runs", r->runs);
+        cJSON_AddNumberToObject(v, "diverged", r->diverged);
+        cJSON_AddNumberToObject(v, "baseline_runs", r->base_runs);
+        cJSON_AddNumberToObject(v, "baseline_diverged", r->base_diverged);
+        cJSON_AddItemToObject(v, "fisher_p", num_or_null(r->fisher_p));
+    }
+    cn_free(rows);
+    return j;
+fail:
+    *oom = 1;
+    cJSON_Delete(j);
+    cn_free(rows);
+    return NULL;
 }

@@ -587,7 +587,7 @@ static cn_status write_data(const char *dir, const char *title, const report *r)
         runs[g] = r->g[g].runs;
         n[g] = r->g[g].n;
     }
-    if (!st) st = cn_report_write_data(dir, title, r->rd, r->n_runs, names, runs, n, r->n_groups);
+    if (!st) st = cn_report_write_data(dir, title, r->rd, r->n_runs, names, runs, n, r->n_groups, r->baseline);
     cn_free(names);
     cn_free(runs);
     cn_free(n);
