@@ -1,4 +1,5 @@
-# clipnn build. Targets: all (default), test, demo, bench, deps, install, uninstall, figures, clean.
+# clipnn build. Targets: all (default), test, demo, bench, deps, install, uninstall, figures, report-check,
+# clean.
 # SAN=1 builds into build-san/ with AddressSanitizer + UndefinedBehaviorSanitizer.
 # make install PREFIX=/usr/local DESTDIR=   (uninstall with the same PREFIX and DESTDIR)
 # Never add -ffast-math or -Ofast: NaN/Inf detection is part of the product.
@@ -44,7 +45,7 @@ BIN      := $(BUILD)/clipnn
 TESTBIN  := $(BUILD)/clipnn_tests
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all test test-run demo bench fuzz deps check-deps clean examples install uninstall figures
+.PHONY: all test test-run demo bench fuzz deps check-deps clean examples install uninstall figures report-check
 .DEFAULT_GOAL := all
 
 all: check-deps
@@ -86,6 +87,18 @@ fuzz:
 # Re-measures every figure of README.md and examples/README.md on this host (scripts/figures.sh).
 figures: all
 	@scripts/figures.sh $(BUILD)
+
+# The compare report in a real browser (headless Chromium, installed when missing, with libpng for the
+# screenshot checker): fails on console errors, an empty chart, a page wider than a 400 px window.
+report-check:
+	@scripts/deps.sh --extra chromium libpng-dev
+	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/tools/pngcheck
+	@tests/browser/check.sh $(BUILD)
+
+$(BUILD)/tools/pngcheck: tests/browser/pngcheck.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(OPT) -Wall -Wextra $(shell pkg-config --cflags libpng 2>/dev/null) -o $@ $< \
+	    $(LDSAN) $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
 
 examples: check-deps
 	@$(MAKE) --no-print-directory $(EX_BIN)

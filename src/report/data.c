@@ -86,13 +86,13 @@ static const struct {
 };
 #define N_VALUES (sizeof values / sizeof values[0])
 
-static cJSON *run_json(const cn_report_rundata *d)
+static cJSON *run_json(const cn_report_rundata *d, const char *settings)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddStringToObject(j, "variant", d->in->variant ? d->in->variant : "");
     cJSON_AddNumberToObject(j, "seed", (double)d->in->seed);
-    cJSON_AddStringToObject(j, "settings", d->in->settings ? d->in->settings : "");
+    cJSON_AddStringToObject(j, "settings", settings ? settings : "");
     cJSON_AddStringToObject(j, "status", cn_report_status_name(d->status));
     cJSON_AddItemToObject(j, "steps", d->have_summary ? cJSON_CreateNumber((double)d->steps) : cJSON_CreateNull());
     cJSON_AddItemToObject(j, "train_steps", d->planned_steps ? cJSON_CreateNumber((double)d->planned_steps) : cJSON_CreateNull());
@@ -111,13 +111,12 @@ static cJSON *run_json(const cn_report_rundata *d)
     return j;
 }
 
-static cJSON *variant_json(const cn_report_rundata *rd, const char *name, const int *idx, int n)
+static cJSON *variant_json(const cn_report_rundata *rd, const char *name, const char *settings, const int *idx, int n)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddStringToObject(j, "name", name);
-    const char *settings = n && rd[idx[0]].in->settings ? rd[idx[0]].in->settings : "";
-    cJSON_AddStringToObject(j, "settings", settings);
+    cJSON_AddStringToObject(j, "settings", settings ? settings : "");
     int count[CN_RUN_NOT_RUN + 1] = {0}, blew = 0;
     cJSON *seeds = cJSON_AddArrayToObject(j, "seeds");
     cJSON *div = cJSON_AddArrayToObject(j, "diverged_at_steps");
@@ -185,7 +184,7 @@ static void csv_int(cn_report_buf *b, int present, long long v)
     if (present) cn_report_printf(b, "%lld", v);
 }
 
-static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
+static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, const char *const *settings, int n)
 {
     cn_report_puts(b, "variant,seed,settings,status,steps,train_steps");
     for (size_t i = 0; i < N_VALUES; i++) cn_report_printf(b, ",%s", values[i].key);
@@ -195,7 +194,7 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
         const cn_report_rundata *d = &rd[i];
         csv_text(b, d->in->variant ? d->in->variant : "");
         cn_report_printf(b, ",%lld,", d->in->seed);
-        csv_text(b, d->in->settings ? d->in->settings : "");
+        csv_text(b, settings[i] ? settings[i] : "");
         cn_report_puts(b, ",");
         csv_text(b, cn_report_status_name(d->status));
         csv_int(b, d->have_summary, d->steps);
@@ -221,17 +220,25 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, int n)
 }
 
 cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
-                               const char *const *group_names, const int *const *group_runs,
-                               const int *group_n, int n_groups, const char *baseline)
+                               const char *const *group_names, const char *const *group_settings,
+                               const int *const *group_runs, const int *group_n, int n_groups, const char *baseline)
 {
     cn_status st = CN_OK;
     cJSON *j = cJSON_CreateObject();
     cn_report_buf csv = {0};
     char path[4200];
-    if (!j) return cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
+    /* each run's settings: its variant's */
+    const char **run_set = cn_calloc((size_t)(n_runs ? n_runs : 1), sizeof *run_set);
+    if (!j || !run_set) {
+        cJSON_Delete(j);
+        cn_free(run_set);
+        return cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
+    }
+    for (int g = 0; g < n_groups; g++)
+        for (int k = 0; k < group_n[g]; k++) run_set[group_runs[g][k]] = group_settings[g];
     cJSON_AddStringToObject(j, "title", title);
     cJSON_AddStringToObject(j, "clipnn_version", CN_VERSION);
-    cJSON_AddNumberToObject(j, "blow_up_factor", CN_REPORT_BLOWUP);
+    cJSON_AddNumberToObject(j, "blow_up_factor", CN_REPORT_BLOWUP_FACTOR);
     cJSON *vs = cJSON_AddArrayToObject(j, "variants");
     cJSON *rs = cJSON_AddArrayToObject(j, "runs");
     int paired_oom = 0;
@@ -242,15 +249,15 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
         goto out;
     }
     for (int g = 0; g < n_groups && vs; g++) {
-        cJSON *v = variant_json(rd, group_names[g], group_runs[g], group_n[g]);
+        cJSON *v = variant_json(rd, group_names[g], group_settings[g], group_runs[g], group_n[g]);
         if (!v || !cJSON_AddItemToArray(vs, v)) { cJSON_Delete(v); st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json"); goto out; }
     }
     for (int i = 0; i < n_runs && rs; i++) {
-        cJSON *r = run_json(&rd[i]);
+        cJSON *r = run_json(&rd[i], run_set[i]);
         if (!r || !cJSON_AddItemToArray(rs, r)) { cJSON_Delete(r); st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json"); goto out; }
     }
     if (!vs || !rs) { st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json"); goto out; }
-    runs_csv(&csv, rd, n_runs);
+    runs_csv(&csv, rd, run_set, n_runs);
     if (csv.oom) { st = cn_error(CN_ERR_NOMEM, "out of memory writing runs.csv"); goto out; }
     snprintf(path, sizeof path, "%s/report.json", out_dir);
     if ((st = cn_write_json_atomic(path, j))) goto out;
@@ -258,6 +265,7 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
     st = cn_write_file_atomic(path, csv.p ? csv.p : "", csv.len);
 out:
     cJSON_Delete(j);
+    cn_free(run_set);
     cn_report_buf_free(&csv);
     return st;
 }

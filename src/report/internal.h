@@ -38,7 +38,14 @@ typedef struct {
     double v;
 } cn_report_val;
 
-enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_NCOLS };
+/* metrics.csv columns read by name, then the derived effective scale (grad_norm_post / grad_norm_pre). */
+enum { CN_RC_STEP, CN_RC_LOSS, CN_RC_GN, CN_RC_COEF, CN_RC_THR, CN_RC_POST, CN_RC_NREAD,
+       CN_RC_SCALE = CN_RC_NREAD, CN_RC_NCOLS };
+
+/* "Blew up": a finite training loss above CN_REPORT_BLOWUP_FACTOR x the run's early level, the median
+ * of its first CN_REPORT_EARLY_ROWS logged finite losses (a diverged run is "diverged" instead). */
+#define CN_REPORT_BLOWUP_FACTOR 100.0
+#define CN_REPORT_EARLY_ROWS 10
 
 /* What became of a run (load.c decides from its files; see cn_report_load). */
 typedef enum {
@@ -49,30 +56,29 @@ typedef enum {
     CN_RUN_NOT_RUN               /* never started (its compare was interrupted first): no files */
 } cn_run_status;
 
-/* "Blew up": a run that did not diverge but whose finite training loss rose above CN_REPORT_BLOWUP x
- * its early level, the median of its first CN_REPORT_EARLY_ROWS finite logged losses. */
-#define CN_REPORT_BLOWUP 100.0
-#define CN_REPORT_EARLY_ROWS 10
-
 typedef struct {
     const cn_report_run *in;
     int failed;                  /* training failed, or its files are missing/unreadable */
-    char reason[600];            /* why, when failed */
-    cn_run_status status;
+    char reason[600];            /* why, when failed (or how an interrupted run without a summary ended) */
+    cn_run_status status;        /* what became of the run: the one source for finished/interrupted/... */
     int have_summary;
     long long steps;
     long long planned_steps;     /* config.json train.steps (0 if unknown) */
-    int blew_up;                 /* see CN_REPORT_BLOWUP */
-    long long blew_up_at;        /* the first logged step above the limit (0: none) */
-    double early_loss;           /* NAN when under CN_REPORT_EARLY_ROWS finite losses were logged */
-    double blew_up_peak;         /* the largest loss above the limit (NAN: none) */
     cn_report_val final_loss, test_loss, test_metric, clip_frac, max_gn, steps_per_s;
     char metric_name[64];
     int diverged;
     long long diverged_at;       /* 0 if none */
-    int interrupted;             /* summary.json says a signal ended it (or see decide_status) */
+    int interrupted;             /* summary.json says a signal ended it (older summaries: stopped_early) */
     int draw_threshold;          /* clip_threshold is a global-norm threshold (config's clip modes) */
-    /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold (NAN = gap) */
+    /* see CN_REPORT_BLOWUP_FACTOR: blew_up_at is the first logged step above the limit (0: none),
+       blew_up_peak the largest such loss (NAN: none); early_loss is NAN when under
+       CN_REPORT_EARLY_ROWS finite losses were logged */
+    int blew_up;
+    long long blew_up_at;
+    double early_loss, blew_up_peak;
+    void *config;                /* config.json (a cJSON object) or NULL: the variant's settings */
+    /* metrics.csv: n rows of step, loss, grad_norm_pre, clip_coef, clip_threshold, grad_norm_post and
+       the derived scale (NAN = gap) */
     long long n;
     double *col[CN_RC_NCOLS];
     /* per-tensor pre-clip norms (metrics.csv gn_pre.<name> columns, log.per_tensor): n_tensors columns of
@@ -80,6 +86,9 @@ typedef struct {
     int n_tensors;
     char **tensor_name;
     double **tensor_col;
+    /* eval.csv: n_eval rows of step, test_loss */
+    long long n_eval;
+    double *eval_step, *eval_loss;
 } cn_report_rundata;
 
 /* Loads what can be loaded; sets failed/reason for missing or malformed files. Only an allocation
@@ -108,10 +117,18 @@ void cn_report_aggregate(const cn_report_rundata *rd, const int *idx, int n, siz
                          cn_report_agg *out);
 
 /* report.json (every number of the tables, per variant and per run) and runs.csv (one row per run)
- * into out_dir, atomically. groups: n_groups variants, each the indices of its runs. */
+ * into out_dir, atomically. groups: n_groups variants, each its name, its settings (the table's
+ * "settings" text) and the indices of its runs. */
 cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
-                               const char *const *group_names, const int *const *group_runs,
-                               const int *group_n, int n_groups, const char *baseline);
+                               const char *const *group_names, const char *const *group_settings,
+                               const int *const *group_runs, const int *group_n, int n_groups, const char *baseline);
+
+/* ---- variant settings (settings.c) ---- */
+
+/* For n configs (cJSON objects from config.json, or NULL when unread), out[i] = the settings in which
+ * config i differs from the others, "path=value, ..." ("" when none, "?" when unread); the caller
+ * frees each with cn_free. */
+cn_status cn_report_settings(void *const *configs, int n, char **out);
 
 /* ---- SVG charts (svg.c) ---- */
 
@@ -120,7 +137,8 @@ typedef struct {
     double *x, *y;
     long long n;
     long long seed;              /* of a seed line (data-seed attribute) */
-    int diverged;                /* drawn from a diverged run (a median: some of its seeds diverged) */
+    int diverged;                /* drawn from a diverged or blown-up run (a median: some of its seeds did);
+                                    its values do not set the top of a log axis */
 } cn_report_line;
 
 typedef struct {
@@ -147,7 +165,8 @@ typedef struct {
     const char *title, *xlabel, *ylabel;
     int log_y;                   /* 1: log10 axis, ticks at powers of 10; values <= 0 are gaps */
     double y_min, y_max;         /* linear axis range (log axes fit the data) */
-    double x_max;                /* last step of any run (the downsampled x may stop short of it) */
+    double x_max;                /* the step at the right edge: the last step of any run (the downsampled x
+                                    may stop short of it), or the end of the early-steps window */
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
@@ -161,5 +180,19 @@ void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n,
 /* The same numbers for report.json ("paired"): JSON null when there is no section; NULL and *oom set when
  * memory ran out. */
 cJSON *cn_report_paired_json(const cn_report_rundata *rd, int n, const char *baseline, int *oom);
+
+/* A tensor x step heatmap of one variant: rows x cols cells, row-major. state 0: no logged step in
+ * the cell, 1: value (log10 colour scale from decade lo to hi, clamped), 2: not finite. */
+typedef struct {
+    const char *id, *title, *colour;   /* colour: the variant's, for the title swatch */
+    int rows, cols;
+    char *const *row_names;
+    const double *v;
+    const unsigned char *state;
+    int lo, hi;
+    double x_max;                      /* the step at the right edge */
+} cn_report_heatmap;
+
+void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h);
 
 #endif

@@ -6,6 +6,7 @@
  * line and column in the reason). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,22 +115,87 @@ static void load_summary(const char *dir, cn_report_rundata *r)
     cJSON_Delete(j);
 }
 
-/* eval.csv with no data row means the run never evaluated: its null test values are "not
- * evaluated" (absent), not "not finite". Without eval.csv the nulls are taken as absent too. */
-static void load_eval_presence(const char *dir, cn_report_rundata *r, int *nomem)
+/* A CSV header's field [f, e) equals name. */
+static int field_is(const char *f, const char *e, const char *name)
+{
+    if (e > f && e[-1] == '\r') e--;
+    return (size_t)(e - f) == strlen(name) && !memcmp(f, name, (size_t)(e - f));
+}
+
+/* Parses one CSV field [s, e) as a double; "nan", "inf", "-inf" allowed. */
+static int parse_field(const char *s, const char *e, double *out)
+{
+    char tmp[64];
+    if (e > s && e[-1] == '\r') e--;
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n >= sizeof tmp) return 0;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (end == tmp || *end) return 0;
+    *out = v;
+    return 1;
+}
+
+/* eval.csv: the test-loss curve (step, test_loss). With no data row the run never evaluated: its
+ * null test values are "not evaluated" (absent), not "not finite"; without eval.csv likewise. A
+ * malformed row fails the run like one of metrics.csv; a torn last line (killed run) is dropped. */
+static void load_eval(const char *dir, cn_report_rundata *r, int *nomem)
 {
     char path[4200];
     join(path, sizeof path, dir, "eval.csv");
     char *buf;
     size_t len;
     char why[300];
-    int rows = 0;
     if (slurp(path, &buf, &len, why, sizeof why, nomem)) {
-        const char *nl = memchr(buf, '\n', len);
-        rows = nl && (size_t)(nl - buf) + 1 < len;
+        char *end = buf + len, *eol = memchr(buf, '\n', len);
+        int c_step = -1, c_loss = -1, ncols = 0;
+        if (eol)
+            for (char *f = buf; f <= eol; ncols++) {
+                char *fe = f;
+                while (fe < eol && *fe != ',') fe++;
+                if (field_is(f, fe, "step")) c_step = ncols;
+                if (field_is(f, fe, "test_loss")) c_loss = ncols;
+                f = fe + 1;
+            }
+        long long cap = 1;
+        for (char *q = buf; q < end; q++) cap += *q == '\n';
+        if (eol && c_step >= 0 && c_loss >= 0) {
+            r->eval_step = cn_malloc((size_t)cap * sizeof(double));
+            r->eval_loss = cn_malloc((size_t)cap * sizeof(double));
+            if (!r->eval_step || !r->eval_loss) { *nomem = 1; cn_free(buf); return; }
+            long long line = 1;
+            for (char *p = eol + 1; p < end; p = eol + 1) {
+                line++;
+                eol = memchr(p, '\n', (size_t)(end - p));
+                int torn = !eol;
+                if (torn) eol = end;
+                if (eol == p || (eol == p + 1 && *p == '\r')) { if (torn) break; continue; }
+                double st = NAN, lo = NAN;
+                int k = 0, ok = 1;
+                for (char *f = p; f <= eol && ok; k++) {
+                    char *fe = f;
+                    while (fe < eol && *fe != ',') fe++;
+                    if (k == c_step) ok = parse_field(f, fe, &st);
+                    if (k == c_loss && ok) ok = parse_field(f, fe, &lo);
+                    f = fe + 1;
+                }
+                if (torn && (!ok || k < ncols)) break;
+                if (!ok || k < ncols || !isfinite(st)) {
+                    fail(r, "%s line %lld: expected %d numbers", path, line, ncols);
+                    break;
+                }
+                r->eval_step[r->n_eval] = st;
+                r->eval_loss[r->n_eval] = lo;
+                r->n_eval++;
+                if (torn) break;
+            }
+        }
         cn_free(buf);
     }
-    if (!rows) {
+    if (!r->n_eval) {
         if (r->test_loss.present && !isfinite(r->test_loss.v)) r->test_loss.present = 0;
         if (r->test_metric.present && !isfinite(r->test_metric.v)) r->test_metric.present = 0;
     }
@@ -157,9 +223,6 @@ static void load_config(const char *dir, cn_report_rundata *r)
         cn_error_clear();
         return;
     }
-    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train"), "steps");
-    if (cJSON_IsNumber(steps) && steps->valuedouble >= 1 && steps->valuedouble < 9e18)
-        r->planned_steps = (long long)steps->valuedouble;
     const cJSON *clip = cJSON_GetObjectItemCaseSensitive(j, "clip");
     if (cJSON_IsObject(clip)) {
         r->draw_threshold = !mode_is_local(clip);
@@ -169,28 +232,18 @@ static void load_config(const char *dir, cn_report_rundata *r)
         cJSON_ArrayForEach(st, clip) if (!mode_is_local(st)) global = 1;
         r->draw_threshold = global;
     }
-    cJSON_Delete(j);
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "train"), "steps");
+    if (cJSON_IsNumber(steps) && steps->valuedouble >= 1 && steps->valuedouble < 9e18)
+        r->planned_steps = (long long)steps->valuedouble;
+    if (cJSON_IsObject(j)) r->config = j;
+    else cJSON_Delete(j);
 }
 
 /* ---- metrics.csv ---- */
 
-static const char *const col_names[CN_RC_NCOLS] = {"step", "loss", "grad_norm_pre", "clip_coef", "clip_threshold"};
-
-/* Parses one CSV field [s, e) as a double; "nan", "inf", "-inf" allowed. */
-static int parse_field(const char *s, const char *e, double *out)
-{
-    char tmp[64];
-    size_t n = (size_t)(e - s);
-    if (n == 0 || n >= sizeof tmp) return 0;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(tmp, &end);
-    if (end == tmp || *end) return 0;
-    *out = v;
-    return 1;
-}
+static const char *const col_names[CN_RC_NREAD] = {"step", "loss", "grad_norm_pre", "clip_coef", "clip_threshold",
+                                                   "grad_norm_post"};
+#define TENSOR_PREFIX "gn_pre."
 
 static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
 {
@@ -204,45 +257,22 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         return;
     }
     /* header: find our columns by name (more may follow; order may change) */
-    int where[CN_RC_NCOLS];
-    for (int c = 0; c < CN_RC_NCOLS; c++) where[c] = -1;
+    int where[CN_RC_NREAD];
+    for (int c = 0; c < CN_RC_NREAD; c++) where[c] = -1;
     char *p = buf, *end = buf + len;
     char *eol = memchr(p, '\n', len);
+    int *tensor_of = NULL;   /* header field -> tensor index, or -1 */
     if (!eol) {
         fail(r, "%s: no header line", path);
         cn_free(buf);
         return;
     }
-    int ncols = 0;
-    for (char *f = p; f <= eol; ncols++) {
-        char *fe = f;
-        while (fe < eol && *fe != ',') fe++;
-        char *te = fe;
-        if (te > f && te[-1] == '\r') te--;
-        for (int c = 0; c < CN_RC_NCOLS; c++)
-            if ((size_t)(te - f) == strlen(col_names[c]) && !memcmp(f, col_names[c], (size_t)(te - f))) where[c] = ncols;
-        f = fe + 1;
-    }
-    for (int c = 0; c < 2; c++)   /* step and loss are required; the others may be gaps */
-        if (where[c] < 0) {
-            fail(r, "%s: no column \"%s\" in the header", path, col_names[c]);
-            cn_free(buf);
-            return;
-        }
-    long long cap = 0;
-    for (char *q = eol + 1; q < end; q++) cap += *q == '\n';
-    cap += 1;
-    for (int c = 0; c < CN_RC_NCOLS; c++) {
-        r->col[c] = cn_malloc((size_t)cap * sizeof(double));
-        if (!r->col[c]) {
-            *nomem = 1;
-            cn_free(buf);
-            return;
-        }
-    }
-    /* per-tensor norms: the gn_pre.<name> columns (log.per_tensor), each tensor's column index */
-    int *tensor_of = cn_malloc((size_t)ncols * sizeof *tensor_of);
-    if (!tensor_of) { *nomem = 1; cn_free(buf); return; }
+    int ncols = 1;
+    for (char *q = p; q < eol; q++) ncols += *q == ',';
+    tensor_of = cn_malloc((size_t)ncols * sizeof *tensor_of);
+    r->tensor_name = cn_calloc((size_t)ncols, sizeof *r->tensor_name);
+    r->tensor_col = cn_calloc((size_t)ncols, sizeof *r->tensor_col);
+    if (!tensor_of || !r->tensor_name || !r->tensor_col) goto nomem;
     int k0 = 0;
     for (char *f = p; f <= eol; k0++) {
         char *fe = f;
@@ -250,31 +280,31 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         char *te = fe;
         if (te > f && te[-1] == '\r') te--;
         tensor_of[k0] = -1;
-        if (te - f > 7 && !memcmp(f, "gn_pre.", 7)) tensor_of[k0] = r->n_tensors++;
+        for (int c = 0; c < CN_RC_NREAD; c++)
+            if (field_is(f, te, col_names[c])) where[c] = k0;
+        size_t pl = strlen(TENSOR_PREFIX);
+        if ((size_t)(te - f) > pl && !memcmp(f, TENSOR_PREFIX, pl)) {
+            char *name = cn_malloc((size_t)(te - f) - pl + 1);
+            if (!name) goto nomem;
+            memcpy(name, f + pl, (size_t)(te - f) - pl);
+            name[(te - f) - (ptrdiff_t)pl] = '\0';
+            tensor_of[k0] = r->n_tensors;
+            r->tensor_name[r->n_tensors++] = name;
+        }
         f = fe + 1;
     }
-    if (r->n_tensors) {
-        r->tensor_name = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_name);
-        r->tensor_col = cn_calloc((size_t)r->n_tensors, sizeof *r->tensor_col);
-        if (!r->tensor_name || !r->tensor_col) { r->n_tensors = 0; cn_free(r->tensor_name); cn_free(r->tensor_col); r->tensor_name = NULL; r->tensor_col = NULL; *nomem = 1; }
-        k0 = 0;
-        for (char *f = p; !*nomem && f <= eol; k0++) {
-            char *fe = f;
-            while (fe < eol && *fe != ',') fe++;
-            char *te = fe;
-            if (te > f && te[-1] == '\r') te--;
-            int t = tensor_of[k0];
-            if (t >= 0) {
-                r->tensor_name[t] = cn_malloc((size_t)(te - f - 7) + 1);
-                r->tensor_col[t] = cn_malloc((size_t)cap * sizeof(double));
-                if (!r->tensor_name[t] || !r->tensor_col[t]) { *nomem = 1; break; }
-                memcpy(r->tensor_name[t], f + 7, (size_t)(te - f - 7));
-                r->tensor_name[t][te - f - 7] = '\0';
-            }
-            f = fe + 1;
+    for (int c = 0; c < 2; c++)   /* step and loss are required; the others may be gaps */
+        if (where[c] < 0) {
+            fail(r, "%s: no column \"%s\" in the header", path, col_names[c]);
+            goto out;
         }
-        if (*nomem) { cn_free(tensor_of); cn_free(buf); return; }
-    }
+    long long cap = 0;
+    for (char *q = eol + 1; q < end; q++) cap += *q == '\n';
+    cap += 1;
+    for (int c = 0; c < CN_RC_NCOLS; c++)
+        if (!(r->col[c] = cn_malloc((size_t)cap * sizeof(double)))) goto nomem;
+    for (int t = 0; t < r->n_tensors; t++)
+        if (!(r->tensor_col[t] = cn_malloc((size_t)cap * sizeof(double)))) goto nomem;
     long long line = 1;
     for (p = eol + 1; p < end; p = eol + 1) {
         line++;
@@ -289,63 +319,71 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
         }
         double row[CN_RC_NCOLS];
         for (int c = 0; c < CN_RC_NCOLS; c++) row[c] = NAN;
-        int k = 0, ok = 1;
+        int k = 0, ok = 1, is_tensor = 0;
         const char *bad = NULL;
         for (char *f = p; f <= le && ok; k++) {
             char *fe = f;
             while (fe < le && *fe != ',') fe++;
-            for (int c = 0; c < CN_RC_NCOLS; c++)
+            for (int c = 0; c < CN_RC_NREAD; c++)
                 if (where[c] == k && !parse_field(f, fe, &row[c])) { ok = 0; bad = col_names[c]; }
-            if (k < ncols && tensor_of[k] >= 0) {
-                double v = NAN;
-                if (!parse_field(f, fe, &v)) { ok = 0; bad = "gn_pre."; }   /* the tensor's name is in the header */
-                r->tensor_col[tensor_of[k]][r->n] = v;
+            if (ok && k < ncols && tensor_of[k] >= 0) {
+                double v;
+                if (!parse_field(f, fe, &v)) { ok = 0; bad = r->tensor_name[tensor_of[k]]; is_tensor = 1; }
+                else r->tensor_col[tensor_of[k]][r->n] = v;
             }
             f = fe + 1;
         }
         if (ok && k < ncols && torn) break;   /* a torn last line of a killed run: dropped */
         if (ok && !isfinite(row[CN_RC_STEP])) { ok = 0; bad = "step"; }
         if (!ok || k < ncols) {
-            if (!ok) fail(r, "%s line %lld, column \"%s\": not a number", path, line, bad);
+            if (!ok) fail(r, "%s line %lld, column \"%s%s\": not a number", path, line,
+                          is_tensor ? TENSOR_PREFIX : "", bad);
             else fail(r, "%s line %lld: %d fields, the header has %d", path, line, k, ncols);
-            cn_free(tensor_of);
-            cn_free(buf);
-            return;
+            goto out;
         }
+        /* the effective scale: how much the whole clip chain shortened the gradient (value,
+           per-tensor and AGC modes included), 1 when it left it alone or it was zero */
+        double pre = row[CN_RC_GN], post = where[CN_RC_POST] >= 0 ? row[CN_RC_POST] : NAN;
+        if (where[CN_RC_POST] < 0) row[CN_RC_SCALE] = row[CN_RC_COEF];
+        else if (isfinite(pre) && isfinite(post)) row[CN_RC_SCALE] = pre > 0 ? post / pre : 1.0;
         for (int c = 0; c < CN_RC_NCOLS; c++) r->col[c][r->n] = row[c];
         r->n++;
         if (torn) break;
     }
+    goto out;
+nomem:
+    *nomem = 1;
+out:
     cn_free(tensor_of);
     cn_free(buf);
 }
 
-/* The early loss level and the blow-up flag (CN_REPORT_BLOWUP, internal.h). A diverged run is
- * "diverged" instead. */
-static int cmp_double(const void *a, const void *b)
+/* The run's early loss level and whether a later finite loss rose above CN_REPORT_BLOWUP_FACTOR times
+ * it; see internal.h. A diverged run is "diverged" instead. */
+static int cmp_dbl(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static void blow_up(cn_report_rundata *r)
+static void find_blow_up(cn_report_rundata *r)
 {
-    r->early_loss = r->blew_up_peak = NAN;
     double early[CN_REPORT_EARLY_ROWS];
     int m = 0;
     long long i = 0;
     for (; i < r->n && m < CN_REPORT_EARLY_ROWS; i++)
         if (isfinite(r->col[CN_RC_LOSS][i])) early[m++] = r->col[CN_RC_LOSS][i];
     if (m < CN_REPORT_EARLY_ROWS) return;   /* too short to tell */
-    qsort(early, (size_t)m, sizeof early[0], cmp_double);
-    r->early_loss = 0.5 * (early[m / 2 - 1] + early[m / 2]);
+    qsort(early, (size_t)m, sizeof early[0], cmp_dbl);
+    r->early_loss = m % 2 ? early[m / 2] : 0.5 * (early[m / 2 - 1] + early[m / 2]);
     if (!(r->early_loss > 0) || r->diverged) return;
     for (; i < r->n; i++) {
         double v = r->col[CN_RC_LOSS][i];
-        if (!(isfinite(v) && v > CN_REPORT_BLOWUP * r->early_loss)) continue;
-        if (!r->blew_up) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
-        if (!r->blew_up || v > r->blew_up_peak) r->blew_up_peak = v;
-        r->blew_up = 1;
+        if (isfinite(v) && v > CN_REPORT_BLOWUP_FACTOR * r->early_loss) {
+            if (!r->blew_up) r->blew_up_at = (long long)r->col[CN_RC_STEP][i];
+            if (!r->blew_up || v > r->blew_up_peak) r->blew_up_peak = v;
+            r->blew_up = 1;
+        }
     }
 }
 
@@ -368,7 +406,6 @@ static void decide_status(const cn_report_run *in, cn_report_rundata *r)
     if (r->have_summary && (r->interrupted || in->exit_code == 130 ||
                             (r->planned_steps && r->steps < r->planned_steps && !r->diverged))) {
         r->status = CN_RUN_INTERRUPTED;
-        r->interrupted = 1;
         return;
     }
     if (!r->have_summary && (in->exit_code == CN_REPORT_EXIT_UNKNOWN || in->exit_code == 130 || in->exit_code > 128)) {
@@ -376,7 +413,6 @@ static void decide_status(const cn_report_run *in, cn_report_rundata *r)
         join(path, sizeof path, in->dir, "checkpoint.safetensors");
         if (cn_file_exists(path)) {
             r->status = CN_RUN_INTERRUPTED;
-            r->interrupted = 1;
             snprintf(r->reason, sizeof r->reason, "ended without summary.json; resumable from its checkpoint");
             return;
         }
@@ -415,14 +451,14 @@ cn_status cn_report_load(const cn_report_run *in, cn_report_rundata *r)
         fail(r, "training failed (exit code %d)", in->exit_code);
     }
     load_summary(in->dir, r);
-    if (r->have_summary) load_eval_presence(in->dir, r, &nomem);
+    if (r->have_summary) load_eval(in->dir, r, &nomem);
     if (!nomem) load_metrics(in->dir, r, &nomem);
     if (!nomem) load_config(in->dir, r);
     if (nomem) {
         cn_report_rundata_free(r);
         return cn_error(CN_ERR_NOMEM, "out of memory loading run %s", in->dir);
     }
-    blow_up(r);
+    find_blow_up(r);   /* also for a run killed before its summary: its metrics.csv may show it */
     decide_status(in, r);
     return CN_OK;
 }
@@ -434,13 +470,19 @@ void cn_report_rundata_free(cn_report_rundata *r)
         r->col[c] = NULL;
     }
     for (int t = 0; t < r->n_tensors; t++) {
-        cn_free(r->tensor_name ? r->tensor_name[t] : NULL);
-        cn_free(r->tensor_col ? r->tensor_col[t] : NULL);
+        cn_free(r->tensor_name[t]);
+        cn_free(r->tensor_col[t]);
     }
     cn_free(r->tensor_name);
     cn_free(r->tensor_col);
     r->tensor_name = NULL;
     r->tensor_col = NULL;
     r->n_tensors = 0;
+    cn_free(r->eval_step);
+    cn_free(r->eval_loss);
+    r->eval_step = r->eval_loss = NULL;
+    r->n_eval = 0;
+    cJSON_Delete(r->config);
+    r->config = NULL;
     r->n = 0;
 }

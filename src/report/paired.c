@@ -5,10 +5,10 @@
  * - a run counts when it ran to its end: finished or diverged (not interrupted, failed or not run);
  * - divergence: every counted run of the variant and of the baseline, diverged or not, in a 2x2
  *   table (Fisher's exact test: the runs are not paired there);
- * - loss: the seeds where both runs were counted and both have a finite test loss (the final training
+ * - loss: the seeds where both runs were counted, neither diverged and both have a finite test loss (the final training
  *   loss instead when no run of the report has a test loss); d = variant - baseline, so d < 0 is a
- *   win for the variant. A seed where one run diverged has no finite loss and is left out of the loss
- *   statistics; the divergence columns carry it. A run that blew up (a huge but finite loss) is paired
+ *   win for the variant. A seed where either run diverged (its loss, even when finite, is garbage) or
+ *   has no finite loss is left out of the loss statistics; the divergence columns carry it. A run that blew up (a huge but finite loss) is paired
  *   with its loss: it is a loss for its variant, and the rank tests and the median are not swamped by it.
  * The statistics are src/report/stats.h's. */
 #include <math.h>
@@ -98,7 +98,8 @@ static row *build_rows(const cn_report_rundata *rd, int n, const char *base, int
             if (dj->diverged && !bk->diverged) r->only_variant_diverged++;
             if (bk->diverged && !dj->diverged) r->only_base_diverged++;
             double lv = loss_of(dj, test), lb = loss_of(bk, test);
-            if (isfinite(lv) && isfinite(lb)) {
+            if (isfinite(lv) && isfinite(lb) && !dj->diverged && !bk->diverged) {   /* a diverged run's loss,
+                                                                                 even finite, is garbage */
                 v[m] = lv;
                 b[m] = lb;
                 m++;
@@ -179,7 +180,7 @@ static void methods(cn_report_buf *b, int test)
         "Runs of different variants with the same seed share data order and initialisation, so each variant is "
         "compared with the baseline seed by seed: d = %s of the variant minus that of the baseline, so a negative "
         "difference (a win) means the variant did better. Only runs that finished count (interrupted and failed "
-        "runs do not); a seed where either run has no finite %s (it diverged) is left out of the loss columns and "
+        "runs do not); a seed where either run diverged or has no finite %s is left out of the loss columns and "
         "shows in the divergence columns. Methods: the Wilcoxon signed-rank test (two-sided; zero differences "
         "dropped; the exact null distribution for up to %d differences with no zero and no tied |d|, else the "
         "normal approximation with the tie correction and no continuity correction); the sign test (two-sided "

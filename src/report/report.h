@@ -3,12 +3,17 @@
  *
  * Input per run: its run directory (docs/run-files.md: summary.json, metrics.csv, eval.csv, config.json)
  * and the exit code of the training process. Runs are grouped by variant in the order of first
- * appearance; seeds of one variant are aggregated (mean ± sample std over seeds for the table,
- * per-step median across seeds for the charts).
+ * appearance; seeds of one variant are aggregated (mean ± sample std over the seeds that ran to their
+ * end for the table, without the diverged or blown-up ones in the loss columns; per-step median across
+ * seeds for the charts);
+ * unfinished runs (interrupted, short of train.steps, or never started) are listed apart and never
+ * averaged. What each variant changed is the caller's cn_report_run.settings when given (compare
+ * passes its --variant/--sweep settings), else read from the runs' config.json (src/report/settings.c):
+ * the settings in which its config differs from the other variants'.
  *
  * A diverged or failed run is a result, not an error: it appears in the table and the charts.
  * A run whose files are missing or unreadable is shown as "failed" with the reason. Only
- * failing to write the report itself is an error. */
+ * failing to write the report itself is an error. The same run files give the same bytes. */
 #ifndef CN_REPORT_H
 #define CN_REPORT_H
 
@@ -22,7 +27,8 @@ typedef struct {
     int exit_code;         /* of the training process: 0 done, 3 stopped on non-finite, 130 interrupted,
                               -1 never started, CN_REPORT_EXIT_UNKNOWN judge by the files alone,
                               other = failed (no/partial files) */
-    const char *settings;  /* what the variant changed ("clip.mode=none, clip.max_norm=0.1"), or NULL */
+    const char *settings;  /* what the variant changed ("clip.mode=none, clip.max_norm=0.1"), or NULL: from
+                              config.json (the variant's first run's value counts) */
 } cn_report_run;
 
 /* exit_code of a run whose process this program did not see (a rebuilt report, a run kept from an

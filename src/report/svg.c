@@ -165,8 +165,9 @@ static void axes(cn_report_buf *b, const cn_report_chart *c, const frame *f)
 }
 
 /* Path data for a line; returns the number of drawable points. A point alone between gaps becomes
- * a zero-length segment, which round line caps render as a dot. */
-static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *l)
+ * a zero-length segment, which round line caps render as a dot. flat: leave out the inner points of
+ * a run at the same printed height (a constant threshold needs 2 points, not 800). */
+static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *l, int flat)
 {
     long long drawn = 0;
     int pen = 0, run = 0;
@@ -176,6 +177,11 @@ static long long path_d(cn_report_buf *b, const frame *f, const cn_report_line *
             if (pen && run == 1) cn_report_puts(b, "l0,0");
             pen = 0;
             continue;
+        }
+        if (flat && pen && i + 1 < l->n && isfinite(l->x[i + 1])) {
+            double yp = py(f, l->y[i - 1]), yn = py(f, l->y[i + 1]);
+            if (isfinite(yp) && isfinite(yn) && lround(yp * 10) == lround(y * 10) && lround(yn * 10) == lround(y * 10))
+                continue;
         }
         cn_report_printf(b, "%s%.1f,%.1f", pen ? "L" : "M", x, y);
         run = pen ? run + 1 : 1;
@@ -193,11 +199,11 @@ static int drawable(const frame *f, const cn_report_line *l)
     return 0;
 }
 
-static void path(cn_report_buf *b, const frame *f, const cn_report_line *l, const char *attrs)
+static void path(cn_report_buf *b, const frame *f, const cn_report_line *l, const char *attrs, int flat)
 {
     if (!drawable(f, l)) return;
     cn_report_printf(b, "<path %s d=\"", attrs);
-    path_d(b, f, l);
+    path_d(b, f, l, flat);
     cn_report_puts(b, "\"/>\n");
 }
 
@@ -391,14 +397,145 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
             char attrs[128];
             snprintf(attrs, sizeof attrs, "class=\"seed\" data-seed=\"%lld\" stroke-width=\"1\" stroke-opacity=\"0.3\"",
                      s[v].seeds[k].seed);
-            path(b, &f, &s[v].seeds[k], attrs);
+            path(b, &f, &s[v].seeds[k], attrs, 0);
         }
-        path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"");
+        path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"", 0);
         /* the threshold runs through the variant's own noisy band: a white underlay keeps it visible */
-        path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"");
-        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"");
+        path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"", 1);
+        path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"", 1);
         cn_report_puts(b, "</g>\n");
     }
     markers(b, &f, s, n);
     cn_report_puts(b, "</svg>\n");
+}
+
+/* ---- per-tensor heatmap ---- */
+
+/* A sequential colour scale (viridis: perceptually uniform, readable in grey and by most colour-blind
+ * readers), sampled at 9 points and interpolated linearly into HEAT_LEVELS bins. */
+#define HEAT_LEVELS 16
+static const unsigned char viridis[9][3] = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},
+                                            {44, 114, 142}, {33, 145, 140}, {40, 174, 128},
+                                            {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
+#define HEAT_NONFINITE "#e8202a"
+
+static void heat_colour(char out[8], int level)
+{
+    double t = (level + 0.5) / HEAT_LEVELS * 8;
+    int i = (int)t;
+    if (i > 7) i = 7;
+    double f = t - i;
+    int rgb[3];
+    for (int k = 0; k < 3; k++) rgb[k] = (int)lround(viridis[i][k] + f * (viridis[i + 1][k] - viridis[i][k]));
+    snprintf(out, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+static int heat_level(double v, int lo, int hi)
+{
+    if (!(v > 0)) return 0;
+    double t = (log10(v) - lo) / (hi - lo);
+    int l = (int)floor(t * HEAT_LEVELS);
+    return l < 0 ? 0 : l >= HEAT_LEVELS ? HEAT_LEVELS - 1 : l;
+}
+
+void cn_report_svg_heatmap(cn_report_buf *b, const cn_report_heatmap *h)
+{
+    size_t longest = 0;
+    for (int t = 0; t < h->rows; t++)
+        if (strlen(h->row_names[t]) > longest) longest = strlen(h->row_names[t]);
+    double left = 16 + FONT_W * 0.92 * (double)(longest < 34 ? longest : 34);
+    if (left < MARGIN_L) left = MARGIN_L;
+    double row_h = h->rows > 24 ? 10 : 16, top = 40, w = SVG_W - left - MARGIN_R, ph = row_h * h->rows;
+    double cell_w = w / h->cols, bottom = top + ph, legend_y = bottom + 66, height = legend_y + 30;
+    cn_report_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart heatmap\" id=\"chart-%s\" width=\"%.0f\" "
+                        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\" "
+                        "role=\"img\">\n",
+                     h->id, SVG_W, height, SVG_W, height);
+    cn_report_puts(b, "<title>Per-tensor gradient norm: ");
+    cn_report_html(b, h->title);
+    cn_report_puts(b, "</title>\n");
+    cn_report_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"#fff\"/>\n", SVG_W, height);
+    cn_report_printf(b, "<rect x=\"%.1f\" y=\"12\" width=\"14\" height=\"14\" rx=\"2\" fill=\"%s\"/>\n", left, h->colour);
+    char t[300];
+    snprintf(t, sizeof t, "Per-tensor gradient norm before clipping: %s", h->title);
+    text(b, left + 20, 24, "start", " font-size=\"15\" font-weight=\"bold\"", t);
+
+    /* the cells: one path per colour, each a run of equal cells along a row, drawn 0.6 px wider than
+       its share (but not past the frame) so that scaled-down neighbours leave no hairline between them */
+    cn_report_puts(b, "<g class=\"cells\">\n");
+    for (int level = 0; level <= HEAT_LEVELS; level++) {
+        int started = 0;
+        for (int r = 0; r < h->rows; r++) {
+            const unsigned char *st = h->state + (size_t)r * h->cols;
+            const double *v = h->v + (size_t)r * h->cols;
+            for (int c = 0; c < h->cols;) {
+                int mine = level == HEAT_LEVELS ? st[c] == 2 : st[c] == 1 && heat_level(v[c], h->lo, h->hi) == level;
+                if (!mine) { c++; continue; }
+                int e = c + 1;
+                while (e < h->cols && (level == HEAT_LEVELS ? st[e] == 2
+                                                            : st[e] == 1 && heat_level(v[e], h->lo, h->hi) == level))
+                    e++;
+                if (!started) {
+                    char col[8];
+                    if (level == HEAT_LEVELS) snprintf(col, sizeof col, "%s", HEAT_NONFINITE);
+                    else heat_colour(col, level);
+                    cn_report_printf(b, "<path class=\"level\" data-level=\"%d\" fill=\"%s\" d=\"", level, col);
+                    started = 1;
+                }
+                double cw = (e - c) * cell_w + (e < h->cols ? 0.6 : 0);
+                cn_report_printf(b, "M%.1f,%.1fh%.1fv%.1fh%.1fz", left + c * cell_w, top + r * row_h, cw, row_h, -cw);
+                c = e;
+            }
+        }
+        if (started) cn_report_puts(b, "\"/>\n");
+    }
+    cn_report_puts(b, "</g>\n");
+
+    /* row labels, frame, x ticks */
+    cn_report_printf(b, "<g class=\"axes\" font-size=\"%d\" fill=\"#333\">\n", row_h < 16 ? 9 : 11);
+    for (int r = 0; r < h->rows; r++) {
+        char name[40];
+        snprintf(name, sizeof name, "%s", h->row_names[r]);   /* long names cut at 34 characters */
+        text(b, left - 6, top + r * row_h + row_h * 0.72, "end", "", name);
+    }
+    cn_report_puts(b, "</g>\n<g class=\"axes\" font-size=\"11\" fill=\"#333\">\n");
+    cn_report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n",
+                     left, top, w, ph);
+    double st = nice_step(h->x_max, 8);
+    if (st < 1) st = 1;
+    char lab[32];
+    for (double v = 0; v <= h->x_max + st * 1e-9; v += st) {
+        double x = left + v / h->x_max * w;
+        cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", x, bottom, x,
+                         bottom + 5);
+        fmt_tick(lab, sizeof lab, v);
+        text(b, x, bottom + 18, "middle", "", lab);
+    }
+    text(b, left + w / 2, bottom + 38, "middle", " font-size=\"12\"", "optimizer step");
+    cn_report_puts(b, "</g>\n");
+
+    /* the colour legend: the bins with the decades at their edges, then the non-finite swatch */
+    cn_report_puts(b, "<g class=\"legend\" font-size=\"11\" fill=\"#222\">\n");
+    double lx = left, lw = 16;
+    text(b, lx, legend_y - 4, "start", "", "gradient norm (log scale):");
+    lx += 170;
+    for (int level = 0; level < HEAT_LEVELS; level++) {
+        char col[8];
+        heat_colour(col, level);
+        cn_report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"12\" fill=\"%s\"/>\n",
+                         lx + level * lw, legend_y - 14, lw, col);
+    }
+    int span = h->hi - h->lo, every = span <= 4 ? 1 : (span + 3) / 4;
+    for (int d = h->lo; d <= h->hi; d++) {
+        if ((d - h->lo) % every && d != h->hi) continue;
+        fmt_decade(lab, sizeof lab, d);
+        char full[40];
+        snprintf(full, sizeof full, "%s%s", d == h->hi ? "≥" : d == h->lo ? "≤" : "", lab);
+        text(b, lx + (double)(d - h->lo) / span * HEAT_LEVELS * lw, legend_y + 12, "middle", "", full);
+    }
+    lx += HEAT_LEVELS * lw + 40;
+    cn_report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"12\" fill=\"%s\"/>\n", lx, legend_y - 14,
+                     HEAT_NONFINITE);
+    text(b, lx + 22, legend_y - 4, "start", "", "not finite");
+    cn_report_puts(b, "</g>\n</svg>\n");
 }
