@@ -86,6 +86,10 @@ check 0 report-rebuild report "$T/cmp"
 check 0 report-mix     report "$T/cmp/noclip" "$T/rnn" --out "$T/mix"
 check 2 compare-base   compare tests/configs/tiny_mlp.json --out "$T/cmp" --quiet --set optimizer.lr=0.5
 check 2 compare-seed   compare tests/configs/tiny_mlp.json --out "$T/cmp2" --quiet --seeds 2 --set seed=9e15
+check 0 probe-explode probe tests/configs/tiny_rnn.json --out "$T/probe" --quiet --set optimizer.type=sgd \
+                      --set optimizer.lr=1e30
+check 0 probe-run     probe --run tests/data/probe --out "$T/probe2" --quiet
+check 2 probe-empty   probe --run "$T/bad" --quiet
 
 echo "valgrind.sh: $((n - fails)) of $n runs clean"
 [ "$fails" -eq 0 ]

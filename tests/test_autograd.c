@@ -5,6 +5,8 @@
  * gc_cases[] (verified on the tape, not just declared) and a forward-value test
  * listed in fwd_covered[]; gradcheck_cases_cover_every_op fails otherwise. */
 #include "testutil.h"
+#include "tensor/vec.h"
+#include "autograd/cells.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1125,13 +1125,13 @@ static cn_status sign_apply(cn_clipper *self, cn_clip_ctx *ctx)
 }
 
 static void sign_free(cn_clipper *self) { cn_free(self); }
-static const cn_clipper_ops sign_ops = {sign_apply, NULL, NULL, sign_free};
+static const cn_clipper_ops sign_ops = {sign_apply, NULL, NULL, sign_free, NULL};
 static const char *const sign_keys[] = {"scale", NULL};
 
 static cn_status sign_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
     double s;
-    cn_status st = cn_json_number(obj, path, "scale", 0, 1.0, 0, 1, INFINITY, 0, &s);
+    cn_status st = cn_json_number(obj, path, "scale", &(cn_json_num){.def = 1.0, .lo = 0, .lo_open = 1, .hi = INFINITY}, &s);
     if (st) return st;
     sign_clipper *c = cn_calloc(1, sizeof *c);
     if (!c) return cn_error(CN_ERR_NOMEM, "out of memory");

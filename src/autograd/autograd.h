@@ -147,32 +147,16 @@ cn_var *cn_mse(cn_graph *g, cn_var *pred, cn_var *target);
 cn_var *cn_cross_entropy(cn_graph *g, cn_var *logits, const int32_t *labels);
 cn_var *cn_bce_with_logits(cn_graph *g, cn_var *logits, cn_var *target);
 
-/* Fused recurrent cells: one node each for the elementwise part, so the
- * backward is one loop instead of a dozen small ops (see src/layers).
- * (A vanilla RNN cell needs none: h' = tanh(linear(x) + linear(h)).) */
-/* LSTM, gates [B, 4H] = pre-activations in order i, f, g, o:
- * c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c'). */
-cn_var *cn_lstm_cell_c(cn_graph *g, cn_var *gates, cn_var *c);
-cn_var *cn_lstm_cell_h(cn_graph *g, cn_var *gates, cn_var *c_new);
-/* GRU (PyTorch): gi = x W_ih^T + b_ih [B,3H], gh = h W_hh^T + b_hh [B,3H], order r, z, n:
- * r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n), h' = (1 - z) * n + z * h. */
-cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
-
 /* A whole single-layer recurrent network over a sequence in ONE node (PyTorch nn.RNN / nn.LSTM / nn.GRU with
  * h0 = c0 = 0): x [T, B, F], w_ih [G*H, F], w_hh [G*H, H], b_ih and b_hh [G*H] (G = 1, 4, 3; gate order as
  * PyTorch: lstm i, f, g, o; gru r, z, n). Returns every hidden state, [T, B, H] (take cn_select(.., T-1) for
  * the last). bptt = k > 0: truncated BPTT, the gradient from step t into h_{t-1} (and c_{t-1}) is cut at
  * t = k, 2k, ... (values are not changed). The same network as the per-step graph of cn_linear, cn_add and
- * the cells above, equal to float rounding (bit-identical when H % 8 != 0; when H % 8 == 0 the W_hh products
+ * per-step LSTM/GRU cells, equal to float rounding (bit-identical when H % 8 != 0; when H % 8 == 0 the W_hh products
  * use a dedicated kernel with W_hh^T packed once per sequence, which sums in another order); backward runs
  * the whole BPTT loop and computes each weight gradient with one product over all steps. */
 enum { CN_REC_TANH = 0, CN_REC_RELU, CN_REC_LSTM, CN_REC_GRU };
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt);
-
-/* Vectorised elementwise kernels behind cn_tanh, cn_sigmoid and the recurrent ops (o may equal x).
- * Max error against the double-precision functions: tanh 1.3 ulp, sigmoid 2.5 ulp; NaN propagates. */
-void cn_vtanh(float *o, const float *x, size_t n);
-void cn_vsigmoid(float *o, const float *x, size_t n);
 
 /* ---- Finite-difference gradient check ----
  * f builds a scalar loss from the graph inputs (created by the checker as

@@ -1,4 +1,5 @@
-/* The tape: node creation, leaves and the backward pass. Op rules are in ops.c. */
+/* The tape: node creation, leaves, the backward pass, and the error paths every op shares. Op rules are in
+ * ops.c (generic) and recurrent.c. */
 #include "autograd/internal.h"
 
 #include <string.h>
@@ -32,6 +33,27 @@ cn_var *cn__fail(cn_graph *g, cn_status st)
 {
     if (!g->err) g->err = st;
     return NULL;
+}
+
+cn_var *cn__bad_input(cn_graph *g, const char *op)
+{
+    if (g->err) return NULL;   /* a NULL input from an earlier failure: that failure's message stands */
+    cn_error(CN_ERR_ARG, "%s: an input is NULL", op);
+    return cn__fail(g, CN_ERR_ARG);
+}
+
+cn_var *cn__shape_error(cn_graph *g, const char *op, const cn_var *a, const cn_var *b, const char *why)
+{
+    char sa[64], sb[64];
+    cn_error(CN_ERR_SHAPE, "%s: %s (shapes %s and %s)", op, why, cn_shape_str(&a->v, sa, sizeof sa),
+             b ? cn_shape_str(&b->v, sb, sizeof sb) : "-");
+    return cn__fail(g, CN_ERR_SHAPE);
+}
+
+cn_var *cn__arg_error(cn_graph *g, cn_status st, const char *msg)
+{
+    cn_error(st, "%s", msg);
+    return cn__fail(g, st);
 }
 
 static cn_status tape_push(cn_graph *g, cn_var *v)

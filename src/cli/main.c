@@ -19,6 +19,8 @@
 #include "train/compare.h"
 #include "train/trainer.h"
 
+int cn_cli_probe(int argc, char **argv);   /* cli/probe.c */
+
 /* SIGINT/SIGTERM received (train stops after its step on the first; compare forwards each one) */
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
@@ -37,6 +39,7 @@ static const char *const main_usage =
     "  report  DIR... [--out DIR]\n"
     "  eval    CONFIG.json --checkpoint FILE\n"
     "  sample  CONFIG.json --checkpoint FILE [--length N] [--temperature T]\n"
+    "  probe   CONFIG.json [--steps N] [--out DIR] | probe --run RUN_DIR   (choose a clip threshold)\n"
     "  predict CONFIG.json --checkpoint FILE --data FILE [--out FILE]\n"
     "  export  CHECKPOINT --out MODEL.safetensors\n"
     "  clipnn --help | --version [--verbose] ; clipnn COMMAND --help\n"
@@ -83,7 +86,8 @@ static const char *const sample_usage =
 
 static const char *const compare_usage =
     "usage: clipnn compare CONFIG.json [--variant NAME:PATH=VALUE[,PATH=VALUE...]]... [--sweep PATH=V1,V2,...]...\n"
-    "                      [--seeds N] [--jobs N] [--out DIR] [--set PATH=VALUE]... [--quiet]\n"
+    "                      [--seeds N] [--jobs N] [--out DIR] [--set PATH=VALUE]...\n"
+    "                      [--baseline NAME] [--quiet]\n"
     "\n"
     "Trains CONFIG.json once per variant (and per seed with --seeds N: seeds seed .. seed+N-1), each in its own\n"
     "process into DIR/<variant>[-s<seed>]/, --jobs at a time (default: one per core), then writes DIR/report.md,\n"
@@ -99,6 +103,10 @@ static const char *const compare_usage =
     "Ctrl-C: every running run stops after its step with all files and a checkpoint, the report marks it\n"
     "interrupted, exit 130; the same command again finishes the comparison. Per-tensor gradient norms are\n"
     "logged unless the config sets log.per_tensor.\n"
+    "  --baseline NAME     the report compares each variant with this one seed by seed (default: noclip if\n"
+    "                      there is one, else the first variant): wins/losses, paired differences of the test\n"
+    "                      loss with a bootstrap interval, Wilcoxon signed-rank and sign tests, and Fisher's\n"
+    "                      exact test on the divergences\n"
     "Exit: 0 when every run ran (whatever each one's outcome), 2 bad config/variant, 1 I/O error, 130 interrupted.\n"
     "\n"
     "examples:\n"
@@ -106,11 +114,12 @@ static const char *const compare_usage =
     "  clipnn compare cfg.json --variant noclip:clip.mode=none --sweep clip.max_norm=0.1,1,10 --seeds 3\n";
 
 static const char *const report_usage =
-    "usage: clipnn report DIR... [--out DIR]\n"
+    "usage: clipnn report DIR... [--out DIR] [--baseline NAME]\n"
     "\n"
     "Rebuilds report.md, report.html, report.json and runs.csv from run directories: compare folders, single\n"
     "runs (each a variant named after its directory; <variant>-s<seed> is a seed of <variant>) or folders\n"
-    "of runs, in any mix. --out defaults to the directory when only one is given.\n"
+    "of runs, in any mix. --out defaults to the directory when only one is given. --baseline NAME: the\n"
+    "variant the report's paired statistics compare the others with (default: noclip, else the first).\n"
     "\n"
     "example:\n"
     "  clipnn report runs/explode\n";
@@ -164,6 +173,7 @@ typedef struct {
     unsigned long long seed;
     char **variants;
     int n_variants;
+    const char *baseline;   /* compare --baseline */
     char **sweeps;
     int n_sweeps, jobs;
 } cli_args;
@@ -209,6 +219,7 @@ static int parse_args(int argc, char **argv, const char *usage, const char *allo
         else if (!strcmp(o, "--variant")) a->variants[a->n_variants++] = (char *)v;
         else if (!strcmp(o, "--sweep")) a->sweeps[a->n_sweeps++] = (char *)v;
         else if (!strcmp(o, "--prime")) a->prime = v;
+        else if (!strcmp(o, "--baseline")) a->baseline = v;
         else if (!strcmp(o, "--data")) a->data = v;
         else if (!parse_num(v, &num)) return usage_error(usage, "option needs a number, got '%s'", v);
         else if (!strcmp(o, "--seeds")) {
@@ -369,10 +380,10 @@ static int cmd_predict(int argc, char **argv)
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
-    int rc = parse_args(argc, argv, compare_usage, " --variant --sweep --seeds --jobs --out --set --quiet ", &a);
+    int rc = parse_args(argc, argv, compare_usage, " --variant --sweep --seeds --jobs --out --set --quiet --baseline ", &a);
     if (rc >= 0) { free_args(&a); return rc; }
     cn_compare_opts o = {a.config, a.out, a.variants, a.n_variants, a.sweeps, a.n_sweeps, a.seeds ? a.seeds : 1,
-                         a.sets, a.n_sets};
+                         a.sets, a.n_sets, a.baseline};
     cn_compare_plan p;
     memset(&p, 0, sizeof p);
     cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
@@ -453,7 +464,7 @@ out:
 
 static int cmd_report(int argc, char **argv)
 {
-    const char *out = NULL;
+    const char *out = NULL, *baseline = NULL;
     char **dirs = calloc((size_t)argc, sizeof *dirs);
     int n = 0;
     if (!dirs) return usage_error(report_usage, "%s", "out of memory");
@@ -462,6 +473,9 @@ static int cmd_report(int argc, char **argv)
         if (!strcmp(argv[i], "--out")) {
             if (i + 1 >= argc) { free(dirs); return usage_error(report_usage, "option '%s' needs a value", "--out"); }
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--baseline")) {
+            if (i + 1 >= argc) { free(dirs); return usage_error(report_usage, "option '%s' needs a value", "--baseline"); }
+            baseline = argv[++i];
         } else if (argv[i][0] == '-') {
             free(dirs);
             return usage_error(report_usage, "unknown option '%s'", argv[i]);
@@ -471,7 +485,7 @@ static int cmd_report(int argc, char **argv)
     }
     if (!n) { free(dirs); return usage_error(report_usage, "%s", "missing DIR"); }
     if (n > 1 && !out) { free(dirs); return usage_error(report_usage, "%s", "several directories: name the output with --out DIR"); }
-    cn_status st = cn_compare_rebuild(dirs, n, out, stdout);
+    cn_status st = cn_compare_rebuild_baseline(dirs, n, out, baseline, stdout);
     const char *to = out ? out : dirs[0];
     free(dirs);
     if (st) return fail(st);
@@ -528,6 +542,7 @@ static int run_command(int argc, char **argv)
     if (!strcmp(cmd, "report")) return cmd_report(argc, argv);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(cmd, "probe")) return cn_cli_probe(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     return usage_error(main_usage, "unknown command '%s'", cmd);

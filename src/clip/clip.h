@@ -114,6 +114,10 @@ typedef struct cn_clipper_ops {
     cn_status (*save_state)(const cn_clipper *self, const char *prefix, cn_state *out);
     cn_status (*load_state)(cn_clipper *self, const char *prefix, const cn_state *in);
     void (*free)(cn_clipper *self);   /* frees the whole object */
+    /* Optional, for a global-norm mode (cn_clip_mode_def.global_norm): the p of the norm it rescales by
+     * (2 for L2, INFINITY for max |g|). The stage's report.norm_pre is taken in that norm, so the report
+     * and the mode's threshold speak of the same quantity. NULL = 2. */
+    double (*norm_type)(const cn_clipper *self);
 } cn_clipper_ops;
 
 /* First member of every clipper object. */
@@ -139,6 +143,9 @@ cn_status cn_clip_register(const cn_clip_mode_def *def);
 const cn_clip_mode_def *cn_clip_find_mode(const char *name);
 /* "none, value, norm, ..." into buf. */
 const char *cn_clip_mode_names(char *buf, size_t n);
+/* The keys every stage object takes whatever its mode ("mode" and the non-finite policy's), besides the
+ * mode's own cn_clip_mode_def.keys; they keep their meaning when "mode" changes. NULL-terminated. */
+extern const char *const cn_clip_common_keys[];
 
 /* ---- The stage ---- */
 typedef struct cn_clip cn_clip;

@@ -24,7 +24,7 @@ static void *new_clipper(size_t size, const cn_clipper_ops *ops, const char *pat
 /* ======================= none: report only ======================= */
 
 static cn_status none_apply(cn_clipper *self, cn_clip_ctx *ctx) { return CN_OK; }
-static const cn_clipper_ops none_ops = {none_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops none_ops = {none_apply, NULL, NULL, free_plain, NULL};
 
 static cn_status none_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
@@ -62,13 +62,13 @@ static cn_status value_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops value_ops = {value_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops value_ops = {value_apply, NULL, NULL, free_plain, NULL};
 static const char *const value_keys[] = {"clip_value", NULL};
 
 static cn_status value_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
     double c;
-    cn_status st = cn_json_number(obj, path, "clip_value", 1, 0, 0, 1, INFINITY, 0, &c);
+    cn_status st = cn_json_number(obj, path, "clip_value", &(cn_json_num){.required = 1, .lo = 0, .lo_open = 1, .hi = INFINITY}, &c);
     if (st) return st;
     if (!((float)c > 0) || isinf((float)c)) {
         char p[200];
@@ -105,7 +105,9 @@ static cn_status norm_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain};
+static double norm_norm_type(const cn_clipper *self) { return ((const norm_clipper *)self)->norm_type; }
+
+static const cn_clipper_ops norm_ops = {norm_apply, NULL, NULL, free_plain, norm_norm_type};
 static const char *const norm_keys[] = {"max_norm", "norm_type", "eps", NULL};
 
 /* norm_type: a number p >= 1 or "inf" (default 2, filled in). PyTorch takes any p > 0, but below 1
@@ -137,9 +139,9 @@ static cn_status norm_create(cJSON *obj, const char *path, const cn_paramset *ps
 {
     double max_norm, p, eps;
     cn_status st;
-    if ((st = cn_json_number(obj, path, "max_norm", 1, 0, 0, 1, INFINITY, 0, &max_norm))) return st;
+    if ((st = cn_json_number(obj, path, "max_norm", &(cn_json_num){.required = 1, .lo = 0, .lo_open = 1, .hi = INFINITY}, &max_norm))) return st;
     if ((st = get_norm_type(obj, path, &p))) return st;
-    if ((st = cn_json_number(obj, path, "eps", 0, CN_CLIP_TORCH_EPS, 0, 0, INFINITY, 0, &eps))) return st;
+    if ((st = cn_json_number(obj, path, "eps", &(cn_json_num){.def = CN_CLIP_TORCH_EPS, .lo = 0, .hi = INFINITY}, &eps))) return st;
     norm_clipper *n = new_clipper(sizeof *n, &norm_ops, path);
     if (!n) return CN_ERR_NOMEM;
     n->max_norm = max_norm;
@@ -175,13 +177,13 @@ static cn_status npt_apply(cn_clipper *self, cn_clip_ctx *ctx)
     return CN_OK;
 }
 
-static const cn_clipper_ops npt_ops = {npt_apply, NULL, NULL, free_plain};
+static const cn_clipper_ops npt_ops = {npt_apply, NULL, NULL, free_plain, NULL};
 static const char *const npt_keys[] = {"max_norm", NULL};
 
 static cn_status npt_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
 {
     double c;
-    cn_status st = cn_json_number(obj, path, "max_norm", 1, 0, 0, 1, INFINITY, 0, &c);
+    cn_status st = cn_json_number(obj, path, "max_norm", &(cn_json_num){.required = 1, .lo = 0, .lo_open = 1, .hi = INFINITY}, &c);
     if (st) return st;
     npt_clipper *n = new_clipper(sizeof *n, &npt_ops, path);
     if (!n) return CN_ERR_NOMEM;
@@ -237,7 +239,7 @@ static void agc_free(cn_clipper *self)
     cn_free(self);
 }
 
-static const cn_clipper_ops agc_ops = {agc_apply, NULL, NULL, agc_free};
+static const cn_clipper_ops agc_ops = {agc_apply, NULL, NULL, agc_free, NULL};
 static const char *const agc_keys[] = {"clipping", "eps", "exclude", NULL};
 
 /* Length of the name's first component ("1.weight" -> 1: the layer). */
@@ -251,8 +253,8 @@ static cn_status agc_create(cJSON *obj, const char *path, const cn_paramset *ps,
 {
     double clipping, eps;
     cn_status st;
-    if ((st = cn_json_number(obj, path, "clipping", 0, 0.01, 0, 1, INFINITY, 0, &clipping))) return st;
-    if ((st = cn_json_number(obj, path, "eps", 0, 1e-3, 0, 0, INFINITY, 0, &eps))) return st;
+    if ((st = cn_json_number(obj, path, "clipping", &(cn_json_num){.def = 0.01, .lo = 0, .lo_open = 1, .hi = INFINITY}, &clipping))) return st;
+    if ((st = cn_json_number(obj, path, "eps", &(cn_json_num){.def = 1e-3, .lo = 0, .hi = INFINITY}, &eps))) return st;
     agc_clipper *a = new_clipper(sizeof *a, &agc_ops, path);
     if (!a) return CN_ERR_NOMEM;
     a->clipping = clipping;
@@ -456,7 +458,7 @@ static void autoclip_free(cn_clipper *self)
     cn_free(a);
 }
 
-static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free};
+static const cn_clipper_ops autoclip_ops = {autoclip_apply, autoclip_save, autoclip_load, autoclip_free, NULL};
 static const char *const autoclip_keys[] = {"percentile", "history", "fallback_max_norm", "include_current", NULL};
 
 static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -467,9 +469,9 @@ static cn_status autoclip_create(cJSON *obj, const char *path, const cn_paramset
     cn_status st;
     /* default 10: the paper's recommendation (its experiments found p = 10 best);
      * the authors' package uses a different default (see README). */
-    if ((st = cn_json_number(obj, path, "percentile", 0, 10, 0, 0, 100, 0, &pct))) return st;
+    if ((st = cn_json_number(obj, path, "percentile", &(cn_json_num){.def = 10, .lo = 0, .hi = 100}, &pct))) return st;
     if ((st = cn_json_int(obj, path, "history", 0, 1000, 1, 100000000, &hist))) return st;
-    if ((st = cn_json_number_opt(obj, path, "fallback_max_norm", 0, 1, INFINITY, 0, &has_fb, &fb))) return st;
+    if ((st = cn_json_number_opt(obj, path, "fallback_max_norm", &(cn_json_num){.lo = 0, .lo_open = 1, .hi = INFINITY}, &has_fb, &fb))) return st;
     int incl;
     if ((st = cn_json_bool(obj, path, "include_current", 0, 0, &incl))) return st;
     autoclip_clipper *a = new_clipper(sizeof *a, &autoclip_ops, path);
@@ -629,7 +631,7 @@ static void zclip_free(cn_clipper *self)
     cn_free(self);
 }
 
-static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free};
+static const cn_clipper_ops zclip_ops = {zclip_apply, zclip_save, zclip_load, zclip_free, NULL};
 static const char *const zclip_keys[] = {"alpha", "z_thresh", "warmup", "max_norm", "ema_input", NULL};
 
 static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *ps, cn_clipper **out)
@@ -638,10 +640,10 @@ static cn_status zclip_create(cJSON *obj, const char *path, const cn_paramset *p
     long long warm;
     int has_cap;
     cn_status st;
-    if ((st = cn_json_number(obj, path, "alpha", 0, 0.97, 0, 1, 1, 1, &alpha))) return st;
-    if ((st = cn_json_number(obj, path, "z_thresh", 0, 2.5, 0, 1, INFINITY, 0, &zt))) return st;
+    if ((st = cn_json_number(obj, path, "alpha", &(cn_json_num){.def = 0.97, .lo = 0, .lo_open = 1, .hi = 1, .hi_open = 1}, &alpha))) return st;
+    if ((st = cn_json_number(obj, path, "z_thresh", &(cn_json_num){.def = 2.5, .lo = 0, .lo_open = 1, .hi = INFINITY}, &zt))) return st;
     if ((st = cn_json_int(obj, path, "warmup", 0, 25, 1, 100000000, &warm))) return st;
-    if ((st = cn_json_number_opt(obj, path, "max_norm", 0, 1, INFINITY, 0, &has_cap, &cap))) return st;
+    if ((st = cn_json_number_opt(obj, path, "max_norm", &(cn_json_num){.lo = 0, .lo_open = 1, .hi = INFINITY}, &has_cap, &cap))) return st;
     static const char *const ema_inputs[] = {"applied", "uncapped", NULL};
     const char *ema;
     if ((st = cn_json_string(obj, path, "ema_input", 0, "applied", ema_inputs, &ema))) return st;

@@ -1,6 +1,7 @@
 /* The clip stage: statistics, the non-finite policy, the list of clippers, the
  * report, and checkpoint state. See clip.h and docs/clipping.md. */
 #include "clip/internal.h"
+#include "tensor/vec.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -36,72 +37,6 @@ void cn_clip_stats_free(cn_clip_stats *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The per-tensor pass of cn_clip_compute_stats. Double accumulation in a fixed order, independent of the
- * machine and of the clone that runs: element j of the tensor is added to accumulator lane j % 8 (8 lanes,
- * as two 4-double vectors, so the adds of consecutive elements do not wait on each other; the last n % 8
- * elements go to their lanes j % 8 the same way, one by one), and the lanes are summed at the end as
- * ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)). |g| is exact in double, a * a and the sums round as
- * before. Max |g| ignores NaN here (comparison is false), as the scalar loop did; the caller sets NaN. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors only in always-inlined helpers */
-#endif
-typedef float v4f __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
-typedef int64_t v4l __attribute__((vector_size(32)));
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define SCLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SCLONES
-#endif
-
-static inline __attribute__((always_inline)) v4d vabs4(const float *p)
-{
-    v4f f;
-    memcpy(&f, p, sizeof f);
-    v4d d = __builtin_convertvector(f, v4d);
-    return (v4d)((v4l)d & (v4l){INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX});   /* fabs: clear the sign bit */
-}
-
-static inline __attribute__((always_inline)) v4d vmax4(v4d a, v4d m)
-{
-    v4l gt = a > m;   /* false for NaN: m kept */
-    return (v4d)((gt & (v4l)a) | (~gt & (v4l)m));
-}
-
-static SCLONES void tensor_stats(const float *g, size_t n, double *ss_out, double *sa_out, double *mx_out)
-{
-    v4d ss0 = {0}, ss1 = {0}, sa0 = {0}, sa1 = {0}, mx0 = {0}, mx1 = {0};
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        v4d a0 = vabs4(g + j), a1 = vabs4(g + j + 4);
-        ss0 += a0 * a0;
-        ss1 += a1 * a1;
-        sa0 += a0;
-        sa1 += a1;
-        mx0 = vmax4(a0, mx0);
-        mx1 = vmax4(a1, mx1);
-    }
-    double ss[8], sa[8], mx[8];
-    memcpy(ss, &ss0, sizeof ss0);
-    memcpy(ss + 4, &ss1, sizeof ss1);
-    memcpy(sa, &sa0, sizeof sa0);
-    memcpy(sa + 4, &sa1, sizeof sa1);
-    memcpy(mx, &mx0, sizeof mx0);
-    memcpy(mx + 4, &mx1, sizeof mx1);
-    for (size_t l = 0; j < n; j++, l++) {
-        double a = fabs((double)g[j]);
-        ss[l] += a * a;
-        sa[l] += a;
-        if (a > mx[l]) mx[l] = a;
-    }
-    *ss_out = ((ss[0] + ss[4]) + (ss[1] + ss[5])) + ((ss[2] + ss[6]) + (ss[3] + ss[7]));
-    *sa_out = ((sa[0] + sa[4]) + (sa[1] + sa[5])) + ((sa[2] + sa[6]) + (sa[3] + sa[7]));
-    double m = 0;
-    for (int l = 0; l < 8; l++)
-        if (mx[l] > m) m = mx[l];
-    *mx_out = m;
-}
-
 cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
 {
     if (ps->count != s->n_tensors)
@@ -120,7 +55,7 @@ cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
         /* double accumulation: 100 x 1e20f gives 1e42 for the sum of squares,
          * which overflows float but not double (vector 4). */
         double ss, sa, mx;
-        tensor_stats(g, n, &ss, &sa, &mx);
+        cn_vabs_stats(g, n, &ss, &sa, &mx);   /* fixed lane order: see tensor/vec.h */
         long long nf = 0;
         int nan = 0;
         /* Every |g|^2 of a finite float is < 1.2e77, so the double sum of squares is finite exactly when
@@ -239,7 +174,7 @@ struct cn_clip {
 static const char *const k_policies[] = {"propagate", "stop", "skip", "zero", NULL};
 static const cn_nonfinite_policy k_policy_values[] = {CN_NONFINITE_PROPAGATE, CN_NONFINITE_STOP, CN_NONFINITE_SKIP,
                                                       CN_NONFINITE_ZERO};
-static const char *const k_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
+const char *const cn_clip_common_keys[] = {"mode", "on_nonfinite", "max_consecutive_skips", NULL};
 
 /* The policy is one for the whole stage but may be written on any stage object of
  * a list: explicit values must agree, and the resolved value is filled into every
@@ -288,11 +223,11 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
                             cn_clip_mode_names(names, sizeof names));
         }
         /* the accepted keys: the common ones, then the mode's (a custom mode may have any number) */
-        size_t k = 0, nk = sizeof k_common_keys / sizeof k_common_keys[0];   /* includes the NULL */
+        size_t k = 0, nk = sizeof cn_clip_common_keys / sizeof cn_clip_common_keys[0];   /* includes the NULL */
         for (const char *const *q = def->keys; q && *q; q++) nk++;
         const char **keys = cn_malloc(nk * sizeof *keys);
         if (!keys) return cn_error(CN_ERR_NOMEM, "%s: out of memory", path);
-        for (const char *const *q = k_common_keys; *q; q++) keys[k++] = *q;
+        for (const char *const *q = cn_clip_common_keys; *q; q++) keys[k++] = *q;
         for (const char *const *q = def->keys; q && *q; q++) keys[k++] = *q;
         keys[k] = NULL;
         st = cn_json_check_keys(objs[i], path, keys);
@@ -322,11 +257,12 @@ static cn_status build(cn_clip *c, cJSON **objs, char (*paths)[160], int n, cons
         c->defs[i] = def;
         c->n_stages = i + 1;
         if (def->has_threshold) c->has_threshold = 1;
-        if (def->global_norm && def == &cn_clip_mode_norm) {
-            /* the norm mode records its norm_type in the tree (filled by its create) */
-            cJSON *nt = cJSON_GetObjectItemCaseSensitive(objs[i], "norm_type");
-            if (cJSON_IsString(nt)) c->norm_type = INFINITY;
-            else if (cJSON_IsNumber(nt)) c->norm_type = nt->valuedouble;
+        if (def->global_norm && cl->ops->norm_type) {
+            double p = cl->ops->norm_type(cl);
+            if (!(p >= 1.0))   /* as the norm mode's norm_type: a number >= 1 or inf (NaN fails too) */
+                return cn_error(CN_ERR_STATE, "%s: mode \"%s\" reports norm type %g; expected a number >= 1 or inf",
+                                path, def->name, p);
+            c->norm_type = p;
         }
     }
     return CN_OK;

@@ -9,16 +9,15 @@
 
 #include "json/json.h"
 #include "layers/layers.h"
+#include "clip/clip.h"
+#include "optim/optim.h"
 
 const char *const cn_config_top_keys[] = {
     "name", "seed", "threads", "data", "model", "loss", "optimizer", "schedule",
     "clip", "train", "log", "init_from", "compare", NULL};
 
 /* Keys kept when a discriminator ("mode" of a clip stage, "type" of the optimizer or the
- * schedule) changes: they mean the same whatever the mode/type. */
-static const char *const clip_common[] = {"on_nonfinite", "max_consecutive_skips", NULL};
-static const char *const optim_common[] = {"lr", "weight_decay", NULL};
-static const char *const sched_common[] = {"warmup_steps", NULL};
+ * schedule) changes: they mean the same whatever the mode/type. Each module lists its own. */
 
 static int in_list(const char *const *list, const char *k)
 {
@@ -136,7 +135,7 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
         if (cJSON_IsArray(cur)) {
             if (last && !strcmp(section, "clip") && !strcmp(part, "mode") && here.parent) {
                 /* clip.mode=none on a list of stages: the list becomes one stage */
-                return put(here, fresh_object(cJSON_GetArrayItem(cur, 0), clip_common, "mode", parse_value(eq + 1)));
+                return put(here, fresh_object(cJSON_GetArrayItem(cur, 0), cn_clip_common_keys, "mode", parse_value(eq + 1)));
             }
             int idx = 0;
             cn_status st = parse_index(assignment, done, part, cJSON_GetArraySize(cur), &idx);
@@ -154,9 +153,9 @@ cn_status cn_config_set(cJSON *root, const char *assignment)
                 /* a discriminator that changes starts its object afresh (see the README) */
                 const char *const *keep = NULL;
                 int disc = 0, layer = 0;
-                if (!strcmp(section, "clip") && !strcmp(part, "mode") && i >= 1) { disc = 1; keep = clip_common; }
-                else if (!strcmp(section, "optimizer") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = optim_common; }
-                else if (!strcmp(section, "schedule") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = sched_common; }
+                if (!strcmp(section, "clip") && !strcmp(part, "mode") && i >= 1) { disc = 1; keep = cn_clip_common_keys; }
+                else if (!strcmp(section, "optimizer") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = cn_optim_common_keys; }
+                else if (!strcmp(section, "schedule") && i == 1 && !strcmp(part, "type")) { disc = 1; keep = cn_schedule_common_keys; }
                 else if (!strcmp(section, "model") && i == 2 && !strcmp(part, "type")) layer = 1;
                 if (changes && here.parent && (disc || layer))
                     return put(here, layer ? fresh_layer(cur, v) : fresh_object(cur, keep, part, v));

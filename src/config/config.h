@@ -29,8 +29,8 @@ typedef struct {
 } cn_config;
 
 /* Loads the file, applies the overrides in order, validates the top-level and
- * "train"/"log" keys and fills their defaults. `name_hint` (may be NULL) is
- * the default run name (the file's base name is used when NULL). */
+ * "train"/"log" keys and fills their defaults. The run name defaults to the
+ * file's base name. */
 cn_status cn_config_load(const char *file, char *const *sets, int n_sets, cn_config *out);
 /* Same from a parsed tree (takes ownership of root). */
 cn_status cn_config_from_json(cJSON *root, const char *file, char *const *sets, int n_sets, cn_config *out);

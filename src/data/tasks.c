@@ -182,12 +182,12 @@ cn_status cn_data_load_task(cJSON *obj, const char *path, const char *kind, uint
         const char *s;
         if ((st = cn_json_string(obj, path, "target_kind", 0, "float", tk, &s))) return st;
         o.class_target = !strcmp(s, "class");
-        if ((st = cn_json_number(obj, path, "noise", 0, 0.0, 0.0, 0, INFINITY, 0, &o.noise))) return st;
+        if ((st = cn_json_number(obj, path, "noise", &(cn_json_num){.lo = 0.0, .hi = INFINITY}, &o.noise))) return st;
     }
     if (!strcmp(kind, "spirals")) {
         if ((st = cn_json_int(obj, path, "classes", 0, 2, 2, 1000000, &v))) return st;
         o.classes = (int)v;
-        if ((st = cn_json_number(obj, path, "noise", 0, 0.1, 0.0, 0, INFINITY, 0, &o.noise))) return st;
+        if ((st = cn_json_number(obj, path, "noise", &(cn_json_num){.def = 0.1, .lo = 0.0, .hi = INFINITY}, &o.noise))) return st;
     }
 
     cn_dataset *sets[2] = {&out->train, &out->test};

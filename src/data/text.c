@@ -43,7 +43,7 @@ cn_status cn_data_load_text(cJSON *obj, const char *path, const char *base_dir, 
     double frac;
     if ((st = cn_json_string(obj, path, "path", 1, NULL, NULL, &name))) return st;
     if ((st = cn_json_int(obj, path, "seq_len", 0, 64, 1, 1000000, &T))) return st;
-    if ((st = cn_json_number(obj, path, "test_fraction", 0, 0.1, 0.0, 0, 1.0, 1, &frac))) return st;
+    if ((st = cn_json_number(obj, path, "test_fraction", &(cn_json_num){.def = 0.1, .lo = 0.0, .hi = 1.0, .hi_open = 1}, &frac))) return st;
 
     char jp[128], file[1024];
     cn_json_join(jp, sizeof jp, path, "path");

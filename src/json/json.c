@@ -1,5 +1,5 @@
 #include "json/json.h"
-#include "io/files.h"
+#include "tensor/input.h"
 
 #include <errno.h>
 #include <math.h>
@@ -138,25 +138,27 @@ static void range_text(char *buf, size_t n, const char *what, double lo, int lo_
     else snprintf(buf, n, "a %s in %s%.17g, %.17g%s", what, lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
 }
 
-cn_status cn_json_number(cJSON *obj, const char *path, const char *key, int required, double def,
-                         double lo, int lo_open, double hi, int hi_open, double *out)
+cn_status cn_json_number(cJSON *obj, const char *path, const char *key, const cn_json_num *spec, double *out)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     char exp[128];
-    range_text(exp, sizeof exp, "number", lo, lo_open, hi, hi_open);
+    range_text(exp, sizeof exp, "number", spec->lo, spec->lo_open, spec->hi, spec->hi_open);
     if (!v) {
-        if (required) return missing(path, key);
-        *out = def;
-        return cn_json_set(obj, key, cJSON_CreateNumber(def));
+        if (spec->required) return missing(path, key);
+        *out = spec->def;
+        return cn_json_set(obj, key, cJSON_CreateNumber(spec->def));
     }
-    if (!cJSON_IsNumber(v) || !in_range(v->valuedouble, lo, lo_open, hi, hi_open)) return bad(path, key, exp, v);
+    if (!cJSON_IsNumber(v) || !in_range(v->valuedouble, spec->lo, spec->lo_open, spec->hi, spec->hi_open))
+        return bad(path, key, exp, v);
     *out = v->valuedouble;
     return CN_OK;
 }
 
-cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, double lo, int lo_open,
-                             double hi, int hi_open, int *present, double *out)
+cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, const cn_json_num *spec, int *present,
+                             double *out)
 {
+    double lo = spec->lo, hi = spec->hi;
+    int lo_open = spec->lo_open, hi_open = spec->hi_open;
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     *present = 0;
     if (!v || cJSON_IsNull(v)) return v ? CN_OK : cn_json_set(obj, key, cJSON_CreateNull());

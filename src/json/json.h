@@ -25,11 +25,17 @@ cn_status cn_json_check_keys(const cJSON *obj, const char *path, const char *con
 /* obj must be a JSON object. */
 cn_status cn_json_expect_object(const cJSON *obj, const char *path);
 
-/* Number getters. `required` = 1: missing is an error; otherwise `def` is used and stored.
- * Range: value must satisfy lo <(=) v <(=) hi; pass -INFINITY/INFINITY for none;
- * lo_open/hi_open make the bound strict. NaN/Inf never pass. */
-cn_status cn_json_number(cJSON *obj, const char *path, const char *key, int required, double def,
-                         double lo, int lo_open, double hi, int hi_open, double *out);
+/* What a number key takes: `required` = 1: missing is an error; otherwise `def` is used and stored.
+ * Range: the value must satisfy lo <(=) v <(=) hi (give both bounds: -INFINITY/INFINITY for none);
+ * lo_open/hi_open make the bound strict. NaN/Inf never pass. E.g. a learning rate in (0, inf), default 1e-3:
+ *   cn_json_number(obj, path, "lr", &(cn_json_num){.def = 1e-3, .lo = 0, .lo_open = 1, .hi = INFINITY}, &lr) */
+typedef struct {
+    int required;
+    double def;
+    double lo, hi;
+    int lo_open, hi_open;
+} cn_json_num;
+cn_status cn_json_number(cJSON *obj, const char *path, const char *key, const cn_json_num *spec, double *out);
 /* Integers (a number with no fractional part) in [lo, hi]. */
 cn_status cn_json_int(cJSON *obj, const char *path, const char *key, int required, long long def,
                       long long lo, long long hi, long long *out);
@@ -38,9 +44,10 @@ cn_status cn_json_bool(cJSON *obj, const char *path, const char *key, int requir
  * *out points into the tree (valid while the tree lives). */
 cn_status cn_json_string(cJSON *obj, const char *path, const char *key, int required, const char *def,
                          const char *const *choices, const char **out);
-/* Optional number that may be absent or null (stored as null): *present says which. */
-cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, double lo, int lo_open,
-                             double hi, int hi_open, int *present, double *out);
+/* Optional number that may be absent or null (stored as null): *present says which. The range is spec's
+ * (its `required` and `def` are not used). */
+cn_status cn_json_number_opt(cJSON *obj, const char *path, const char *key, const cn_json_num *spec, int *present,
+                             double *out);
 
 /* Sets obj[key] = value (replacing). Returns CN_ERR_NOMEM on failure. */
 cn_status cn_json_set(cJSON *obj, const char *key, cJSON *value);

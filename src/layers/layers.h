@@ -73,9 +73,12 @@ cn_status cn_model_init(cn_model *m, cn_paramset *ps, cn_rng *rng);
  * k, 2k, ...). Initial states are zero. Returns NULL on error (g->err, message in cn_errmsg()). */
 cn_var *cn_model_forward(cn_model *m, cn_graph *g, const cn_paramset *ps, cn_var *x, int bptt);
 void cn_model_free(cn_model *m);
-/* Number of layers and the parameter-name prefix of layer i ("0", "1", or its "name"). */
+/* Number of layers, the parameter-name prefix of layer i ("0", "1", or its "name") and its type ("linear",
+ * "lstm", ...; NULL when i is out of range); whether any layer is recurrent (rnn, lstm or gru). */
 int cn_model_layers(const cn_model *m);
 const char *cn_model_layer_prefix(const cn_model *m, int i);
+const char *cn_model_layer_type(const cn_model *m, int i);
+int cn_model_has_recurrent(const cn_model *m);
 
 /* ---- Losses ---- */
 typedef enum { CN_LOSS_MSE, CN_LOSS_CROSS_ENTROPY, CN_LOSS_BCE_LOGITS } cn_loss_kind;

@@ -100,15 +100,15 @@ static cn_status parse_init_spec(cJSON *spec, const char *path, init_spec *out)
     int nu = 0;
     if (!strcmp(kind, "uniform")) {
         out->kind = INIT_UNIFORM;
-        st = cn_json_number(spec, path, "a", 1, 0, 0, 0, INFINITY, 0, &out->value);
+        st = cn_json_number(spec, path, "a", &(cn_json_num){.required = 1, .lo = 0, .hi = INFINITY}, &out->value);
         unused[nu++] = "std"; unused[nu++] = "gain";
     } else if (!strcmp(kind, "normal")) {
         out->kind = INIT_NORMAL;
-        st = cn_json_number(spec, path, "std", 0, 1.0, 0, 0, INFINITY, 0, &out->value);
+        st = cn_json_number(spec, path, "std", &(cn_json_num){.def = 1.0, .lo = 0, .hi = INFINITY}, &out->value);
         unused[nu++] = "a"; unused[nu++] = "gain";
     } else if (!strcmp(kind, "orthogonal")) {
         out->kind = INIT_ORTHOGONAL;
-        st = cn_json_number(spec, path, "gain", 0, 1.0, 0, 0, INFINITY, 0, &out->value);
+        st = cn_json_number(spec, path, "gain", &(cn_json_num){.def = 1.0, .lo = 0, .hi = INFINITY}, &out->value);
         unused[nu++] = "a"; unused[nu++] = "std";
     } else {
         out->kind = INIT_ZEROS;
@@ -233,7 +233,7 @@ static cn_status parse_layer(cJSON *obj, const char *path, int index, const cn_m
     }
     case L_DROPOUT: {
         double p;
-        if ((st = cn_json_number(obj, path, "p", 0, 0.5, 0, 0, 1, 1, &p))) return st;
+        if ((st = cn_json_number(obj, path, "p", &(cn_json_num){.def = 0.5, .lo = 0, .hi = 1, .hi_open = 1}, &p))) return st;
         L->p = (float)p;
         break;
     }
@@ -308,6 +308,14 @@ cn_status cn_model_build(cJSON *model_json, const char *path, const cn_model_inp
 cn_model_output cn_model_output_shape(const cn_model *m) { return m->out; }
 int cn_model_layers(const cn_model *m) { return m->n; }
 const char *cn_model_layer_prefix(const cn_model *m, int i) { return i >= 0 && i < m->n ? m->l[i].prefix : NULL; }
+const char *cn_model_layer_type(const cn_model *m, int i) { return i >= 0 && i < m->n ? type_names[m->l[i].type] : NULL; }
+
+int cn_model_has_recurrent(const cn_model *m)
+{
+    for (int i = 0; i < m->n; i++)
+        if (is_recurrent(m->l[i].type)) return 1;
+    return 0;
+}
 
 void cn_model_free(cn_model *m)
 {

@@ -3,6 +3,7 @@
  * over the flat parameter block; the state arrays have the same layout as ps->data. */
 #include "optim/optim.h"
 #include "json/json.h"
+#include "tensor/vec.h"
 
 #include <limits.h>
 #include <math.h>
@@ -48,10 +49,19 @@ static cn_status parse_betas(cJSON *obj, const char *path, double *b1, double *b
     return CN_OK;
 }
 
+const char *const cn_optim_common_keys[] = {"type", "lr", "weight_decay", NULL};
+static const char *const k_sgd[] = {"type", "lr", "momentum", "dampening", "nesterov", "weight_decay", NULL};
+static const char *const k_adam[] = {"type", "lr", "betas", "eps", "weight_decay", NULL};
+
+const char *const *cn_optim_type_keys(const char *type)
+{
+    for (int t = 0; opt_names[t]; t++)
+        if (!strcmp(opt_names[t], type)) return t == OPT_SGD ? k_sgd : k_adam;
+    return NULL;
+}
+
 cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out)
 {
-    static const char *const k_sgd[] = {"type", "lr", "momentum", "dampening", "nesterov", "weight_decay", NULL};
-    static const char *const k_adam[] = {"type", "lr", "betas", "eps", "weight_decay", NULL};
     *out = NULL;
     cn_status st;
     const char *type;
@@ -63,22 +73,21 @@ cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramse
     if (o.type == OPT_SGD) {
         /* torch.optim.SGD(lr=required, momentum=0, dampening=0, weight_decay=0, nesterov=False) */
         if ((st = cn_json_check_keys(opt_json, path, k_sgd)) ||
-            (st = cn_json_number(opt_json, path, "lr", 1, 0, 0, 1, INFINITY, 0, &o.lr)) ||
-            (st = cn_json_number(opt_json, path, "momentum", 0, 0, 0, 0, INFINITY, 0, &o.momentum)) ||
-            (st = cn_json_number(opt_json, path, "dampening", 0, 0, 0, 0, 1, 0, &o.dampening)) ||
+            (st = cn_json_number(opt_json, path, "lr", &(cn_json_num){.required = 1, .lo = 0, .lo_open = 1, .hi = INFINITY}, &o.lr)) ||
+            (st = cn_json_number(opt_json, path, "momentum", &(cn_json_num){.lo = 0, .hi = INFINITY}, &o.momentum)) ||
+            (st = cn_json_number(opt_json, path, "dampening", &(cn_json_num){.lo = 0, .hi = 1}, &o.dampening)) ||
             (st = cn_json_bool(opt_json, path, "nesterov", 0, 0, &o.nesterov)) ||
-            (st = cn_json_number(opt_json, path, "weight_decay", 0, 0, 0, 0, INFINITY, 0, &o.weight_decay)))
+            (st = cn_json_number(opt_json, path, "weight_decay", &(cn_json_num){.lo = 0, .hi = INFINITY}, &o.weight_decay)))
             return st;
         if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
             return cn_error(CN_ERR_ARG, "%s.nesterov: needs momentum > 0 and dampening = 0 (as torch.optim.SGD)", path);
     } else {
         /* torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0); AdamW: weight_decay=1e-2 */
         if ((st = cn_json_check_keys(opt_json, path, k_adam)) ||
-            (st = cn_json_number(opt_json, path, "lr", 0, 1e-3, 0, 1, INFINITY, 0, &o.lr)) ||
+            (st = cn_json_number(opt_json, path, "lr", &(cn_json_num){.def = 1e-3, .lo = 0, .lo_open = 1, .hi = INFINITY}, &o.lr)) ||
             (st = parse_betas(opt_json, path, &o.beta1, &o.beta2)) ||
-            (st = cn_json_number(opt_json, path, "eps", 0, 1e-8, 0, 0, INFINITY, 0, &o.eps)) ||
-            (st = cn_json_number(opt_json, path, "weight_decay", 0, o.type == OPT_ADAMW ? 1e-2 : 0.0, 0, 0,
-                                 INFINITY, 0, &o.weight_decay)))
+            (st = cn_json_number(opt_json, path, "eps", &(cn_json_num){.def = 1e-8, .lo = 0, .hi = INFINITY}, &o.eps)) ||
+            (st = cn_json_number(opt_json, path, "weight_decay", &(cn_json_num){.def = o.type == OPT_ADAMW ? 1e-2 : 0.0, .lo = 0, .hi = INFINITY}, &o.weight_decay)))
             return st;
     }
     o.total = ps->total;
@@ -115,22 +124,9 @@ static cn_status check_ps(const cn_optim *o, const cn_paramset *ps, const char *
     return CN_OK;
 }
 
-/* 8-lane float vectors (GCC/Clang vector extensions) for the element loops: the same IEEE operations in
- * the same order as the scalar formulas, lane by lane (no FMA: -std=c11 keeps -ffp-contract=off), so the
- * results are bit-identical to the scalar tail and to PyTorch's float arithmetic. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"   /* 32-byte vectors only in always-inlined helpers */
-#endif
-typedef float v8f __attribute__((vector_size(32)));
-#define V8F(c) ((v8f){c, c, c, c, c, c, c, c})
-#define OINLINE static inline __attribute__((always_inline))
-OINLINE v8f vld(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-OINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define OCLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define OCLONES
-#endif
+/* The element loops below run 8 lanes at a time (tensor/vec.h): the same IEEE operations in the same order
+ * as the scalar formulas, lane by lane, so the results are bit-identical to the scalar tail and to
+ * PyTorch's float arithmetic. */
 
 /* torch _single_tensor_sgd, one element (also the vector body: T is float or v8f):
  *   d_p = d_p.add(param, alpha=weight_decay); buf = torch.clone(d_p) on the first step, else
@@ -148,7 +144,7 @@ OINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
         (p) = (p) + neg_lr * d;                                                  \
     } while (0)
 
-OINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1, float neg_lr,
+VINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1, float neg_lr,
                       int HAS_WD, int HAS_BUF, int FIRST, int NESTEROV)
 {
     size_t j = 0;
@@ -165,29 +161,39 @@ OINLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float wd, 
     }
 }
 
-/* One loop per configuration (weight decay, momentum buffer, first step, nesterov): no branch per element. */
-#define SGD_CASE(WD_, BUF_, FIRST_, NEST_)                                                          \
-    if (has_wd == WD_ && has_buf == BUF_ && first == FIRST_ && nesterov == NEST_) {                \
-        sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, WD_, BUF_, FIRST_, NEST_);                    \
-        return;                                                                                     \
-    }
-static OCLONES void sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
-                                 float neg_lr, int has_wd, int has_buf, int first, int nesterov)
+/* One loop per configuration (weight decay, momentum buffer, first step, nesterov): no branch per element.
+ * The key is wd | buf << 1 | first << 2 | nesterov << 3; first step and nesterov exist only with a buffer.
+ * Returns 0, or -1 for a combination without a loop (nothing is updated then). */
+static VCLONES int sgd_dispatch(float *p, const float *g, float *buf, size_t n, float wd, float mom, float damp1,
+                                float neg_lr, int has_wd, int has_buf, int first, int nesterov)
 {
-    SGD_CASE(0, 0, 0, 0) SGD_CASE(1, 0, 0, 0)
-    SGD_CASE(0, 1, 0, 0) SGD_CASE(1, 1, 0, 0) SGD_CASE(0, 1, 1, 0) SGD_CASE(1, 1, 1, 0)
-    SGD_CASE(0, 1, 0, 1) SGD_CASE(1, 1, 0, 1) SGD_CASE(0, 1, 1, 1) SGD_CASE(1, 1, 1, 1)
+    switch (has_wd | has_buf << 1 | first << 2 | nesterov << 3) {
+    case 0x0: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 0, 0, 0); return 0;
+    case 0x1: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 0, 0, 0); return 0;
+    case 0x2: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 0, 0); return 0;
+    case 0x3: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 0, 0); return 0;
+    case 0x6: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 1, 0); return 0;
+    case 0x7: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 1, 0); return 0;
+    case 0xa: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 0, 1); return 0;
+    case 0xb: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 0, 1); return 0;
+    case 0xe: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 0, 1, 1, 1); return 0;
+    case 0xf: sgd_loop(p, g, buf, n, wd, mom, damp1, neg_lr, 1, 1, 1, 1); return 0;
+    default: return -1;
+    }
 }
 
 /* torch _single_tensor_sgd. Gaps between parameters (alignment padding) hold zeros in data and grad and
  * stay zero, so the loop runs over the whole block. */
-static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
+static cn_status sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
 {
     const float wd = (float)o->weight_decay, mom = (float)o->momentum, damp1 = (float)(1.0 - o->dampening);
     const float neg_lr = (float)-lr;
     float *buf = o->buf1;
-    sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, wd != 0.0f, buf != NULL, buf && o->step == 0,
-                 buf && o->nesterov);
+    int has_wd = wd != 0.0f, has_buf = buf != NULL, first = buf && o->step == 0, nesterov = buf && o->nesterov;
+    if (sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, has_wd, has_buf, first, nesterov))
+        return cn_error(CN_ERR_STATE, "optimizer step: no sgd loop for weight decay %d, buffer %d, first step %d, nesterov %d",
+                        has_wd, has_buf, first, nesterov);
+    return CN_OK;
 }
 
 /* torch _single_tensor_adam / _single_tensor_adamw (amsgrad = False, maximize = False), one element:
@@ -195,62 +201,50 @@ static void sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
  *   exp_avg.mul_(b1).add_(grad, alpha=1-b1);  exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2);
  *   denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps);  param.addcdiv_(exp_avg, denom, value=-step_size).
  * T is float or v8f, SQRT the matching correctly rounded square root (so vector and scalar agree bit for bit). */
-#define ADAM_ELEM(T, SQRT, p, g, m, v, DECAY, GRAD_WD)                           \
+#define ADAM_ELEM(T, SQRT, K, p, g, m, v, DECAY, GRAD_WD)                        \
     do {                                                                         \
         T gj = (g);                                                              \
-        if (DECAY) (p) = (p) * decay;                                            \
-        if (GRAD_WD) gj = gj + wd * (p);                                         \
-        (m) = (m) * b1 + a1 * gj;                                                \
-        (v) = (v) * b2 + a2 * gj * gj;                                           \
-        T denom = SQRT(v) / bc2_sqrt + eps;                                      \
-        (p) = (p) + neg_step_size * (m) / denom;                                 \
+        if (DECAY) (p) = (p) * (K).decay;                                        \
+        if (GRAD_WD) gj = gj + (K).wd * (p);                                     \
+        (m) = (m) * (K).b1 + (K).a1 * gj;                                        \
+        (v) = (v) * (K).b2 + (K).a2 * gj * gj;                                   \
+        T denom = SQRT(v) / (K).bc2_sqrt + (K).eps;                              \
+        (p) = (p) + (K).neg_step_size * (m) / denom;                             \
     } while (0)
 
 typedef struct {
     float b1, b2, a1, a2, wd, decay, neg_step_size, bc2_sqrt, eps;
 } adam_k;
 
-#define ADAM_UNPACK(k)                                                                              \
-    const float b1 = (k)->b1, b2 = (k)->b2, a1 = (k)->a1, a2 = (k)->a2, wd = (k)->wd;              \
-    const float decay = (k)->decay, neg_step_size = (k)->neg_step_size, bc2_sqrt = (k)->bc2_sqrt;   \
-    const float eps = (k)->eps;                                                                     \
-    (void)wd; (void)decay
-
-OINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
+/* The loops read the constants from a local copy: through the pointer, every store to p, m or v could
+ * alias them and force a reload. */
+VINLINE void adam_tail(const adam_k *k, float *p, const float *g, float *m, float *v, size_t j, size_t n,
                        int DECAY, int GRAD_WD)
 {
-    ADAM_UNPACK(k);
-    for (; j < n; j++) ADAM_ELEM(float, sqrtf, p[j], g[j], m[j], v[j], DECAY, GRAD_WD);
+    const adam_k c = *k;
+    for (; j < n; j++) ADAM_ELEM(float, sqrtf, c, p[j], g[j], m[j], v[j], DECAY, GRAD_WD);
 }
 
 /* One loop per configuration: adam, adam with weight decay, adamw with weight decay (adamw with 0 = adam). */
-#define ADAM_DISPATCH(LOOP)                                                                \
-    if (decay_on) LOOP(k, p, g, m, v, n, 1, 0);                                           \
-    else if (grad_wd) LOOP(k, p, g, m, v, n, 0, 1);                                       \
-    else LOOP(k, p, g, m, v, n, 0, 0)
-
-OINLINE void adam_scalar_loop(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int DECAY,
-                              int GRAD_WD)
-{
-    adam_tail(k, p, g, m, v, 0, n, DECAY, GRAD_WD);
-}
 static void adam_generic(const adam_k *k, float *p, const float *g, float *m, float *v, size_t n, int decay_on, int grad_wd)
 {
-    ADAM_DISPATCH(adam_scalar_loop);
+    if (decay_on) adam_tail(k, p, g, m, v, 0, n, 1, 0);
+    else if (grad_wd) adam_tail(k, p, g, m, v, 0, n, 0, 1);
+    else adam_tail(k, p, g, m, v, 0, n, 0, 0);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #include <immintrin.h>
 #define ADAM_AVX 1
 #define VSQRT(x) ((v8f)_mm256_sqrt_ps((__m256)(x)))
-__attribute__((target("avx"))) OINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
+__attribute__((target("avx"))) VINLINE void adam_avx_loop(const adam_k *k, float *p, const float *g, float *m,
                                                          float *v, size_t n, int DECAY, int GRAD_WD)
 {
-    ADAM_UNPACK(k);
+    const adam_k c = *k;
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
         v8f pv = vld(p + j), mv = vld(m + j), vv = vld(v + j);
-        ADAM_ELEM(v8f, VSQRT, pv, vld(g + j), mv, vv, DECAY, GRAD_WD);
+        ADAM_ELEM(v8f, VSQRT, c, pv, vld(g + j), mv, vv, DECAY, GRAD_WD);
         vst(p + j, pv);
         vst(m + j, mv);
         vst(v + j, vv);
@@ -260,7 +254,9 @@ __attribute__((target("avx"))) OINLINE void adam_avx_loop(const adam_k *k, float
 __attribute__((target("avx"))) static void adam_avx(const adam_k *k, float *p, const float *g, float *m, float *v,
                                                     size_t n, int decay_on, int grad_wd)
 {
-    ADAM_DISPATCH(adam_avx_loop);
+    if (decay_on) adam_avx_loop(k, p, g, m, v, n, 1, 0);
+    else if (grad_wd) adam_avx_loop(k, p, g, m, v, n, 0, 1);
+    else adam_avx_loop(k, p, g, m, v, n, 0, 0);
 }
 #endif
 
@@ -301,8 +297,11 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
     }
     /* the step count never wraps (a loaded state is at most the run's step; this guards other callers) */
     if (o->step == LLONG_MAX) return cn_error(CN_ERR_STATE, "optimizer step: the step count is at its maximum");
-    if (o->type == OPT_SGD) sgd_step(o, ps->data, ps->grad, ps->total, lr);
-    else adam_step(o, ps->data, ps->grad, ps->total, lr);
+    if (o->type == OPT_SGD) {
+        if ((st = sgd_step(o, ps->data, ps->grad, ps->total, lr))) return st;
+    } else {
+        adam_step(o, ps->data, ps->grad, ps->total, lr);
+    }
     o->step++;
     return CN_OK;
 }

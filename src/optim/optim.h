@@ -23,6 +23,10 @@ typedef struct cn_optim cn_optim;
 /* Parses the "optimizer" object (defaults filled in; errors name `path`.key) and allocates the state for
  * the parameters of ps (which must be finalized). */
 cn_status cn_optim_from_json(cJSON *opt_json, const char *path, const cn_paramset *ps, cn_optim **out);
+/* The keys every optimizer type takes with the same meaning (kept when "type" changes), and the keys an
+ * optimizer of `type` accepts (NULL for an unknown type). NULL-terminated, static storage. */
+extern const char *const cn_optim_common_keys[];
+const char *const *cn_optim_type_keys(const char *type);
 
 /* The same optimizer from C, without JSON: cn_optim_new(&(cn_optim_opts){.type = CN_OPTIM_ADAM, .lr = 1e-3},
  * &ps, &opt). A field left 0 takes the JSON key's default (CN_ZERO for an actual 0); the values are checked
@@ -64,6 +68,9 @@ typedef struct {
 
 /* Parses the "schedule" object (NULL means {"type": "constant"}); defaults filled in. */
 cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule *out);
+/* The same two lists for the schedule's types. */
+extern const char *const cn_schedule_common_keys[];
+const char *const *cn_schedule_type_keys(const char *type);
 /* lr for 1-based optimizer step s:
  *   s <= w: base * s / w                     (warm-up: step 1 gets base/w, step w gets base)
  *   s >  w: the schedule at e = s - 1 - w    (the schedule starts after the warm-up, at its own step 0)

@@ -8,12 +8,21 @@
 
 static const double pi = 3.14159265358979323846;
 
+static const char *const types[] = {"constant", "step", "cosine", NULL};
+static const char *const k_const[] = {"type", "warmup_steps", NULL};
+static const char *const k_step[] = {"type", "warmup_steps", "step_size", "gamma", NULL};
+static const char *const k_cos[] = {"type", "warmup_steps", "t_max", "eta_min", NULL};
+const char *const cn_schedule_common_keys[] = {"type", "warmup_steps", NULL};
+
+const char *const *cn_schedule_type_keys(const char *type)
+{
+    for (int t = 0; types[t]; t++)
+        if (!strcmp(types[t], type)) return t == CN_SCHED_STEP ? k_step : t == CN_SCHED_COSINE ? k_cos : k_const;
+    return NULL;
+}
+
 cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule *out)
 {
-    static const char *const types[] = {"constant", "step", "cosine", NULL};
-    static const char *const k_const[] = {"type", "warmup_steps", NULL};
-    static const char *const k_step[] = {"type", "warmup_steps", "step_size", "gamma", NULL};
-    static const char *const k_cos[] = {"type", "warmup_steps", "t_max", "eta_min", NULL};
     memset(out, 0, sizeof *out);
     out->type = CN_SCHED_CONSTANT;
     if (!sched_json || cJSON_IsNull(sched_json)) return CN_OK;
@@ -32,12 +41,12 @@ cn_status cn_schedule_from_json(cJSON *sched_json, const char *path, cn_schedule
         if ((st = cn_json_int(sched_json, path, "step_size", 1, 0, 1, (long long)9e18, &v)) ||
             /* gamma <= 1: a decay. Above 1 the lr grows as gamma^(s / step_size) and overflows to inf
              * in a long run (1.5^1750 > 1e308) */
-            (st = cn_json_number(sched_json, path, "gamma", 0, 0.1, 0, 0, 1, 0, &out->gamma)))
+            (st = cn_json_number(sched_json, path, "gamma", &(cn_json_num){.def = 0.1, .lo = 0, .hi = 1}, &out->gamma)))
             return st;
         out->step_size = (double)v;
     } else if (out->type == CN_SCHED_COSINE) {
         if ((st = cn_json_int(sched_json, path, "t_max", 1, 0, 1, (long long)9e18, &v)) ||
-            (st = cn_json_number(sched_json, path, "eta_min", 0, 0, 0, 0, INFINITY, 0, &out->eta_min)))
+            (st = cn_json_number(sched_json, path, "eta_min", &(cn_json_num){.lo = 0, .hi = INFINITY}, &out->eta_min)))
             return st;
         out->t_max = (double)v;
     }

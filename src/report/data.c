@@ -221,7 +221,7 @@ static void runs_csv(cn_report_buf *b, const cn_report_rundata *rd, const char *
 
 cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
                                const char *const *group_names, const char *const *group_settings,
-                               const int *const *group_runs, const int *group_n, int n_groups)
+                               const int *const *group_runs, const int *group_n, int n_groups, const char *baseline)
 {
     cn_status st = CN_OK;
     cJSON *j = cJSON_CreateObject();
@@ -241,6 +241,13 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
     cJSON_AddNumberToObject(j, "blow_up_factor", CN_REPORT_BLOWUP_FACTOR);
     cJSON *vs = cJSON_AddArrayToObject(j, "variants");
     cJSON *rs = cJSON_AddArrayToObject(j, "runs");
+    int paired_oom = 0;
+    cJSON *paired = cn_report_paired_json(rd, n_runs, baseline, &paired_oom);   /* paired.c */
+    if (!paired || !cJSON_AddItemToObject(j, "paired", paired)) {
+        cJSON_Delete(paired);
+        st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
+        goto out;
+    }
     for (int g = 0; g < n_groups && vs; g++) {
         cJSON *v = variant_json(rd, group_names[g], group_settings[g], group_runs[g], group_n[g]);
         if (!v || !cJSON_AddItemToArray(vs, v)) { cJSON_Delete(v); st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json"); goto out; }

@@ -3,6 +3,7 @@
 #define CN_REPORT_INTERNAL_H
 
 #include <stddef.h>
+#include <cJSON.h>
 #include "report/report.h"
 
 /* ---- text buffer (text.c) ---- */
@@ -120,7 +121,7 @@ void cn_report_aggregate(const cn_report_rundata *rd, const int *idx, int n, siz
  * "settings" text) and the indices of its runs. */
 cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_report_rundata *rd, int n_runs,
                                const char *const *group_names, const char *const *group_settings,
-                               const int *const *group_runs, const int *group_n, int n_groups);
+                               const int *const *group_runs, const int *group_n, int n_groups, const char *baseline);
 
 /* ---- variant settings (settings.c) ---- */
 
@@ -169,6 +170,16 @@ typedef struct {
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
+
+/* ---- the "paired against the baseline" section (paired.c) ---- */
+
+/* baseline NULL: "noclip" if a run has that variant, else the first run's variant. Nothing is
+ * written when the runs hold fewer than two variants. */
+void cn_report_paired_md(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+/* The same numbers for report.json ("paired"): JSON null when there is no section; NULL and *oom set when
+ * memory ran out. */
+cJSON *cn_report_paired_json(const cn_report_rundata *rd, int n, const char *baseline, int *oom);
 
 /* A tensor x step heatmap of one variant: rows x cols cells, row-major. state 0: no logged step in
  * the cell, 1: value (log10 colour scale from decade lo to hi, clamped), 2: not finite. */

@@ -69,6 +69,7 @@ typedef struct {
     int by_test;         /* the winner is chosen by test loss (else final training loss) */
     int any_unfinished;
     int oom;
+    const char *baseline;   /* of the paired section (paired.c); NULL: its default */
 } report;
 
 static int unfinished(const cn_report_rundata *d)
@@ -406,7 +407,9 @@ static void md_doc(cn_report_buf *b, const report *r, const char *title)
     }
     cn_report_puts(b, "\n## How to read this\n\n");
     cn_report_puts(b, how_to_read);
-    cn_report_puts(b, "\n\nCharts (training loss, the early steps, pre-clip gradient norm against the clip threshold, "
+    cn_report_puts(b, "\n");
+    cn_report_paired_md(b, r->rd, r->n_runs, r->baseline);
+    cn_report_puts(b, "\nCharts (training loss, the early steps, pre-clip gradient norm against the clip threshold, "
                       "effective scale, test loss, per-tensor gradient norms): [report.html](report.html).\n\n## Runs\n\n"
                       "| variant | seed | outcome | steps | final loss | directory |\n|---|---:|---|---:|---:|---|\n");
     for (int i = 0; i < r->n_runs; i++) run_row_md(b, &r->rd[i]);
@@ -871,6 +874,7 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
                              "half or more of the seeds are not finite). " : "",
                      CN_REPORT_POINTS);
 
+    cn_report_paired_html(b, r->rd, r->n_runs, r->baseline);
     double last = last_step(r), early = ceil(last * CN_REPORT_EARLY_FRAC);
     if (early < CN_REPORT_EARLY_MIN) early = CN_REPORT_EARLY_MIN;
     int show_early = early < last / 2;
@@ -960,7 +964,7 @@ static cn_status write_data(const char *dir, const char *title, const report *r)
         runs[g] = r->g[g].runs;
         n[g] = r->g[g].n;
     }
-    if (!st) st = cn_report_write_data(dir, title, r->rd, r->n_runs, names, sets, runs, n, r->n_groups);
+    if (!st) st = cn_report_write_data(dir, title, r->rd, r->n_runs, names, sets, runs, n, r->n_groups, r->baseline);
     cn_free(names);
     cn_free(sets);
     cn_free(runs);
@@ -970,11 +974,20 @@ static cn_status write_data(const char *dir, const char *title, const report *r)
 
 cn_status cn_report_write(const char *out_dir, const char *title, const cn_report_run *runs, int n_runs, FILE *table)
 {
+    cn_report_opts o = {title, NULL, table};
+    return cn_report_write_opts(out_dir, runs, n_runs, &o);
+}
+
+cn_status cn_report_write_opts(const char *out_dir, const cn_report_run *runs, int n_runs, const cn_report_opts *o)
+{
+    const char *title = o->title;
+    FILE *table = o->table;
     if (!out_dir || !*out_dir) return cn_error(CN_ERR_ARG, "report: no output directory");
     if (n_runs < 0 || (n_runs > 0 && !runs)) return cn_error(CN_ERR_ARG, "report: bad run list");
     if (!title) title = "clipnn compare";
     cn_status st = CN_OK;
     report r = {0};
+    r.baseline = o->baseline;
     cn_report_buf md = {0}, html = {0}, tb = {0};
     void **configs = NULL;
     char **settings = NULL;

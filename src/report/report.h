@@ -43,4 +43,13 @@ typedef struct {
 cn_status cn_report_write(const char *out_dir, const char *title, const cn_report_run *runs, int n_runs,
                           FILE *table);
 
+/* The same with the report's options. */
+typedef struct {
+    const char *title;       /* NULL: "clipnn compare" */
+    const char *baseline;    /* variant of the "paired against the baseline" section; NULL: "noclip" if a
+                                run has that variant, else the first run's */
+    FILE *table;             /* as cn_report_write's */
+} cn_report_opts;
+cn_status cn_report_write_opts(const char *out_dir, const cn_report_run *runs, int n_runs, const cn_report_opts *o);
+
 #endif

@@ -533,6 +533,7 @@ void cn_compare_plan_free(cn_compare_plan *p)
     cJSON_Delete(p->base);
     strs_free(p->base_sets, p->n_base_sets);
     cn_free(p->config_path);
+    cn_free(p->baseline);
     memset(p, 0, sizeof *p);
 }
 
@@ -859,6 +860,12 @@ cn_status cn_compare_plan_make(const cn_compare_opts *o, cn_compare_plan *p)
         if ((st = build_args(p, r))) goto fail;
         p->n_todo++;
     }
+    if (o->baseline) {   /* the paired section's baseline must be one of the folder's variants */
+        int found = 0;
+        for (int i = 0; i < p->n_variants; i++) found |= !strcmp(p->variants[i].name, o->baseline);
+        if (!found) { st = cn_error(CN_ERR_ARG, "--baseline: no variant is named \"%s\"", o->baseline); goto fail; }
+        if (!(p->baseline = cn_strdup(o->baseline))) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto fail; }
+    }
     for (int i = 0; i < n_given; i++) cn_variant_free(&given[i]);
     cn_free(given);
     cn_free(wanted);
@@ -926,7 +933,8 @@ cn_status cn_compare_prepare(const cn_compare_plan *p)
 
 /* The report over runs given as (variant, seed, dir, exit code) with the variants' settings. */
 static cn_status report(const char *out_dir, const char *title, const cn_variant *vars, const int *var_of,
-                        const long long *seed, char *const *dirs, const int *exit_code, int n, FILE *table)
+                        const long long *seed, char *const *dirs, const int *exit_code, int n, const char *baseline,
+                        FILE *table)
 {
     cn_report_run *rr = cn_calloc((size_t)n + 1, sizeof *rr);
     char **settings = cn_calloc((size_t)n + 1, sizeof *settings);
@@ -941,7 +949,8 @@ static cn_status report(const char *out_dir, const char *title, const cn_variant
         rr[i].exit_code = exit_code[i];
         rr[i].settings = settings[i];
     }
-    if (!st) st = cn_report_write(out_dir, title, rr, n, table);
+    cn_report_opts ro = {title, baseline, table};
+    if (!st) st = cn_report_write_opts(out_dir, rr, n, &ro);
     strs_free(settings, n);
     cn_free(rr);
     return st;
@@ -965,7 +974,7 @@ cn_status cn_compare_report(const cn_compare_plan *p, FILE *table)
     char title[512];
     if (!st) {
         make_title(title, sizeof title, p->name, p->n_variants, var_of, n);
-        st = report(p->dir, title, p->variants, var_of, seed, dirs, code, n, table);
+        st = report(p->dir, title, p->variants, var_of, seed, dirs, code, n, p->baseline, table);
     }
     cn_free(var_of);
     cn_free(code);
@@ -1142,12 +1151,23 @@ static cn_status gather_dir(gather *g, const char *dir)
 
 cn_status cn_compare_rebuild(char *const *dirs, int n_dirs, const char *out_dir, FILE *table)
 {
+    return cn_compare_rebuild_baseline(dirs, n_dirs, out_dir, NULL, table);
+}
+
+cn_status cn_compare_rebuild_baseline(char *const *dirs, int n_dirs, const char *out_dir, const char *baseline,
+                                      FILE *table)
+{
     if (n_dirs < 1) return cn_error(CN_ERR_ARG, "report: no directory given");
     if (!out_dir && n_dirs > 1) return cn_error(CN_ERR_ARG, "report: with several directories, name the output with --out DIR");
     gather g;
     memset(&g, 0, sizeof g);
     cn_status st = CN_OK;
     for (int i = 0; !st && i < n_dirs; i++) st = gather_dir(&g, dirs[i]);
+    if (!st && baseline) {
+        int found = 0;
+        for (int i = 0; i < g.n_vars; i++) found |= !strcmp(g.vars[i].name, baseline);
+        if (!found) st = cn_error(CN_ERR_ARG, "--baseline: no variant is named \"%s\"", baseline);
+    }
     if (!st) {
         int *code = cn_calloc((size_t)g.n + 1, sizeof *code);
         if (!code) st = cn_error(CN_ERR_NOMEM, "out of memory");
@@ -1155,7 +1175,7 @@ cn_status cn_compare_rebuild(char *const *dirs, int n_dirs, const char *out_dir,
         char title[512];
         if (g.n_compares == 1 && g.n_singles == 0) make_title(title, sizeof title, g.name, g.n_vars, g.var_of, g.n);
         else snprintf(title, sizeof title, "clipnn report: %d run%s in %d variant%s", g.n, g.n == 1 ? "" : "s", g.n_vars, g.n_vars == 1 ? "" : "s");
-        if (!st) st = report(out_dir ? out_dir : dirs[0], title, g.vars, g.var_of, g.seed, g.dirs, code, g.n, table);
+        if (!st) st = report(out_dir ? out_dir : dirs[0], title, g.vars, g.var_of, g.seed, g.dirs, code, g.n, baseline, table);
         cn_free(code);
     }
     for (int i = 0; i < g.n_vars; i++) cn_variant_free(&g.vars[i]);

@@ -35,6 +35,8 @@ typedef struct {
     int seeds;                       /* >= 1: seeds seed .. seed+seeds-1 */
     char *const *sets;               /* overrides applied to every variant first */
     int n_sets;
+    const char *baseline;            /* the report's paired baseline (a variant's name); NULL: noclip if
+                                        there is one, else the first variant */
 } cn_compare_opts;
 
 typedef struct {
@@ -88,13 +90,15 @@ typedef struct {
     char **base_sets;                /* the overrides every run gets first (with the per-tensor default) */
     int n_base_sets;
     char *config_path;
+    char *baseline;                  /* opts.baseline (checked to be a variant), or NULL */
 } cn_compare_plan;
 
 /* Plans a compare: parses the variants (--variant, --sweep, else the config's compare.variants, else
  * noclip against the config), validates the config of every run (each variant with each of its
  * seeds), and, when out_dir holds a compare.json, merges with it: the base config must be the same
  * (else CN_ERR_ARG naming the first differing path), a variant already there must have the same
- * settings, and runs already there are kept (or resumed when unfinished). Writes nothing. */
+ * settings, and runs already there are kept (or resumed when unfinished); a baseline must name one of
+ * the variants. Writes nothing. */
 cn_status cn_compare_plan_make(const cn_compare_opts *o, cn_compare_plan *p);
 /* Creates the run directories and writes DIR/compare.json (atomically). */
 cn_status cn_compare_prepare(const cn_compare_plan *p);
@@ -108,5 +112,8 @@ void cn_compare_plan_free(cn_compare_plan *p);
  * the directory; "<variant>-s<seed>" with the run's own seed is a seed of <variant>), or directories
  * whose subdirectories are such runs. A compare folder alone gives the same files as cn_compare_report. */
 cn_status cn_compare_rebuild(char *const *dirs, int n_dirs, const char *out_dir, FILE *table);
+/* The same with the paired section's baseline (a variant's name, else CN_ERR_ARG; NULL: the default). */
+cn_status cn_compare_rebuild_baseline(char *const *dirs, int n_dirs, const char *out_dir, const char *baseline,
+                                      FILE *table);
 
 #endif

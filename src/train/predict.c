@@ -230,18 +230,8 @@ cn_status cn_predict(const char *config_path, char *const *sets, int n_sets, con
         for (int b = 0; b < count; b++)
             for (int t = 0; t < steps; t++)
                 memcpy(xb + ((size_t)t * count + b) * F, ex.x + (((size_t)(start + b)) * steps + t) * F, sizeof(float) * F);
-        cn_graph *g = &s.ge;
-        cn_graph_reset(g);
-        g->no_grad = 1;
-        g->training = 0;
-        int xs[3], nd = 0;
-        if (T) xs[nd++] = T;
-        xs[nd++] = count;
-        xs[nd++] = F;
-        cn_tensor xt;
-        cn_tensor_view(&xt, xb, nd, xs);
-        cn_var *pred = cn_model_forward(s.model, g, &s.ps, cn_input(g, &xt), 0);
-        if (!pred) { st = g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed"); goto done; }
+        cn_var *pred;
+        if ((st = cn_session_forward(&s, &s.ge, xb, T, count, F, 0, &pred))) goto done;
         /* pred [count, O] or time-major [T, count, O] -> example-major rows */
         for (int b = 0; b < count; b++)
             for (int t = 0; t < per; t++)

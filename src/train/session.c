@@ -28,17 +28,6 @@ const char *cn_session_metric_name(const cn_session *s)
  * yet. The readers report CN_ERR_IO for it. */
 static cn_status input_status(cn_status st) { return st == CN_ERR_IO ? CN_ERR_ARG : st; }
 
-static int has_recurrent_layer(const cn_session *s)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(s->cfg.root, "model");
-    for (const cJSON *l = m ? m->child : NULL; l; l = l->next) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, "type");
-        if (cJSON_IsString(t) && (!strcmp(t->valuestring, "rnn") || !strcmp(t->valuestring, "lstm") || !strcmp(t->valuestring, "gru")))
-            return 1;
-    }
-    return 0;
-}
-
 /* The model's output must fit the data's targets and the loss. */
 static cn_status check_shapes(cn_session *s)
 {
@@ -48,7 +37,7 @@ static cn_status check_shapes(cn_session *s)
     if (d->target_seq && !o.seq)
         return cn_error(CN_ERR_ARG, "model: data \"%s\" has a target at every time step, but the model outputs "
                         "only the last step (set \"output\": \"sequence\" on the recurrent layer)", kind);
-    if (!d->target_seq && o.seq && !has_recurrent_layer(s))
+    if (!d->target_seq && o.seq && !cn_model_has_recurrent(s->model))
         return cn_error(CN_ERR_ARG, "model: data \"%s\" is a sequence with one target per sequence, but the model "
                         "has no recurrent layer to read it (add an rnn, lstm or gru layer with \"output\": \"last\" "
                         "before the head)", kind);
@@ -137,26 +126,35 @@ cn_status cn_session_open(cn_session *s, const char *config_path, char *const *s
     cn_config *c = &s->cfg;
     cJSON *r = c->root;
     const char *file = c->file;
-#define TRY(expr) do { if ((st = (expr))) return cn_error_prefix(st, "%s", file); } while (0)
-    TRY(cn_loss_parse(c->loss, &s->loss));
-    TRY(input_status(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data)));
+    /* every error below is prefixed with the config file's name */
+    if ((st = cn_loss_parse(c->loss, &s->loss)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = input_status(cn_data_load(cJSON_GetObjectItemCaseSensitive(r, "data"), "data", (uint64_t)c->seed, c->base_dir, &s->data))))
+        return cn_error_prefix(st, "%s", file);
     if (s->data.train.n < 1) return cn_error(CN_ERR_ARG, "%s: data: the training set is empty", file);
     cn_model_input in = {s->data.train.seq_len > 0, s->data.train.features, s->data.train.ids, s->data.vocab_size};
-    TRY(cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model));
+    if ((st = cn_model_build(cJSON_GetObjectItemCaseSensitive(r, "model"), "model", &in, &s->ps, &s->model)))
+        return cn_error_prefix(st, "%s", file);
     s->out = cn_model_output_shape(s->model);
-    TRY(check_shapes(s));
-    TRY(cn_paramset_finalize(&s->ps));
+    if ((st = check_shapes(s)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_paramset_finalize(&s->ps)))
+        return cn_error_prefix(st, "%s", file);
     cn_rng init_rng;
     cn_rng_seed(&init_rng, SEED_INIT(c->seed));
-    TRY(cn_model_init(s->model, &s->ps, &init_rng));
+    if ((st = cn_model_init(s->model, &s->ps, &init_rng)))
+        return cn_error_prefix(st, "%s", file);
     cn_rng_seed(&s->drop_rng, SEED_DROPOUT(c->seed));
-    TRY(cn_optim_from_json(cJSON_GetObjectItemCaseSensitive(r, "optimizer"), "optimizer", &s->ps, &s->optim));
-    TRY(cn_schedule_from_json(cJSON_GetObjectItemCaseSensitive(r, "schedule"), "schedule", &s->sched));
-    TRY(cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip));
+    if ((st = cn_optim_from_json(cJSON_GetObjectItemCaseSensitive(r, "optimizer"), "optimizer", &s->ps, &s->optim)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_schedule_from_json(cJSON_GetObjectItemCaseSensitive(r, "schedule"), "schedule", &s->sched)))
+        return cn_error_prefix(st, "%s", file);
+    if ((st = cn_clip_from_json(cJSON_GetObjectItemCaseSensitive(r, "clip"), "clip", &s->ps, &s->clip)))
+        return cn_error_prefix(st, "%s", file);
     if (c->train.bptt > 0 && !s->data.train.seq_len)
         return cn_error(CN_ERR_ARG, "%s: train.bptt: truncation needs sequence data, but data \"%s\" is not a sequence", file, s->data.kind);
-    TRY(check_cross_keys(s));
-#undef TRY
+    if ((st = check_cross_keys(s)))
+        return cn_error_prefix(st, "%s", file);
     if ((st = cn_batcher_init(&s->batcher, &s->data.train, (int)c->train.batch_size, s->data.shuffle, (uint64_t)c->seed)))
         return st;
     s->batcher_ready = 1;
@@ -699,6 +697,38 @@ static cn_status reduce_grads(cn_session *s, double *loss)
     return cn_dist_allgatherv_f32(s->ps.grad, s->shard_n, s->shard_at);
 }
 
+cn_status cn_session_forward(cn_session *s, cn_graph *g, float *x, int T, int rows, int features, int training,
+                             cn_var **pred)
+{
+    *pred = NULL;
+    cn_status st = cn_graph_reset(g);
+    if (st) return st;
+    g->no_grad = !training;
+    g->training = training;
+    if (training) g->rng = &s->drop_rng;
+    int xs[3], nd = 0;
+    if (T) xs[nd++] = T;
+    xs[nd++] = rows;
+    xs[nd++] = features;
+    cn_tensor xt;
+    cn_tensor_view(&xt, x, nd, xs);
+    *pred = cn_model_forward(s->model, g, &s->ps, cn_input(g, &xt), training ? (int)s->cfg.train.bptt : 0);
+    if (!*pred) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
+    return CN_OK;
+}
+
+/* The loss of pred against the targets y (a tensor of pred's shape; NULL for class labels) or labels. */
+static cn_var *batch_loss(cn_session *s, cn_graph *g, cn_var *pred, float *y, const int32_t *labels)
+{
+    cn_var *tgt = NULL;
+    if (y) {
+        cn_tensor yt;
+        cn_tensor_view(&yt, y, pred->v.ndim, pred->v.shape);
+        tgt = cn_input(g, &yt);
+    }
+    return cn_loss(g, s->loss, pred, tgt, labels);
+}
+
 static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
 {
     const cn_dataset *d = &s->data.train;
@@ -706,32 +736,40 @@ static cn_status forward_backward(cn_session *s, double *loss, int *epoch)
     if (st) return st;
     if (s->dist_size > 1) take_slice(s);
     cn_graph *g = &s->g;
-    if ((st = cn_graph_reset(g))) return st;
-    g->no_grad = 0;
-    g->training = 1;
-    g->rng = &s->drop_rng;
-    int B = s->dist_size > 1 ? s->slice_n : (int)s->cfg.train.batch_size, xs[3], nd = 0;
-    if (s->dist_size > 1) {
+    int rows = (int)s->cfg.train.batch_size;
+    if (s->dist_size > 1) {   /* this rank's slice; dropout draws the whole batch's masks (autograd.h) */
+        rows = s->slice_n;
         g->batch_lo = s->slice_lo;
         g->batch_n = s->slice_n;
         g->batch_total = (int)s->cfg.train.batch_size;
     }
-    if (d->seq_len) xs[nd++] = d->seq_len;
-    xs[nd++] = B;
-    xs[nd++] = d->features;
-    cn_tensor xt, yt;
-    cn_tensor_view(&xt, s->bx, nd, xs);
-    cn_var *x = cn_input(g, &xt);
-    cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, (int)s->cfg.train.bptt);
-    cn_var *tgt = NULL;
-    if (pred && s->by) {
-        cn_tensor_view(&yt, s->by, pred->v.ndim, pred->v.shape);
-        tgt = cn_input(g, &yt);
-    }
-    cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->bl) : NULL;
+    cn_var *pred;
+    if ((st = cn_session_forward(s, g, s->bx, d->seq_len, rows, d->features, 1, &pred)))
+        return st;
+    cn_var *l = batch_loss(s, g, pred, s->by, s->bl);
     if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "forward pass failed");
     *loss = cn_loss_value(l);   /* beyond float32 range: inf, a non-finite loss */
     return cn_backward(g, l);
+}
+
+/* The run statistics after step s->step (saved in checkpoints; summary.json reports them). The loss ring
+ * takes the losses of the logged steps (every log_every, and a stopping one) that are finite: final_loss
+ * is their mean. */
+static void update_run_stats(cn_session *s, double loss, cn_clip_action action)
+{
+    const cn_clip_report *rep = cn_clip_last_report(s->clip);
+    if (!isfinite(loss) || rep->n_nonfinite > 0) {
+        s->nonfinite_steps++;
+        if (!s->diverged_at_step) s->diverged_at_step = s->step;
+    }
+    s->clipped_steps += rep->clipped;
+    s->skipped_steps += rep->skipped;
+    double gn = rep->norm_pre_l2;
+    if (!isnan(gn) && (isnan(s->max_norm_pre) || gn > s->max_norm_pre)) s->max_norm_pre = gn;
+    if ((s->step % s->cfg.train.log_every == 0 || action == CN_CLIP_STOP) && isfinite(loss)) {
+        s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
+        s->loss_ring_n++;
+    }
 }
 
 cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *lr, cn_clip_action *action)
@@ -759,6 +797,7 @@ cn_status cn_session_step(cn_session *s, double *loss_out, int *epoch, double *l
     if ((st = cn_clip_run(s->clip, &s->ps, !isfinite(loss), action))) return st;
     *lr = cn_schedule_lr(&s->sched, cn_optim_lr(s->optim), s->step);
     if (*action == CN_CLIP_UPDATE && (st = cn_optim_step(s->optim, &s->ps, *lr))) return st;
+    update_run_stats(s, loss, *action);
     return CN_OK;
 }
 
@@ -794,23 +833,9 @@ cn_status cn_session_evaluate(cn_session *s, const cn_dataset *ds, double *loss,
         int count = ds->n - start < s->eval_batch ? ds->n - start : s->eval_batch;
         cn_status st = cn_batch_range(ds, start, count, s->ex, s->ey, s->el);
         if (st) return st;
-        cn_graph_reset(g);
-        g->no_grad = 1;
-        g->training = 0;
-        int T = ds->seq_len, xs[3], nd = 0;
-        if (T) xs[nd++] = T;
-        xs[nd++] = count;
-        xs[nd++] = ds->features;
-        cn_tensor xt, yt;
-        cn_tensor_view(&xt, s->ex, nd, xs);
-        cn_var *x = cn_input(g, &xt);
-        cn_var *pred = cn_model_forward(s->model, g, &s->ps, x, 0);
-        cn_var *tgt = NULL;
-        if (pred && s->ey) {
-            cn_tensor_view(&yt, s->ey, pred->v.ndim, pred->v.shape);
-            tgt = cn_input(g, &yt);
-        }
-        cn_var *l = pred ? cn_loss(g, s->loss, pred, tgt, s->el) : NULL;
+        cn_var *pred;
+        if ((st = cn_session_forward(s, g, s->ex, ds->seq_len, count, ds->features, 0, &pred))) return st;
+        cn_var *l = batch_loss(s, g, pred, s->ey, s->el);
         if (!l) return g->err ? g->err : cn_error(CN_ERR_STATE, "evaluation failed");
         size_t rows = cn_rows(&pred->v);
         lsum += cn_loss_value(l) * (double)rows;

@@ -65,10 +65,15 @@ cn_status cn_session_load_params(cn_session *s, const cn_st_file *f, const char 
 cn_status cn_session_resume_file(cn_session *s, const cn_st_file *f, const char *file);
 cn_status cn_session_resume(cn_session *s, const char *checkpoint);
 cn_status cn_session_save(cn_session *s, const char *path);
+/* The model's forward pass on x ([T, rows, features] time-major, or [rows, features] when T = 0) in graph g,
+ * which is reset first. training = 1: dropout on, the graph tapes for backward and train.bptt applies;
+ * 0: evaluation (no dropout, no tape, full sequence). The one forward of train, eval, predict and sample. */
+cn_status cn_session_forward(cn_session *s, cn_graph *g, float *x, int T, int rows, int features, int training,
+                             cn_var **pred);
 /* One optimizer step: zero grads; grad_accum x (next batch, forward, loss,
  * backward); divide by grad_accum; clip stage; optimizer step at the
- * scheduled lr unless the stage says skip or stop. Allocates nothing once
- * the first step has sized the graph's arena. */
+ * scheduled lr unless the stage says skip or stop; the run statistics above.
+ * Allocates nothing once the first step has sized the graph's arena. */
 cn_status cn_session_step(cn_session *s, double *loss, int *epoch, double *lr, cn_clip_action *action);
 /* Makes this session one of `size` data-parallel replicas (rank `rank`): each step it computes the
  * gradient of its contiguous slice of the global batch (uneven when batch_size % size != 0), then every

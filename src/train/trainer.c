@@ -434,22 +434,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
         cn_clip_action act;
         if ((st = cn_session_step(s, &loss, &epoch, &lr, &act))) goto out;
         rep = cn_clip_last_report(s->clip);
-        int nonfinite = !isfinite(loss) || rep->n_nonfinite > 0;
-        if (nonfinite) {
-            s->nonfinite_steps++;
-            if (!s->diverged_at_step) s->diverged_at_step = s->step;
-        }
-        s->clipped_steps += rep->clipped;
-        s->skipped_steps += rep->skipped;
-        double gn = rep->norm_pre_l2;
-        if (!isnan(gn) && (isnan(s->max_norm_pre) || gn > s->max_norm_pre)) s->max_norm_pre = gn;
-        if (s->step % tc->log_every == 0 || act == CN_CLIP_STOP) {
-            if (isfinite(loss)) {   /* final_loss: the mean of the last 100 finite logged losses */
-                s->loss_ring[s->loss_ring_n % CN_LOSS_RING] = loss;
-                s->loss_ring_n++;
-            }
-            log_row(&t, epoch, loss, lr, rep, 1000.0 * (cn_now_s() - t0));
-        }
+        if (s->step % tc->log_every == 0 || act == CN_CLIP_STOP) log_row(&t, epoch, loss, lr, rep, 1000.0 * (cn_now_s() - t0));
         if (act == CN_CLIP_STOP) {
             res->stopped = 1;
             if (cn_clip_policy(s->clip) == CN_NONFINITE_SKIP)
@@ -563,14 +548,8 @@ cn_status cn_sample_text(const char *config_path, char *const *sets, int n_sets,
         k = 1;
     }
     for (; k < length; k++) {
-        cn_graph *g = &s.ge;
-        cn_graph_reset(g);
-        g->no_grad = 1;
-        g->training = 0;
-        cn_tensor xt;
-        cn_tensor_view(&xt, ctx, 3, (int[]){n, 1, 1});
-        cn_var *y = cn_model_forward(s.model, g, &s.ps, cn_input(g, &xt), 0);
-        if (!y) { st = g->err; break; }
+        cn_var *y;
+        if ((st = cn_session_forward(&s, &s.ge, ctx, n, 1, 1, 0, &y))) break;
         const float *logit = y->v.data + (size_t)(n - 1) * (size_t)cn_cols(&y->v);
         int C = cn_cols(&y->v) < V ? cn_cols(&y->v) : V, pick = 0;
         if (temperature <= 0) {

@@ -1,12 +1,12 @@
 /* The trainer: config -> data -> model -> loss -> backward -> clip -> optimizer -> logs.
  *
- * One optimizer step (cn_trainer_step):
+ * One optimizer step (cn_session_step in session.c):
  *   zero grads; for each of grad_accum micro-batches: forward, loss, backward
  *   (gradients summed); divide by grad_accum (the clip stage sees the MEAN
  *   gradient); cn_clip_run (statistics, non-finite policy, modes, report);
  *   optimizer step at the scheduled lr unless the stage said skip or stop;
  *   a row of metrics.csv.
- * Everything is validated in cn_trainer_open before the run directory is
+ * Everything is validated (cn_session_open) before the run directory is
  * created, so a bad config never leaves a half-made run behind. */
 #ifndef CN_TRAINER_H
 #define CN_TRAINER_H

@@ -1,0 +1,20 @@
+/* The per-step recurrent cells, one node per time step: the reference the fused cn_recurrent is held to
+ * (same formulas and operation order; the tests check each cell by finite differences and the fused layer
+ * against the per-step graph built from cn_linear, cn_add and these cells). Not part of the public API
+ * (not installed): a model uses cn_recurrent, which runs the whole sequence in one node. Defined in
+ * recurrent.c. */
+#ifndef CN_AUTOGRAD_CELLS_H
+#define CN_AUTOGRAD_CELLS_H
+
+#include "autograd/autograd.h"
+
+/* (A vanilla RNN cell needs none: h' = tanh(linear(x) + linear(h)).)
+ * LSTM, gates [B, 4H] = pre-activations in order i, f, g, o:
+ * c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c'). */
+cn_var *cn_lstm_cell_c(cn_graph *g, cn_var *gates, cn_var *c);
+cn_var *cn_lstm_cell_h(cn_graph *g, cn_var *gates, cn_var *c_new);
+/* GRU (PyTorch): gi = x W_ih^T + b_ih [B,3H], gh = h W_hh^T + b_hh [B,3H], order r, z, n:
+ * r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n), h' = (1 - z) * n + z * h. */
+cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
+
+#endif

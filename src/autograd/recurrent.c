@@ -1,0 +1,461 @@
+/* The recurrent ops: the fused per-step cells (LSTM c and h, GRU) and the whole-sequence recurrent layer
+ * with its W_hh product kernel. Their backward rules are registered in ops.c's op table.
+ *
+ * The per-step cells are the reference the fused layer is held to: the layer's operation order is that of
+ * the per-step graph of cn_linear, cn_add and these cells, and the tests check the cells alone by finite
+ * differences and the layer against the graph built from them. The GRU cell and the layer run the same
+ * row kernel (gru_step); the LSTM cells compute the same formulas as the layer's row kernels. */
+#include "autograd/cells.h"
+#include "autograd/internal.h"
+#include "tensor/vec.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* LSTM forward for one row: a = s(i), s(f), tanh(g), s(o) [4H]; c' = s(f) c + s(i) tanh(g) */
+static VCLONES void lstm_c_row(const float *a, const float *cp, float *cn, int H)
+{
+    int h = 0;
+    for (; h + 8 <= H; h += 8) vst(cn + h, vld(a + H + h) * vld(cp + h) + vld(a + h) * vld(a + 2 * H + h));
+    for (; h < H; h++) cn[h] = a[H + h] * cp[h] + a[h] * a[2 * H + h];
+}
+
+/* LSTM backward for one row (a as above, tc = tanh(c'), cp = c, dh = dL/dh', dc in: carried dL/dc' from
+ * the next step, out: dL/dc to carry back (0 when `carry` is 0)); writes d pre [4H]:
+ *   dc' = dc + dh s(o) (1 - tc^2);  d o = dh tc s(o)(1 - s(o));  d i = dc' tanh(g) s(i)(1 - s(i));
+ *   d f = dc' c s(f)(1 - s(f));  d g = dc' s(i)(1 - tanh(g)^2);  dc <- dc' s(f) */
+static VCLONES void lstm_bwd_row(const float *a, const float *tc, const float *cp, const float *dh, float *dc,
+                                 float *dg, int H, int carry)
+{
+    int h = 0;
+    v8f one = V8F(1.0f);
+    for (; h + 8 <= H; h += 8) {
+        v8f i = vld(a + h), f = vld(a + H + h), gg = vld(a + 2 * H + h), o = vld(a + 3 * H + h);
+        v8f t = vld(tc + h), d = vld(dh + h);
+        v8f dcv = vld(dc + h) + d * o * (one - t * t);
+        vst(dg + 3 * H + h, d * t * o * (one - o));
+        vst(dg + h, dcv * gg * i * (one - i));
+        vst(dg + H + h, dcv * vld(cp + h) * f * (one - f));
+        vst(dg + 2 * H + h, dcv * i * (one - gg * gg));
+        vst(dc + h, carry ? dcv * f : V8F(0.0f));
+    }
+    for (; h < H; h++) {
+        float i = a[h], f = a[H + h], gg = a[2 * H + h], o = a[3 * H + h];
+        float dcv = dc[h] + dh[h] * o * (1.0f - tc[h] * tc[h]);
+        dg[3 * H + h] = dh[h] * tc[h] * o * (1.0f - o);
+        dg[h] = dcv * gg * i * (1.0f - i);
+        dg[H + h] = dcv * cp[h] * f * (1.0f - f);
+        dg[2 * H + h] = dcv * i * (1.0f - gg * gg);
+        dc[h] = carry ? dcv * f : 0.0f;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Fused recurrent cells. The activations are computed with the vector kernels, row by row, and saved in
+ * aux so that backward needs no transcendental function. */
+
+/* c' = s(f) c + s(i) tanh(g); aux [B, 4H] = s(i), s(f), tanh(g), s(o) */
+cn_var *cn_lstm_cell_c(cn_graph *g, cn_var *gates, cn_var *c)
+{
+    if (!gates || !c || g->err) return cn__bad_input(g, "lstm_cell_c");
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    if (cn_cols(&gates->v) != 4 * H || cn_rows(&gates->v) != B) return cn__shape_error(g, "lstm_cell_c", gates, c, "gates must be [B, 4H] for c [B, H]");
+    cn_var *in[2] = {gates, c};
+    cn_var *y = cn__node(g, CN_OP_LSTM_CELL_C, in, 2, c->v.ndim, c->v.shape, NULL);
+    if (!y) return NULL;
+    float *act = cn_arena_floats(&g->arena, 4 * B * (size_t)H, 0);
+    if (!act) return cn__arg_error(g, CN_ERR_NOMEM, "lstm_cell_c: out of memory");
+    y->aux = act;
+    for (size_t b = 0; b < B; b++) {
+        const float *gt = gates->v.data + b * 4 * (size_t)H, *cp = c->v.data + b * (size_t)H;
+        float *a = act + b * 4 * (size_t)H, *cn = y->v.data + b * (size_t)H;
+        cn_vsigmoid(a, gt, 2 * (size_t)H);
+        cn_vtanh(a + 2 * H, gt + 2 * H, (size_t)H);
+        cn_vsigmoid(a + 3 * H, gt + 3 * H, (size_t)H);
+        for (int h = 0; h < H; h++) cn[h] = a[H + h] * cp[h] + a[h] * a[2 * H + h];
+    }
+    return y;
+}
+
+void cn__lstm_cell_c_backward(cn_var *y)
+{
+    cn_var *gates = y->in[0], *c = y->in[1];
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    const float *act = y->aux;
+    for (size_t b = 0; b < B; b++) {
+        const float *a = act + b * 4 * (size_t)H, *cp = c->v.data + b * (size_t)H;
+        const float *dc = y->grad + b * (size_t)H;
+        if (gates->requires_grad) {
+            float *dg = gates->grad + b * 4 * (size_t)H;
+            for (int h = 0; h < H; h++) {
+                float i = a[h], f = a[H + h], gg = a[2 * H + h];
+                dg[h] += dc[h] * gg * i * (1.0f - i);
+                dg[H + h] += dc[h] * cp[h] * f * (1.0f - f);
+                dg[2 * H + h] += dc[h] * i * (1.0f - gg * gg);
+            }
+        }
+        if (c->requires_grad)
+            for (int h = 0; h < H; h++) c->grad[b * (size_t)H + h] += dc[h] * a[H + h];
+    }
+}
+
+/* h' = s(o) tanh(c'); aux [B, 2H] = s(o), tanh(c') */
+cn_var *cn_lstm_cell_h(cn_graph *g, cn_var *gates, cn_var *c_new)
+{
+    if (!gates || !c_new || g->err) return cn__bad_input(g, "lstm_cell_h");
+    int H = cn_cols(&c_new->v);
+    size_t B = cn_rows(&c_new->v);
+    if (cn_cols(&gates->v) != 4 * H || cn_rows(&gates->v) != B) return cn__shape_error(g, "lstm_cell_h", gates, c_new, "gates must be [B, 4H] for c [B, H]");
+    cn_var *in[2] = {gates, c_new};
+    cn_var *y = cn__node(g, CN_OP_LSTM_CELL_H, in, 2, c_new->v.ndim, c_new->v.shape, NULL);
+    if (!y) return NULL;
+    float *save = cn_arena_floats(&g->arena, 2 * B * (size_t)H, 0);
+    if (!save) return cn__arg_error(g, CN_ERR_NOMEM, "lstm_cell_h: out of memory");
+    y->aux = save;
+    for (size_t b = 0; b < B; b++) {
+        float *o = save + b * 2 * (size_t)H, *tc = o + H, *hn = y->v.data + b * (size_t)H;
+        cn_vsigmoid(o, gates->v.data + b * 4 * (size_t)H + 3 * (size_t)H, (size_t)H);
+        cn_vtanh(tc, c_new->v.data + b * (size_t)H, (size_t)H);
+        for (int h = 0; h < H; h++) hn[h] = o[h] * tc[h];
+    }
+    return y;
+}
+
+void cn__lstm_cell_h_backward(cn_var *y)
+{
+    cn_var *gates = y->in[0], *c = y->in[1];
+    int H = cn_cols(&c->v);
+    size_t B = cn_rows(&c->v);
+    const float *save = y->aux;
+    for (size_t b = 0; b < B; b++) {
+        const float *o = save + b * 2 * (size_t)H, *tc = o + H, *dh = y->grad + b * (size_t)H;
+        for (int h = 0; h < H; h++) {
+            if (gates->requires_grad) gates->grad[b * 4 * (size_t)H + 3 * (size_t)H + h] += dh[h] * tc[h] * o[h] * (1.0f - o[h]);
+            if (c->requires_grad) c->grad[b * (size_t)H + h] += dh[h] * o[h] * (1.0f - tc[h] * tc[h]);
+        }
+    }
+}
+
+/* One GRU step on rows of B: s = r, z, n per row [B, 3H] (out), h' [B, H]. PyTorch's formulation:
+ * r = s(xi_r + xh_r), z = s(xi_z + xh_z), n = tanh(xi_n + r xh_n), h' = (1 - z) n + z h. s may equal xi. */
+static VCLONES void gru_step(const float *xi, const float *xh, const float *hp, float *s, float *hn, size_t B, int H)
+{
+    for (size_t b = 0; b < B; b++) {
+        const float *ri = xi + b * 3 * (size_t)H, *rh = xh + b * 3 * (size_t)H, *p = hp + b * (size_t)H;
+        float *sb = s + b * 3 * (size_t)H, *o = hn + b * (size_t)H;
+        int k = 0;
+        for (; k + 8 <= 2 * H; k += 8) vst(sb + k, vld(ri + k) + vld(rh + k));
+        for (; k < 2 * H; k++) sb[k] = ri[k] + rh[k];
+        cn_vsigmoid(sb, sb, 2 * (size_t)H);
+        for (k = 0; k + 8 <= H; k += 8) vst(sb + 2 * H + k, vld(ri + 2 * H + k) + vld(sb + k) * vld(rh + 2 * H + k));
+        for (; k < H; k++) sb[2 * H + k] = ri[2 * H + k] + sb[k] * rh[2 * H + k];
+        cn_vtanh(sb + 2 * H, sb + 2 * H, (size_t)H);
+        for (k = 0; k + 8 <= H; k += 8) {
+            v8f z = vld(sb + H + k);
+            vst(o + k, (V8F(1.0f) - z) * vld(sb + 2 * H + k) + z * vld(p + k));
+        }
+        for (; k < H; k++) o[k] = (1.0f - sb[H + k]) * sb[2 * H + k] + sb[H + k] * p[k];
+    }
+}
+
+/* GRU, PyTorch formulation; saves r, z, n in aux for backward. */
+cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h)
+{
+    if (!gi || !gh || !h || g->err) return cn__bad_input(g, "gru_cell");
+    int H = cn_cols(&h->v);
+    size_t B = cn_rows(&h->v);
+    if (cn_cols(&gi->v) != 3 * H || cn_rows(&gi->v) != B || cn_cols(&gh->v) != 3 * H || cn_rows(&gh->v) != B)
+        return cn__shape_error(g, "gru_cell", gi, h, "gi and gh must be [B, 3H] for h [B, H]");
+    cn_var *in[3] = {gi, gh, h};
+    cn_var *y = cn__node(g, CN_OP_GRU_CELL, in, 3, h->v.ndim, h->v.shape, NULL);
+    if (!y) return NULL;
+    float *save = cn_arena_floats(&g->arena, 3 * B * (size_t)H, 0);  /* r, z, n per element */
+    if (!save) return cn__arg_error(g, CN_ERR_NOMEM, "gru_cell: out of memory");
+    y->aux = save;
+    gru_step(gi->v.data, gh->v.data, h->v.data, save, y->v.data, B, H);
+    return y;
+}
+
+/* Backward of one GRU step for rows of B (s = r, z, n; xh_n = the n part of gh):
+ *   dn = d (1 - z)(1 - n^2), dz = d (h - n) z (1 - z), dr = dn xh_n r (1 - r);
+ *   d gi = (dr, dz, dn), d gh = (dr, dz, dn r), dh += d z.  Outputs are added (+=) when non-NULL. */
+static VCLONES void gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
+                                      float *dgi, float *dgh, float *dh, size_t B, int H)
+{
+    for (size_t b = 0; b < B; b++) {
+        const float *sb = s + b * 3 * (size_t)H, *xn = xh + b * xh_stride, *p = hp + b * (size_t)H, *d_ = dy + b * (size_t)H;
+        float *gi_ = dgi ? dgi + b * 3 * (size_t)H : NULL, *gh_ = dgh ? dgh + b * 3 * (size_t)H : NULL;
+        float *dh_ = dh ? dh + b * (size_t)H : NULL;
+        int k = 0;
+        for (; k + 8 <= H; k += 8) {
+            v8f one = V8F(1.0f), r = vld(sb + k), z = vld(sb + H + k), n = vld(sb + 2 * H + k), d = vld(d_ + k);
+            v8f dn = d * (one - z) * (one - n * n);
+            v8f dz = d * (vld(p + k) - n) * z * (one - z);
+            v8f dr = dn * vld(xn + k) * r * (one - r);
+            if (gi_) { vst(gi_ + k, vld(gi_ + k) + dr); vst(gi_ + H + k, vld(gi_ + H + k) + dz); vst(gi_ + 2 * H + k, vld(gi_ + 2 * H + k) + dn); }
+            if (gh_) { vst(gh_ + k, vld(gh_ + k) + dr); vst(gh_ + H + k, vld(gh_ + H + k) + dz); vst(gh_ + 2 * H + k, vld(gh_ + 2 * H + k) + dn * r); }
+            if (dh_) vst(dh_ + k, vld(dh_ + k) + d * z);
+        }
+        for (; k < H; k++) {
+            float r = sb[k], z = sb[H + k], n = sb[2 * H + k], d = d_[k];
+            float dn = d * (1.0f - z) * (1.0f - n * n);         /* d pre_n */
+            float dz = d * (p[k] - n) * z * (1.0f - z);          /* d pre_z */
+            float dr = dn * xn[k] * r * (1.0f - r);              /* d pre_r */
+            if (gi_) { gi_[k] += dr; gi_[H + k] += dz; gi_[2 * H + k] += dn; }
+            if (gh_) { gh_[k] += dr; gh_[H + k] += dz; gh_[2 * H + k] += dn * r; }
+            if (dh_) dh_[k] += d * z;
+        }
+    }
+}
+
+void cn__gru_cell_backward(cn_var *y)
+{
+    cn_var *gi = y->in[0], *gh = y->in[1], *h = y->in[2];
+    int H = cn_cols(&h->v);
+    size_t B = cn_rows(&h->v);
+    gru_step_backward(y->grad, y->aux, gh->v.data + 2 * H, 3 * (size_t)H, h->v.data,
+                      gi->requires_grad ? gi->grad : NULL, gh->requires_grad ? gh->grad : NULL,
+                      h->requires_grad ? h->grad : NULL, B, H);
+}
+
+/* ------------------------------------------------------------------ */
+/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: Bk and C row-major (ldb, ldc in floats), A element
+ * (i, k) at A[i sai + k sak] (so A may be read transposed), N a multiple of 8. At the sizes of a recurrent
+ * step (M = batch, K and N = H or G*H) OpenBLAS spends a large part of each call packing both operands;
+ * here Bk is streamed row by row as it is (backward: W_hh itself; forward: W_hh^T packed once per sequence;
+ * dW_hh: the saved h) and A is broadcast element by element, with an R-row x 2-vector block of C in
+ * registers. Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
+ * increasing k, separate multiply and add: no FMA), then C[i, j] + acc, as sgemm with beta = 1. The result is
+ * the same bits whichever variant runs (AVX-512 with 16 lanes, AVX2 or generic with 8): the lanes are
+ * independent columns. */
+typedef float v16f __attribute__((vector_size(64)));
+
+#define RGEMM_BLOCK(NAME, VT, W, BC)                                                                            \
+    VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
+                      float *C, int ldc)                                                                      \
+    {                                                                                                         \
+        VT acc[8][2];                                                                                         \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] = (VT){0};                          \
+        for (int k = 0; k < K; k++) {                                                                         \
+            const float *b = Bk + (size_t)k * ldb, *a = A + (size_t)k * sak;                                  \
+            VT bv[2];                                                                                         \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) memcpy(&bv[v], b + W * v, sizeof(VT));        \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                             \
+                VT av = BC(a[(size_t)r * sai]);                                                                \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] += av * bv[v];                  \
+            }                                                                                                 \
+        }                                                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                             \
+                float *c = C + (size_t)r * ldc + W * v;                                                       \
+                VT cv;                                                                                        \
+                memcpy(&cv, c, sizeof cv);                                                                    \
+                cv += acc[r][v];                                                                              \
+                memcpy(c, &cv, sizeof cv);                                                                    \
+            }                                                                                                 \
+    }
+#define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
+RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F)
+RGEMM_BLOCK(rgemm_block16, v16f, 16, V16F)
+
+/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. */
+#define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
+    static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
+                     float *C, int ldc)                                                                       \
+    {                                                                                                         \
+        for (int j = 0; j < N;) {                                                                             \
+            int V = j + 2 * W <= N ? 2 : 1;                                                                   \
+            int i = 0;                                                                                        \
+            if (V == 2) {                                                                                     \
+                for (; i + RB <= M; i += RB)                                                                  \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+            } else {                                                                                          \
+                for (; i + RB <= M; i += RB)                                                                  \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+            }                                                                                                 \
+            j += V * W;                                                                                       \
+        }                                                                                                     \
+    }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+__attribute__((target("avx512f"))) RGEMM_DRIVER(rgemm_avx512, rgemm_block16, 16, 8)
+__attribute__((target("avx2"))) RGEMM_DRIVER(rgemm_avx2, rgemm_block8, 8, 4)
+#define RGEMM_X86 1
+#endif
+RGEMM_DRIVER(rgemm_generic, rgemm_block8, 8, 4)
+
+static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, float *C, int ldc)
+{
+#ifdef RGEMM_X86
+    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) { rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+    if (__builtin_cpu_supports("avx2")) { rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+#endif
+    rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, C, ldc);
+}
+
+/* ------------------------------------------------------------------ */
+/* A whole recurrent layer in one node (see autograd.h): the tape holds one node per layer instead of ~4
+ * per time step, and backward runs BPTT in one loop with the per-step work reduced to the recurrent
+ * product dh_{t-1} += d_gh_t W_hh; the weight gradients are then one matrix product over all steps:
+ *   dW_hh += sum_{t>=1} d_gh_t^T h_{t-1} = d_gh[1:]^T h[:-1]  ([GH, (T-1)B] x [(T-1)B, H]),
+ *   dW_ih += d_gi^T x,  dx += d_gi W_ih,  db_ih = column sums of d_gi,  db_hh = column sums of d_gh
+ * (for rnn and lstm d_gi = d_gh = d pre). Forward, step t (h_{-1} = c_{-1} = 0):
+ *   xp = x W_ih^T + b_ih (all steps, one product);  gh = b_hh + h_{t-1} W_hh^T (no product at t = 0)
+ *   rnn: h = act(xp_t + gh);  lstm / gru: the cells above.
+ * The operation order is that of the per-step graph it replaces (linear, add, cell). When H % 8 != 0 every
+ * product goes to cn_gemm as in that graph, so the values are the same (only the weight-gradient sums over
+ * time are grouped differently). When H % 8 == 0 the three W_hh products (forward, dh, dW_hh) run in
+ * rec_gemm above: same operations, but each dot product is summed in rec_gemm's fixed order instead of
+ * OpenBLAS's, so values differ from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
+ * activated gates (lstm: i, f, g, o; gru: r, z, n), lstm c and tanh(c), gru gh_n; backward buffers are sized
+ * at forward time. The output's gradient buffer accumulates dh in place during backward. */
+
+typedef struct {
+    int kind, bptt;
+    float *act;     /* [T, B, GH] xp, then activated gates (rnn: unused after forward)      */
+    float *c;       /* lstm: [T + 1, B, H], slice 0 = c_{-1} = 0                           */
+    float *tc;      /* lstm: tanh(c) [T, B, H]                                             */
+    float *ghn;     /* gru: gh_n [T, B, H]                                                 */
+    float *zero;    /* [B, H] zeros (h_{-1})                                               */
+    float *gh;      /* [B, GH] scratch                                                     */
+    float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru)                           */
+    float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
+    float *dc;      /* lstm: [B, H] carried dc                                             */
+    float *wt;      /* W_hh^T [H, GH] for rec_gemm (NULL: the products go to cn_gemm)      */
+} rec_aux;
+
+/* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
+static int rec_fast(int H) { return H % 8 == 0; }
+
+static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1; }
+
+cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
+{
+    if (!x || !w_ih || !w_hh || !b_ih || !b_hh || g->err) return cn__bad_input(g, "recurrent");
+    if (kind < CN_REC_TANH || kind > CN_REC_GRU) return cn__arg_error(g, CN_ERR_ARG, "recurrent: unknown kind");
+    if (bptt < 0) return cn__arg_error(g, CN_ERR_ARG, "recurrent: bptt must be >= 0");
+    if (x->v.ndim != 3) return cn__shape_error(g, "recurrent", x, NULL, "x must be [T, B, F]");
+    int T = x->v.shape[0], B = x->v.shape[1], F = x->v.shape[2], G = rec_gates(kind);
+    if (w_hh->v.ndim != 2 || w_hh->v.shape[0] % G || w_hh->v.shape[0] != G * w_hh->v.shape[1])
+        return cn__shape_error(g, "recurrent", w_hh, NULL, "weight_hh must be [G*H, H]");
+    int H = w_hh->v.shape[1], GH = G * H;
+    if (w_ih->v.ndim != 2 || w_ih->v.shape[0] != GH || w_ih->v.shape[1] != F)
+        return cn__shape_error(g, "recurrent", x, w_ih, "weight_ih must be [G*H, F]");
+    if (cn__numel(b_ih) != (size_t)GH || cn__numel(b_hh) != (size_t)GH)
+        return cn__shape_error(g, "recurrent", b_ih, b_hh, "biases must have G*H elements");
+    cn_var *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
+    cn_var *y = cn__node(g, CN_OP_RECURRENT, in, 5, 3, (int[]){T, B, H}, NULL);
+    if (!y) return NULL;
+    size_t BH = (size_t)B * H, BG = (size_t)B * GH, TB = (size_t)T * B;
+    rec_aux *A = cn_arena_alloc(&g->arena, sizeof *A);
+    if (!A) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory");
+    memset(A, 0, sizeof *A);
+    A->kind = kind;
+    A->bptt = bptt;
+    int ok = (A->act = cn_arena_floats(&g->arena, TB * GH, 0)) && (A->gh = cn_arena_floats(&g->arena, BG, 0)) &&
+             (A->zero = cn_arena_floats(&g->arena, BH, 1));
+    if (ok && kind == CN_REC_LSTM)
+        ok = (A->c = cn_arena_floats(&g->arena, (TB + B) * H, 0)) && (A->tc = cn_arena_floats(&g->arena, TB * H, 0)) &&
+             (A->dc = cn_arena_floats(&g->arena, BH, 0));
+    if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
+    if (ok && rec_fast(H) && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
+    if (ok && y->requires_grad) {
+        ok = (A->dgi = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
+        A->dgh = A->dgi;
+        if (ok && kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
+    }
+    if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
+    y->aux = A;
+    y->iarg[0] = kind;
+    y->iarg[1] = bptt;
+    if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
+
+    /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
+    for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
+    cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
+    if (A->wt)   /* wt[k, j] = W_hh[j, k] */
+        for (int j = 0; j < GH; j++)
+            for (int k = 0; k < H; k++) A->wt[(size_t)k * GH + j] = w_hh->v.data[(size_t)j * H + k];
+    for (int t = 0; t < T; t++) {
+        float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
+        const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
+        for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
+        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, GH, A->gh, GH);                   /* gh += h W_hh^T */
+        else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
+        if (kind == CN_REC_TANH || kind == CN_REC_RELU) {
+            memcpy(ht, xt, BH * sizeof(float));
+            cn_vadd_into(ht, A->gh, BH);
+            if (kind == CN_REC_TANH) cn_vtanh(ht, ht, BH);
+            else for (size_t i = 0; i < BH; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
+        } else if (kind == CN_REC_LSTM) {
+            const float *cp = A->c + t * BH;
+            float *cn = A->c + (t + 1) * BH, *tc = A->tc + t * BH;
+            cn_vadd_into(xt, A->gh, BG);
+            for (int b = 0; b < B; b++) {
+                float *a = xt + (size_t)b * GH;
+                cn_vsigmoid(a, a, 2 * (size_t)H);
+                cn_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+                cn_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+                lstm_c_row(a, cp + (size_t)b * H, cn + (size_t)b * H, H);
+            }
+            cn_vtanh(tc, cn, BH);
+            for (int b = 0; b < B; b++) cn_vmul(ht + (size_t)b * H, xt + (size_t)b * GH + 3 * H, tc + (size_t)b * H, (size_t)H);
+        } else {
+            float *ghn = A->ghn + t * BH;
+            for (int b = 0; b < B; b++) memcpy(ghn + (size_t)b * H, A->gh + (size_t)b * GH + 2 * H, sizeof(float) * (size_t)H);
+            gru_step(xt, A->gh, hp, xt, ht, (size_t)B, H);   /* r, z, n overwrite xp_t row by row */
+        }
+    }
+    return y;
+}
+
+void cn__recurrent_backward(cn_var *y)
+{
+    cn_var *x = y->in[0], *w_ih = y->in[1], *w_hh = y->in[2], *b_ih = y->in[3], *b_hh = y->in[4];
+    const rec_aux *A = y->aux;
+    int kind = A->kind, bptt = A->bptt;
+    int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
+    size_t BH = (size_t)B * H, BG = (size_t)B * GH;
+    if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
+    for (int t = T - 1; t >= 0; t--) {
+        float *dh = y->grad + t * BH;                 /* complete: dY_t + what step t+1 sent back */
+        const float *ht = y->v.data + t * BH, *hp = t ? y->v.data + (t - 1) * BH : A->zero;
+        float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
+        int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
+        if (kind == CN_REC_TANH) {
+            cn_vtanh_backward(dgi, dh, ht, BH);
+        } else if (kind == CN_REC_RELU) {
+            /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
+            for (size_t i = 0; i < BH; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
+        } else if (kind == CN_REC_LSTM) {
+            const float *act = A->act + t * BG, *cp = A->c + t * BH, *tc = A->tc + t * BH;
+            for (int b = 0; b < B; b++)
+                lstm_bwd_row(act + (size_t)b * GH, tc + (size_t)b * H, cp + (size_t)b * H, dh + (size_t)b * H,
+                             A->dc + (size_t)b * H, dgi + (size_t)b * GH, H, carry);
+        } else {
+            memset(dgi, 0, BG * sizeof(float));
+            memset(dgh, 0, BG * sizeof(float));
+            gru_step_backward(dh, A->act + t * BG, A->ghn + t * BH, (size_t)H, hp, dgi, dgh,
+                              carry ? y->grad + (t - 1) * BH : NULL, (size_t)B, H);
+        }
+        if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
+        if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
+            rec_gemm(B, H, GH, dgh, GH, 1, w_hh->v.data, H, y->grad + (t - 1) * BH, H);
+        else if (carry)
+            cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
+    }
+    size_t TB = (size_t)T * B;
+    if (w_hh->requires_grad && T > 1 && A->wt)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, w_hh->grad, H);
+    else if (w_hh->requires_grad && T > 1)
+        cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
+    if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
+    if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
+    if (b_ih->requires_grad) cn_vcolsum_into(b_ih->grad, A->dgi, TB, (size_t)GH);
+}
+
