@@ -29,6 +29,10 @@ ncpu=$(nproc)
 blas=$("$BIN" --version --verbose | sed -n 's/^blas: //p')
 core=$("$BIN" --version --verbose | sed -n 's/^blas core: //p')
 host="host: ${cpu:-unknown CPU}, $ncpu CPUs; $(echo "$blas" | awk '{print $1, $2}'), kernel $core; \`threads\`: 1 per run"
+# A forced kernel is not the host's default: say so wherever the figures are quoted.
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+    [ -n "${!v:-}" ] && host="$host; $v=${!v} was set"
+done
 echo "$host"
 
 # ---- the demo: 4 variants x 5 seeds ----
@@ -38,7 +42,8 @@ t1=$(now)
 demo_time=$(secs "$t0" "$t1")
 demo="| variant | diverged | test MSE (mean ± sd, 5 seeds) | steps clipped |
 |---|---|---|---|"
-variants=$(cd "$OUT/demo" && ls -d *-s1 | sed 's/-s1$//')
+# in the config's order (runs.csv lists the runs variant by variant, seed by seed)
+variants=$(awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$OUT/demo/runs.csv")
 for v in $variants; do
     n=0; div=0; steps=""; mses=""; clip=""; maxn=""
     for s in 1 2 3 4 5; do
@@ -65,7 +70,7 @@ for v in $variants; do
     demo="$demo
 | $v | $dv | $mse | $cf |"
 done
-demo_intro="Measured by \`make figures\` ($demo_time for the 20 runs, two at a time); $host:"
+demo_intro="Measured by \`make figures\` ($demo_time for the 20 runs, $ncpu at a time); $host:"
 
 # ---- the examples ----
 run_example() {   # name config [seed]

@@ -39,11 +39,16 @@ t1=$(date +%s.%N)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf("%.0f", b - a) }')
 
 # 3. the tables: the report's variant table and its paired section, as written
-main_table=$(awk 'NR > 1 && /^\| variant \| runs/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
+main_table=$(awk 'NR > 1 && /^\| variant \| settings \| runs/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
 paired_table=$(awk '/^## Paired against the baseline/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+core=$("$BIN" --version --verbose | sed -n 's/^blas core: //p')
+forced=""
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+    [ -n "${!v:-}" ] && forced="$forced; $v=${!v} was set"
+done
 
-block="Measured by \`scripts/threshold_walkthrough.sh\` on ${cpu:-an unknown CPU}, $(nproc) CPUs (the sweep: ${secs} s).
+block="Measured by \`scripts/threshold_walkthrough.sh\` on ${cpu:-an unknown CPU}, $(nproc) CPUs, OpenBLAS kernel $core, 1 thread per run$forced (the sweep: ${secs} s).
 
 1. \`clipnn probe $CFG\`: $rows steps without clipping; $finite with a finite norm and loss (the first
    non-finite at step $first). Candidates: \`calm\` $calm (would have clipped $(rate calm) of the probe's
