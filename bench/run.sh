@@ -69,12 +69,22 @@ target() {
 }
 
 OUT="$BUILD/bench.md"
+# The kernel OpenBLAS chose at run time, and whether the environment forced one (then the figures are not
+# the host's default).
+BLAS=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas: \(OpenBLAS [^ ]*\).*/\1/p')
+CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
+FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+    eval "val=\${$v:-}"
+    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
+done
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's/^torch=//p' || echo "not available")
 {
     echo "# clipnn benchmark"
     echo
     echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); PyTorch: ${TV:-?}; $(date -u +%Y-%m-%d)."
+    echo "OpenBLAS: $BLAS, kernel $CORE (both sides use the same libopenblas); $FORCED."
     echo "Median of $REPS runs (1 thread) / $REPS2 runs (2 threads) of ${SECS} s each after warm-up, clipnn and torch"
     echo "interleaved in separate processes. Step = zero grads, forward, loss, backward, norm clip 1.0, optimizer."
     echo
