@@ -31,6 +31,10 @@ void cn_report_md(cn_report_buf *b, const char *s);
 
 /* ---- one run, loaded (load.c) ---- */
 
+/* One CSV field [s, e) as a double ("nan", "inf", "-inf" allowed; a trailing '\r' ignored); 0 if it is
+ * not a whole number. */
+int cn_report_parse_field(const char *s, const char *e, double *out);
+
 /* A number from summary.json: absent (key missing, or a test value of a run that never evaluated),
  * or present with a value that may be non-finite (JSON null or "inf" for a non-finite result). */
 typedef struct {

@@ -122,8 +122,7 @@ static int field_is(const char *f, const char *e, const char *name)
     return (size_t)(e - f) == strlen(name) && !memcmp(f, name, (size_t)(e - f));
 }
 
-/* Parses one CSV field [s, e) as a double; "nan", "inf", "-inf" allowed. */
-static int parse_field(const char *s, const char *e, double *out)
+int cn_report_parse_field(const char *s, const char *e, double *out)
 {
     char tmp[64];
     if (e > s && e[-1] == '\r') e--;
@@ -178,8 +177,8 @@ static void load_eval(const char *dir, cn_report_rundata *r, int *nomem)
                 for (char *f = p; f <= eol && ok; k++) {
                     char *fe = f;
                     while (fe < eol && *fe != ',') fe++;
-                    if (k == c_step) ok = parse_field(f, fe, &st);
-                    if (k == c_loss && ok) ok = parse_field(f, fe, &lo);
+                    if (k == c_step) ok = cn_report_parse_field(f, fe, &st);
+                    if (k == c_loss && ok) ok = cn_report_parse_field(f, fe, &lo);
                     f = fe + 1;
                 }
                 if (torn && (!ok || k < ncols)) break;
@@ -325,10 +324,10 @@ static void load_metrics(const char *dir, cn_report_rundata *r, int *nomem)
             char *fe = f;
             while (fe < le && *fe != ',') fe++;
             for (int c = 0; c < CN_RC_NREAD; c++)
-                if (where[c] == k && !parse_field(f, fe, &row[c])) { ok = 0; bad = col_names[c]; }
+                if (where[c] == k && !cn_report_parse_field(f, fe, &row[c])) { ok = 0; bad = col_names[c]; }
             if (ok && k < ncols && tensor_of[k] >= 0) {
                 double v;
-                if (!parse_field(f, fe, &v)) { ok = 0; bad = r->tensor_name[tensor_of[k]]; is_tensor = 1; }
+                if (!cn_report_parse_field(f, fe, &v)) { ok = 0; bad = r->tensor_name[tensor_of[k]]; is_tensor = 1; }
                 else r->tensor_col[tensor_of[k]][r->n] = v;
             }
             f = fe + 1;

@@ -14,22 +14,6 @@
 
 /* ---- reading metrics.csv ---- */
 
-/* A CSV field [s, e) as a double ("nan", "inf", "-inf" allowed). */
-static int parse_field(const char *s, const char *e, double *out)
-{
-    char tmp[64];
-    size_t n = (size_t)(e - s);
-    if (n == 0 || n >= sizeof tmp) return 0;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    errno = 0;
-    double v = strtod(tmp, &end);
-    if (end == tmp || *end) return 0;
-    *out = v;
-    return 1;
-}
-
 static char *dup_range(const char *s, size_t n)
 {
     char *p = cn_malloc(n + 1);
@@ -117,7 +101,7 @@ static cn_status read_metrics(const char *path, cn_probe *p, csv_cols *cc)
             while (ge < le && *ge != ',') ge++;
             if (c < ncols && cc->role[c] != ROLE_OTHER) {
                 double v;
-                if (!parse_field(g, ge, &v))
+                if (!cn_report_parse_field(g, ge, &v))
                     bad = cc->role[c] == ROLE_STEP ? "step" : cc->role[c] == ROLE_NORM ? "grad_norm_pre"
                         : cc->role[c] == ROLE_LOSS ? "loss" : p->tensors[cc->role[c]].name;
                 else if (cc->role[c] == ROLE_STEP) stp = v;
