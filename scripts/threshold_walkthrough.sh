@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the README's "Choosing a threshold: a walk-through" figures on this host: the probe of the
 # exploding RNN (examples/rnn_adding_explode.json), a sweep of clip.max_norm around its candidates over
-# 5 seeds, and the report's tables (the variants and the paired statistics against the probe's `calm`
-# threshold). Replaces the text between <!-- figures:threshold --> and <!-- /figures:threshold --> in
+# 5 seeds, and the report's tables (the variants, the paired statistics against the probe's `calm`
+# threshold, and the sweep section). Replaces the text between <!-- figures:threshold --> and <!-- /figures:threshold --> in
 # README.md and prints it.
 #
 # Usage: scripts/threshold_walkthrough.sh [BUILD_DIR]   (after make; runs go to
@@ -41,6 +41,8 @@ secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf("%.0f", b - a) }')
 # 3. the tables: the report's variant table and its paired section, as written
 main_table=$(awk 'NR > 1 && /^\| variant \| settings \| runs/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
 paired_table=$(awk '/^## Paired against the baseline/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
+sweep_table=$(awk '/^## Sweep: clip.max\\_norm/ { f = 1 } f && /^\|/ { print; n++ } f && n && !/^\|/ { exit }' "$OUT/sweep/report.md")
+sweep_best=$(awk '/^## Sweep: clip.max\\_norm/ { f = 1 } f && /^Best: / { print; exit }' "$OUT/sweep/report.md")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 core=$("$BIN" --version --verbose | sed -n 's/^blas core: //p')
 forced=""
@@ -59,7 +61,14 @@ $main_table
 
 3. The report's paired section, each threshold against the probe's \`calm\` ($calm), seed by seed:
 
-$paired_table"
+$paired_table
+
+4. The report's sweep section (its charts, loss and divergence/clip rate against \`max_norm\`, are in
+   \`report.html\`), test loss per seed:
+
+$sweep_table
+
+$sweep_best"
 
 printf '%s\n' "$block"
 BLOCK="$block" awk '

@@ -3,6 +3,7 @@
  * apart, "blew up" apart from "diverged", no means over diverged values, the effective scale, the
  * early-steps panels, test-loss curves, per-tensor heatmaps, a page readable on a phone, the same
  * bytes for the same runs, and a bounded size. The browser half is `make report-check`. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -683,6 +684,224 @@ START_TEST(report_stays_small)
 }
 END_TEST
 
+/* ---- the sweep section ---- */
+
+/* Run k of a generated sweep: variant `name`, seed, config.json's clip, test loss; diverged (from step
+ * 20) or blown up (from step 30) when asked. */
+static void sweep_run(out *o, cn_report_run *runs, int k, const char *name, long long seed, const char *clip,
+                      double tl, int diverge, int blow)
+{
+    spec s = base_spec();
+    s.clip = clip;
+    s.test_loss = tl;
+    if (diverge) s.diverge_at = 20;
+    if (blow) { s.blow_at = 30; s.blow_to = 500; }
+    char dir[32];
+    snprintf(dir, sizeof dir, "r%d", k);
+    make_run(path(o, dir), &s);
+    runs[k] = (cn_report_run){name, seed, strdup(path(o, dir)), diverge ? 3 : 0, NULL};
+}
+
+static void free_dirs(cn_report_run *runs, int n)
+{
+    for (int i = 0; i < n; i++) free((char *)runs[i].dir);
+}
+
+/* The x coordinates of a path's points ("M12.5,40L..."), in order; returns how many. */
+static int path_xs(const char *d, double *x, int max)
+{
+    int n = 0;
+    for (const char *p = d; *p && *p != '"' && n < max; p++)
+        if (*p == 'M' || *p == 'L') x[n++] = strtod(p + 1, NULL);
+    return n;
+}
+
+#define NORM(v) "{\"mode\": \"norm\", \"max_norm\": " v "}"
+
+START_TEST(sweep_curve_of_a_threshold)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[15];
+    int k = 0;
+    for (int s = 1; s <= 3; s++) sweep_run(&o, runs, k++, "noclip", s, NULL, NAN, 1, 0);
+    const double t01[] = {0.3, 0.2, 0.25}, t1[] = {0.1, 0.12, 0.11};
+    for (int s = 1; s <= 3; s++) sweep_run(&o, runs, k++, "n0.1", s, NORM("0.1"), t01[s - 1], 0, 0);
+    for (int s = 1; s <= 3; s++) sweep_run(&o, runs, k++, "n1", s, NORM("1"), t1[s - 1], 0, 0);
+    /* two of three diverged: no median; one of three blew up: a median, but never the best */
+    sweep_run(&o, runs, k++, "n10", 1, NORM("10"), 0.05, 0, 0);
+    sweep_run(&o, runs, k++, "n10", 2, NORM("10"), NAN, 1, 0);
+    sweep_run(&o, runs, k++, "n10", 3, NORM("10"), NAN, 1, 0);
+    sweep_run(&o, runs, k++, "n100", 1, NORM("100"), 0.02, 0, 0);
+    sweep_run(&o, runs, k++, "n100", 2, NORM("100"), 0.03, 0, 0);
+    sweep_run(&o, runs, k++, "n100", 3, NORM("100"), 0.9, 0, 1);
+    report(&o, runs, k);
+
+    /* markdown: one table row per value, in increasing order */
+    const char *sw = strstr(o.md, "\n## Sweep: clip.max\\_norm\n");
+    ck_assert_msg(sw != NULL, "%s", o.md);
+    ck_assert_int_eq(count(o.md, "\n## Sweep: "), 1);
+    const char *rows[] = {
+        "| 0.1 | n0.1 | 3 | 0.25 | s1 0.3, s2 0.2, s3 0.25 | 0/3 | 0/3 | 0% |",
+        "| 1 | n1 (best) | 3 | 0.11 | s1 0.1, s2 0.12, s3 0.11 | 0/3 | 0/3 | 0% |",
+        "| 10 | n10 | 3 | — | s1 0.05, s2 diverged, s3 diverged | 2/3 | 0/3 | 0% |",
+        "| 100 | n100 | 3 | 0.03 | s1 0.02, s2 0.03, s3 0.9 (blew up) | 0/3 | 1/3 | 0% |",
+    };
+    const char *at = sw;
+    for (int i = 0; i < 4; i++) {
+        const char *r = strstr(sw, rows[i]);
+        ck_assert_msg(r != NULL && r > at, "row %d: %s\nin\n%s", i, rows[i], sw);
+        at = r;
+    }
+    ck_assert(strstr(sw, "Best: clip.max\\_norm = 1 (variant n1), median test loss 0.11"));
+    ck_assert(strstr(sw, "Baseline noclip: no median test loss (3/3 diverged, 0/3 blew up)."));
+
+    /* the loss chart: a dot per run with a loss (open for the blown-up one), an x per diverged run */
+    char *c = chart(o.html, "sweep-0-loss");
+    ck_assert_msg(c != NULL, "no sweep chart");
+    ck_assert_int_eq(count(c, "<circle class=\"point"), 3 + 3 + 1 + 3);
+    ck_assert_int_eq(count(c, "<circle class=\"point blew-up\""), 1);
+    ck_assert_int_eq(count(c, "<g class=\"diverge\""), 2);
+    ck_assert(strstr(c, "diverged @") == NULL);   /* quiet marks: the legend explains them */
+    ck_assert(strstr(c, "noclip (baseline: 3/3 diverged, no median)"));
+    ck_assert(strstr(c, "clip.max_norm (log scale)"));
+    /* the median line: 0.1 and 1, a gap at 10 (no median), 100 alone; log x: evenly spaced decades */
+    const char *m = strstr(c, "class=\"median\"");
+    ck_assert(m != NULL);
+    double x[8];
+    int nx = path_xs(strstr(m, " d=\"") + 4, x, 8);
+    ck_assert_int_eq(nx, 3);
+    ck_assert_msg(fabs((x[2] - x[1]) - 2 * (x[1] - x[0])) < 0.2, "%g %g %g", x[0], x[1], x[2]);
+    ck_assert(strstr(m, "l0,0") != NULL);   /* 100 alone: a dot */
+    free(c);
+
+    /* the rates chart: divergence rate 0, 0, 2/3, 1/3 */
+    c = chart(o.html, "sweep-0-rates");
+    ck_assert(c != NULL);
+    m = strstr(c, "class=\"median\"");
+    ck_assert(m != NULL);
+    ck_assert_int_eq(path_xs(strstr(m, " d=\"") + 4, x, 8), 4);
+    free(c);
+    ck_assert(strstr(o.html, "<tr class=\"winner\"><td><span class=\"num\">1</span></td><td class=\"variant\">n1 "
+                             "<span class=\"badge\">best</span>"));
+
+    /* report.json */
+    char p[500];
+    snprintf(p, sizeof p, "%s/out/report.json", o.root);
+    char *js = tu_slurp(p, NULL);
+    cJSON *j = cJSON_Parse(js);
+    ck_assert(j != NULL);
+    cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "sweeps"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(s0, "setting")->valuestring, "clip.max_norm");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(s0, "log_x")));
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s0, "baseline"), "variant")->valuestring, "noclip");
+    cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(s0, "families"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(f0, "best")->valuestring, "n1");
+    cJSON *pts = cJSON_GetObjectItem(f0, "points");
+    ck_assert_int_eq(cJSON_GetArraySize(pts), 4);
+    cJSON *p10 = cJSON_GetArrayItem(pts, 2);
+    ck_assert_double_eq(cJSON_GetObjectItem(p10, "value")->valuedouble, 10);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(p10, "median")));
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(p10, "divergence_rate")->valuedouble, 2.0 / 3, 1e-12);
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(cJSON_GetArrayItem(pts, 0), "median")->valuedouble, 0.25, 1e-9);
+    cJSON_Delete(j);
+    free(js);
+
+    /* --baseline n1, a swept value: the dashed reference is noclip still */
+    cn_report_opts opts = {"t", "n1", NULL};
+    ck_assert_ok(cn_report_write_opts(path(&o, "o2"), runs, k, &opts));
+    snprintf(p, sizeof p, "%s/o2/report.html", o.root);
+    char *h2 = tu_slurp(p, NULL);
+    c = chart(h2, "sweep-0-loss");
+    ck_assert(c && strstr(c, "noclip (baseline: 3/3 diverged, no median)"));
+    free(c);
+    free(h2);
+    free_dirs(runs, k);
+    done(&o);
+}
+END_TEST
+
+START_TEST(no_sweep_without_three_values_of_one_setting)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[4];
+    /* two values; and a third that also changes another setting */
+    sweep_run(&o, runs, 0, "noclip", 1, NULL, 0.5, 0, 0);
+    sweep_run(&o, runs, 1, "a", 1, NORM("0.1"), 0.4, 0, 0);
+    sweep_run(&o, runs, 2, "b", 1, NORM("1"), 0.3, 0, 0);
+    sweep_run(&o, runs, 3, "c", 1, "{\"mode\": \"norm\", \"max_norm\": 10, \"norm_type\": 1}", 0.3, 0, 0);
+    report(&o, runs, 4);
+    ck_assert(strstr(o.md, "## Sweep") == NULL);
+    ck_assert(strstr(o.html, "class=\"sweep\"") == NULL);
+    char p[500];
+    snprintf(p, sizeof p, "%s/out/report.json", o.root);
+    char *js = tu_slurp(p, NULL);
+    cJSON *j = cJSON_Parse(js);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "sweeps")), 0);
+    ck_assert(cJSON_IsArray(cJSON_GetObjectItem(j, "sweeps")));
+    cJSON_Delete(j);
+    free(js);
+    free_dirs(runs, 4);
+    done(&o);
+}
+END_TEST
+
+/* max_norm swept at each of two norm types: one chart, two families named by what sets them apart;
+ * no test loss anywhere: the final training loss. */
+START_TEST(sweep_families_share_a_chart)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[6];
+    const char *cfg[] = {"{\"mode\": \"norm\", \"max_norm\": 0.5, \"norm_type\": 2}",
+                         "{\"mode\": \"norm\", \"max_norm\": 1, \"norm_type\": 2}",
+                         "{\"mode\": \"norm\", \"max_norm\": 2, \"norm_type\": 2}",
+                         "{\"mode\": \"norm\", \"max_norm\": 0.5, \"norm_type\": 1}",
+                         "{\"mode\": \"norm\", \"max_norm\": 1, \"norm_type\": 1}",
+                         "{\"mode\": \"norm\", \"max_norm\": 2, \"norm_type\": 1}"};
+    const char *names[] = {"a0.5", "a1", "a2", "b0.5", "b1", "b2"};
+    for (int i = 0; i < 6; i++) sweep_run(&o, runs, i, names[i], 1, cfg[i], NAN, 0, 0);
+    report(&o, runs, 6);
+    ck_assert_int_eq(count(o.md, "\n## Sweep: "), 1);
+    ck_assert(strstr(o.md, "\n### clip.norm\\_type=2\n"));
+    ck_assert(strstr(o.md, "\n### clip.norm\\_type=1\n"));
+    ck_assert(strstr(o.md, "median final training loss"));
+    char *c = chart(o.html, "sweep-0-loss");
+    ck_assert(c != NULL);
+    /* two families; no baseline line: the default baseline, a0.5, is a swept value and there is no noclip */
+    ck_assert_int_eq(count(c, "<g class=\"series\""), 2);
+    ck_assert(strstr(c, "data-variant=\"clip.norm_type=1\""));
+    free(c);
+    free_dirs(runs, 6);
+    done(&o);
+}
+END_TEST
+
+/* A value <= 0 among the swept ones: a linear x axis. */
+START_TEST(sweep_with_zero_has_a_linear_axis)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[3];
+    sweep_run(&o, runs, 0, "e0", 1, "{\"mode\": \"norm\", \"max_norm\": 1, \"eps\": 0}", 0.3, 0, 0);
+    sweep_run(&o, runs, 1, "e1", 1, "{\"mode\": \"norm\", \"max_norm\": 1, \"eps\": 0.5}", 0.2, 0, 0);
+    sweep_run(&o, runs, 2, "e2", 1, "{\"mode\": \"norm\", \"max_norm\": 1, \"eps\": 1}", 0.1, 0, 0);
+    report(&o, runs, 3);
+    char *c = chart(o.html, "sweep-0-loss");
+    ck_assert(c != NULL);
+    ck_assert(strstr(c, "clip.eps (log scale)") == NULL);
+    ck_assert_int_eq(count(c, "<circle class=\"point\""), 3);
+    const char *m = strstr(c, "class=\"median\"");
+    double x[4];
+    ck_assert_int_eq(path_xs(strstr(m, " d=\"") + 4, x, 4), 3);
+    ck_assert(fabs((x[2] - x[1]) - (x[1] - x[0])) < 0.2);   /* 0, 0.5, 1: evenly spaced */
+    free(c);
+    free_dirs(runs, 3);
+    done(&o);
+}
+END_TEST
+
 Suite *suite_report_html(void)
 {
     Suite *s = suite_create("report_html");
@@ -704,6 +923,10 @@ Suite *suite_report_html(void)
     tcase_add_test(tc, numbers_keep_their_notes_apart);
     tcase_add_test(tc, same_runs_give_the_same_bytes);
     tcase_add_test(tc, report_stays_small);
+    tcase_add_test(tc, sweep_curve_of_a_threshold);
+    tcase_add_test(tc, no_sweep_without_three_values_of_one_setting);
+    tcase_add_test(tc, sweep_families_share_a_chart);
+    tcase_add_test(tc, sweep_with_zero_has_a_linear_axis);
     suite_add_tcase(s, tc);
     return s;
 }

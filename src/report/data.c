@@ -248,6 +248,13 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
         st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
         goto out;
     }
+    int sweep_oom = 0;
+    cJSON *sweeps = cn_report_sweep_json(rd, n_runs, baseline, &sweep_oom);   /* sweep.c */
+    if (!sweeps || !cJSON_AddItemToObject(j, "sweeps", sweeps)) {
+        cJSON_Delete(sweeps);
+        st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
+        goto out;
+    }
     for (int g = 0; g < n_groups && vs; g++) {
         cJSON *v = variant_json(rd, group_names[g], group_settings[g], group_runs[g], group_n[g]);
         if (!v || !cJSON_AddItemToArray(vs, v)) { cJSON_Delete(v); st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json"); goto out; }

@@ -133,6 +133,25 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
  * config i differs from the others, "path=value, ..." ("" when none, "?" when unread); the caller
  * frees each with cn_free. */
 cn_status cn_report_settings(void *const *configs, int n, char **out);
+/* The same, leaving out the setting at path `except` (NULL: none). */
+cn_status cn_report_settings_except(void *const *configs, int n, const char *except, char **out);
+
+/* A config flattened to its leaves, depth-first in the config's key order, lists of objects (model
+ * layers, clip stages) by index: path "clip.max_norm", value "0.1" (numbers as %.6g; is_num and num
+ * keep a number's value). On allocation failure `oom` is set and the list is partial. */
+typedef struct {
+    char *path, *value;
+    int is_num;
+    double num;
+} cn_report_leaf;
+typedef struct {
+    cn_report_leaf *v;
+    int n, cap;
+    int oom;
+} cn_report_leaves;
+void cn_report_flatten(cn_report_leaves *l, const void *config);
+void cn_report_leaves_free(cn_report_leaves *l);
+const cn_report_leaf *cn_report_leaf_find(const cn_report_leaves *l, const char *path);
 
 /* ---- SVG charts (svg.c) ---- */
 
@@ -150,6 +169,7 @@ typedef struct {
     long long seed;
     long long step;              /* diverged_at_step */
     int multi_seed;              /* label names the seed */
+    int quiet;                   /* the x alone, no label (the legend says what it means) */
 } cn_report_mark;
 
 typedef struct {
@@ -162,6 +182,8 @@ typedef struct {
     cn_report_line dashed;       /* the clip threshold; n = 0: none */
     cn_report_mark *marks;
     int n_marks;
+    cn_report_line points;       /* single values drawn as dots (a sweep's seeds); n = 0: none */
+    const unsigned char *hollow; /* NULL, or per point: 1 = an open circle (a run that blew up) */
 } cn_report_series;
 
 typedef struct {
@@ -171,6 +193,12 @@ typedef struct {
     double y_min, y_max;         /* linear axis range (log axes fit the data) */
     double x_max;                /* the step at the right edge: the last step of any run (the downsampled x
                                     may stop short of it), or the end of the early-steps window */
+    /* x axis: 0 optimizer steps (from 0, integer ticks), 1 log10 fitted to the data (positive x only),
+       2 linear fitted to the data */
+    int x_kind;
+    /* legend keys: NULL for the defaults ("thin: seeds, bold: median", "clip threshold", "divergence");
+       key_solid: an extra key for a plain line, when not NULL */
+    const char *key_seeds, *key_dashed, *key_marks, *key_solid;
 } cn_report_chart;
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n);
@@ -184,6 +212,15 @@ void cn_report_paired_html(cn_report_buf *b, const cn_report_rundata *rd, int n,
 /* The same numbers for report.json ("paired"): JSON null when there is no section; NULL and *oom set when
  * memory ran out. */
 cJSON *cn_report_paired_json(const cn_report_rundata *rd, int n, const char *baseline, int *oom);
+
+/* ---- the sweep section (sweep.c) ---- */
+
+/* A setting swept over three or more values by variants that agree on everything else: its loss,
+ * divergence rate and clip rate against the value. Nothing is written when the runs hold no sweep. */
+void cn_report_sweep_md(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline);
+/* report.json's "sweeps": an array (empty without a sweep); NULL and *oom set when memory ran out. */
+cJSON *cn_report_sweep_json(const cn_report_rundata *rd, int n, const char *baseline, int *oom);
 
 /* A tensor x step heatmap of one variant: rows x cols cells, row-major. state 0: no logged step in
  * the cell, 1: value (log10 colour scale from decade lo to hi, clamped), 2: not finite. */

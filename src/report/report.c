@@ -409,6 +409,7 @@ static void md_doc(cn_report_buf *b, const report *r, const char *title)
     cn_report_puts(b, how_to_read);
     cn_report_puts(b, "\n");
     cn_report_paired_md(b, r->rd, r->n_runs, r->baseline);
+    cn_report_sweep_md(b, r->rd, r->n_runs, r->baseline);
     cn_report_puts(b, "\nCharts (training loss, the early steps, pre-clip gradient norm against the clip threshold, "
                       "effective scale, test loss, per-tensor gradient norms): [report.html](report.html).\n\n## Runs\n\n"
                       "| variant | seed | outcome | steps | final loss | directory |\n|---|---:|---|---:|---:|---|\n");
@@ -542,7 +543,7 @@ static long long median_merge(report *r, const int *idx, int m, int src, const c
  * or before diverged_at_step; y = NAN when there is none (marked at the top edge). */
 static cn_report_mark mark_of(const cn_report_rundata *d, int c, int log_y, int multi)
 {
-    cn_report_mark mk = {(double)d->diverged_at, NAN, d->in->seed, d->diverged_at, multi};
+    cn_report_mark mk = {(double)d->diverged_at, NAN, d->in->seed, d->diverged_at, multi, 0};
     for (long long i = 0; i < d->n && d->col[CN_RC_STEP][i] <= (double)d->diverged_at; i++) {
         double v = d->col[c][i];
         if (isfinite(v) && (!log_y || v > 0)) {
@@ -794,6 +795,9 @@ static const char *const css =
     "table.summary tr.winner td{background:#eef7ee}tr.winner td.variant{font-weight:600}\n"
     ".badge{display:inline-block;background:#2ca02c;color:#fff;border-radius:3px;padding:0 5px;font-size:.8em;"
     "font-weight:600;vertical-align:1px}\n"
+    "table.sweep td.variant,table.sweep td.seeds,table.sweep th.text{text-align:left}"
+    "table.sweep tr.winner td{background:#eef7ee}table.sweep td.seeds{min-width:16em}"
+    "h3 .swatch{vertical-align:0}\n"
     "table.runs td{white-space:normal}table.runs td.dir{word-break:break-all;min-width:10em}\n"
     ".swatch{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-1px;border-radius:2px}\n"
     "details.howto{margin:12px 0}details.howto summary{cursor:pointer;color:#444}\n"
@@ -875,12 +879,13 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
                      CN_REPORT_POINTS);
 
     cn_report_paired_html(b, r->rd, r->n_runs, r->baseline);
+    cn_report_sweep_html(b, r->rd, r->n_runs, r->baseline);
     double last = last_step(r), early = ceil(last * CN_REPORT_EARLY_FRAC);
     if (early < CN_REPORT_EARLY_MIN) early = CN_REPORT_EARLY_MIN;
     int show_early = early < last / 2;
 
     cn_report_puts(b, "<h2>Training loss</h2>\n<figure>\n");
-    cn_report_chart c1 = {"loss", "Training loss", "optimizer step", "loss (log scale)", 1, 0, 1, 0};
+    cn_report_chart c1 = {"loss", "Training loss", "optimizer step", "loss (log scale)", 1, 0, 1, 0, 0, NULL, NULL, NULL, NULL};
     chart_spec s1 = {CN_RC_LOSS, AGG_LOGMEAN, 1, 0, 1, INFINITY};
     chart(b, r, &c1, &s1);
     cn_report_puts(b, "<figcaption>Mean training loss of each step's batch, before the update.</figcaption>\n"
@@ -890,12 +895,12 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
         char title_e[96];
         snprintf(title_e, sizeof title_e, "Training loss, steps 1-%.0f", early);
         cn_report_printf(b, "<h2>The first %.0f steps</h2>\n<figure>\n", early);
-        cn_report_chart ce = {"loss-early", title_e, "optimizer step", "loss (log scale)", 1, 0, 1, 0};
+        cn_report_chart ce = {"loss-early", title_e, "optimizer step", "loss (log scale)", 1, 0, 1, 0, 0, NULL, NULL, NULL, NULL};
         chart_spec se = {CN_RC_LOSS, AGG_LOGMEAN, 1, 0, 1, early};
         chart(b, r, &ce, &se);
         cn_report_puts(b, "</figure>\n<figure>\n");
         snprintf(title_e, sizeof title_e, "Gradient norm before clipping, steps 1-%.0f", early);
-        cn_report_chart ce2 = {"gradnorm-early", title_e, "optimizer step", "global L2 norm (log scale)", 1, 0, 1, 0};
+        cn_report_chart ce2 = {"gradnorm-early", title_e, "optimizer step", "global L2 norm (log scale)", 1, 0, 1, 0, 0, NULL, NULL, NULL, NULL};
         chart_spec se2 = {CN_RC_GN, AGG_MAX, 1, 1, 1, early};
         chart(b, r, &ce2, &se2);
         cn_report_printf(b, "<figcaption>The first %g%% of the steps (at least %d) magnified: divergences early in a "
@@ -905,7 +910,7 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
 
     cn_report_puts(b, "<h2>Gradient norm before clipping</h2>\n<figure>\n");
     cn_report_chart c2 = {"gradnorm", "Gradient norm before clipping", "optimizer step",
-                          "global L2 norm (log scale)", 1, 0, 1, 0};
+                          "global L2 norm (log scale)", 1, 0, 1, 0, 0, NULL, NULL, NULL, NULL};
     chart_spec s2 = {CN_RC_GN, AGG_MAX, 1, 1, 1, INFINITY};
     chart(b, r, &c2, &s2);
     cn_report_puts(b, "<figcaption>Global L2 norm of the gradient the clip stage received (grad_norm_pre). The "
@@ -914,7 +919,7 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
 
     cn_report_puts(b, "<h2>Effective scale</h2>\n<figure>\n");
     cn_report_chart c3 = {"scale", "Effective scale (post-clip / pre-clip gradient norm)", "optimizer step",
-                          "grad_norm_post / grad_norm_pre", 0, 0, 1.05, 0};
+                          "grad_norm_post / grad_norm_pre", 0, 0, 1.05, 0, 0, NULL, NULL, NULL, NULL};
     chart_spec s3 = {CN_RC_SCALE, AGG_MEAN, 0, 0, 1, INFINITY};
     chart(b, r, &c3, &s3);
     cn_report_puts(b, "<figcaption>How much the clip stage shortened the gradient, whatever the mode: the L2 norm "
@@ -927,7 +932,7 @@ static void html_doc(cn_report_buf *b, report *r, const char *title)
     for (int i = 0; i < r->n_runs; i++) evals |= r->rd[i].n_eval > 0;
     if (evals) {
         cn_report_puts(b, "<h2>Test loss</h2>\n<figure>\n");
-        cn_report_chart c4 = {"testloss", "Test loss", "optimizer step", "test loss (log scale)", 1, 0, 1, 0};
+        cn_report_chart c4 = {"testloss", "Test loss", "optimizer step", "test loss (log scale)", 1, 0, 1, 0, 0, NULL, NULL, NULL, NULL};
         chart_spec s4 = {SRC_EVAL, AGG_LOGMEAN, 1, 0, 0, INFINITY};
         chart(b, r, &c4, &s4);
         cn_report_puts(b, "<figcaption>Loss on the test set at each evaluation (eval.csv).</figcaption>\n</figure>\n");

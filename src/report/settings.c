@@ -12,17 +12,10 @@
 
 #include "report/internal.h"
 
-typedef struct {
-    char *path, *value;
-} leaf;
+typedef cn_report_leaf leaf;
+typedef cn_report_leaves leaves;
 
-typedef struct {
-    leaf *v;
-    int n, cap;
-    int oom;
-} leaves;
-
-static void add(leaves *l, const char *path, const char *value)
+static void add(leaves *l, const char *path, const char *value, int is_num, double num)
 {
     if (l->oom) return;
     if (l->n == l->cap) {
@@ -36,7 +29,7 @@ static void add(leaves *l, const char *path, const char *value)
     if (!p || !q) { cn_free(p); cn_free(q); l->oom = 1; return; }
     strcpy(p, path);
     strcpy(q, value);
-    l->v[l->n++] = (leaf){p, q};
+    l->v[l->n++] = (leaf){p, q, is_num, num};
 }
 
 static int has_object(const cJSON *a)
@@ -46,7 +39,6 @@ static int has_object(const cJSON *a)
     return 0;
 }
 
-/* Depth-first, in the config's key order. Lists of objects (model layers, clip stages) by index. */
 static void flatten(leaves *l, const cJSON *j, const char *path)
 {
     char sub[512];
@@ -63,32 +55,45 @@ static void flatten(leaves *l, const cJSON *j, const char *path)
     }
     char num[64];
     if (cJSON_IsString(j)) {
-        add(l, path, j->valuestring);
+        add(l, path, j->valuestring, 0, 0);
     } else if (cJSON_IsNumber(j)) {
         snprintf(num, sizeof num, "%.6g", j->valuedouble);
-        add(l, path, num);
+        add(l, path, num, 1, j->valuedouble);
     } else {
         char *s = cJSON_PrintUnformatted(j);
         if (!s) { l->oom = 1; return; }
-        add(l, path, s);
+        add(l, path, s, 0, 0);
         cJSON_free(s);
     }
 }
 
-static void free_leaves(leaves *l)
+void cn_report_flatten(cn_report_leaves *l, const void *config)
+{
+    memset(l, 0, sizeof *l);
+    if (config) flatten(l, config, "");
+}
+
+void cn_report_leaves_free(cn_report_leaves *l)
 {
     for (int i = 0; i < l->n; i++) {
         cn_free(l->v[i].path);
         cn_free(l->v[i].value);
     }
     cn_free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+const cn_report_leaf *cn_report_leaf_find(const cn_report_leaves *l, const char *path)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].path, path)) return &l->v[i];
+    return NULL;
 }
 
 static const char *find(const leaves *l, const char *path)
 {
-    for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i].path, path)) return l->v[i].value;
-    return NULL;
+    const leaf *f = cn_report_leaf_find(l, path);
+    return f ? f->value : NULL;
 }
 
 /* Does `path` take different values (or presence) among the configs that were read? */
@@ -107,6 +112,11 @@ static int varies(const leaves *ls, const int *have, int n, const char *path)
 
 cn_status cn_report_settings(void *const *configs, int n, char **out)
 {
+    return cn_report_settings_except(configs, n, NULL, out);
+}
+
+cn_status cn_report_settings_except(void *const *configs, int n, const char *except, char **out)
+{
     cn_status st = CN_OK;
     for (int i = 0; i < n; i++) out[i] = NULL;
     leaves *ls = cn_calloc((size_t)(n ? n : 1), sizeof *ls);
@@ -114,7 +124,7 @@ cn_status cn_report_settings(void *const *configs, int n, char **out)
     if (!ls || !have) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
         if (configs[i]) {
-            flatten(&ls[i], configs[i], "");
+            cn_report_flatten(&ls[i], configs[i]);
             have[i] = 1;
             if (ls[i].oom) { st = cn_error(CN_ERR_NOMEM, "out of memory"); goto done; }
         }
@@ -124,7 +134,7 @@ cn_status cn_report_settings(void *const *configs, int n, char **out)
         if (!have[i]) cn_report_puts(&b, "?");
         int first = 1;
         for (int k = 0; have[i] && k < ls[i].n; k++) {
-            if (!varies(ls, have, n, ls[i].v[k].path)) continue;
+            if ((except && !strcmp(ls[i].v[k].path, except)) || !varies(ls, have, n, ls[i].v[k].path)) continue;
             cn_report_printf(&b, "%s%s=%s", first ? "" : ", ", ls[i].v[k].path, ls[i].v[k].value);
             first = 0;
         }
@@ -139,7 +149,7 @@ cn_status cn_report_settings(void *const *configs, int n, char **out)
 done:
     if (st)
         for (int i = 0; i < n; i++) { cn_free(out[i]); out[i] = NULL; }
-    for (int i = 0; ls && i < n; i++) free_leaves(&ls[i]);
+    for (int i = 0; ls && i < n; i++) cn_report_leaves_free(&ls[i]);
     cn_free(ls);
     cn_free(have);
     return st;

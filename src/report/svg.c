@@ -20,13 +20,22 @@
 #define FONT_W       6.8     /* approximate advance of a 12px sans-serif character, for layout */
 
 typedef struct {
-    double x0, x1;           /* data range of the x axis */
+    double x0, x1;           /* data range of the x axis (log x: decades) */
+    int log_x;
     double y0, y1;           /* data range (log axes: decades) */
     int log_y;
     double left, top, w, h;  /* plot area in pixels */
 } frame;
 
-static double px(const frame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w; }
+/* NaN when the value cannot be placed (<= 0 on a log axis). */
+static double px(const frame *f, double x)
+{
+    if (f->log_x) {
+        if (!(x > 0)) return NAN;
+        x = log10(x);
+    }
+    return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w;
+}
 
 /* NaN when the value cannot be placed (non-finite, or <= 0 on a log axis). */
 static double py(const frame *f, double y)
@@ -143,16 +152,36 @@ static void axes(cn_report_buf *b, const cn_report_chart *c, const frame *f)
         }
     }
     /* x ticks */
-    double st = nice_step(f->x1 - f->x0, 8);
-    if (st < 1) st = 1;   /* steps are integers */
-    for (double v = ceil(f->x0 / st - 1e-9) * st; v <= f->x1 + st * 1e-9; v += st) {
-        double x = px(f, v);
-        cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
-                         x, f->top, x, bottom);
-        cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
-                         x, bottom, x, bottom + 5);
-        fmt_tick(lab, sizeof lab, v);
-        text(b, x, bottom + 18, "middle", "", lab);
+    if (f->log_x) {
+        /* decades, labelled; with under two decades in view the 2 and 5 between them as well */
+        int lab25 = floor(f->x1) - ceil(f->x0) < 1;
+        for (int d = (int)floor(f->x0); d <= (int)ceil(f->x1); d++)
+            for (int m = 1; m <= 9; m++) {
+                double v = m * pow(10.0, d), lv = log10(v);
+                if (lv < f->x0 - 1e-9 || lv > f->x1 + 1e-9) continue;
+                double x = px(f, v);
+                int major = m == 1, labelled = major || (lab25 && (m == 2 || m == 5));
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n",
+                                 x, f->top, x, bottom, major ? "#ddd" : "#f3f3f3");
+                if (!labelled) continue;
+                cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                                 x, bottom, x, bottom + 5);
+                if (m == 1) fmt_decade(lab, sizeof lab, d);
+                else fmt_tick(lab, sizeof lab, v);
+                text(b, x, bottom + 18, "middle", "", lab);
+            }
+    } else {
+        double st = nice_step(f->x1 - f->x0, 8);
+        if (st < 1 && c->x_kind == 0) st = 1;   /* steps are integers */
+        for (double v = ceil(f->x0 / st - 1e-9) * st; v <= f->x1 + st * 1e-9; v += st) {
+            double x = px(f, v);
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+                             x, f->top, x, bottom);
+            cn_report_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                             x, bottom, x, bottom + 5);
+            fmt_tick(lab, sizeof lab, v);
+            text(b, x, bottom + 18, "middle", "", lab);
+        }
     }
     cn_report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n",
                      f->left, f->top, f->w, f->h);
@@ -295,6 +324,10 @@ static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s,
                              x - 5, y - 5);
             cn_report_printf(b, "<path d=\"M%.1f,%.1fl10,10m0,-10l-10,10\" stroke=\"%s\" stroke-width=\"2.5\" fill=\"none\"/>\n",
                              x - 5, y - 5, s[v].colour);
+            if (mk->quiet) {
+                cn_report_puts(b, "</g>\n");
+                continue;
+            }
             char lab[128], val[48] = "";
             if (off) snprintf(val, sizeof val, " (at %.2g, off scale)", mk->y);
             if (mk->multi_seed) snprintf(lab, sizeof lab, "seed %lld diverged @%lld%s", mk->seed, mk->step, val);
@@ -322,6 +355,23 @@ static void markers(cn_report_buf *b, const frame *f, const cn_report_series *s,
     cn_report_puts(b, "</g>\n");
 }
 
+/* Single values as dots in the series' colour; an open circle where hollow[i] (points off the top of
+ * the plot are left to the clip path). */
+static void dots(cn_report_buf *b, const frame *f, const cn_report_series *s)
+{
+    for (long long i = 0; i < s->points.n; i++) {
+        double x = isfinite(s->points.x[i]) ? px(f, s->points.x[i]) : NAN, y = py(f, s->points.y[i]);
+        if (!isfinite(x) || !isfinite(y)) continue;
+        int open = s->hollow && s->hollow[i];
+        if (open)
+            cn_report_printf(b, "<circle class=\"point blew-up\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#fff\" "
+                                "stroke-width=\"1.8\"/>\n", x, y);
+        else
+            cn_report_printf(b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" stroke=\"none\" "
+                                "fill-opacity=\"0.6\"/>\n", x, y, s->colour);
+    }
+}
+
 /* ---- the chart ---- */
 
 void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_series *s, int n)
@@ -332,16 +382,31 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
         for (int k = 0; k < s[v].n_seeds; k++) range_line(&r, &s[v].seeds[k], c->log_y);
         range_line(&r, &s[v].bold, c->log_y);
         range_line(&r, &s[v].dashed, c->log_y);
+        range_line(&r, &s[v].points, c->log_y);
         for (int m = 0; m < s[v].n_marks; m++) range_add(&r, s[v].marks[m].x, s[v].marks[m].y, c->log_y, 1);
-        multi |= s[v].n_seeds > 1;
+        multi |= s[v].n_seeds > 1 || s[v].points.n > 0;
         dashed |= s[v].dashed.n > 0;
         marks |= s[v].n_marks > 0;
     }
     frame f = {0};
     f.log_y = c->log_y;
-    f.x0 = isfinite(r.xmin) && r.xmin < 0 ? r.xmin : 0;
-    f.x1 = isfinite(r.xmax) && r.xmax > f.x0 ? r.xmax : f.x0 + 1;
-    if (c->x_max > f.x1) f.x1 = c->x_max;
+    if (c->x_kind == 0) {
+        f.x0 = isfinite(r.xmin) && r.xmin < 0 ? r.xmin : 0;
+        f.x1 = isfinite(r.xmax) && r.xmax > f.x0 ? r.xmax : f.x0 + 1;
+        if (c->x_max > f.x1) f.x1 = c->x_max;
+    } else {
+        /* fitted to the data, with a margin so that the outermost dots are whole */
+        f.log_x = c->x_kind == 1;
+        double lo = isfinite(r.xmin) ? r.xmin : 1, hi = isfinite(r.xmax) ? r.xmax : 1;
+        if (f.log_x) {
+            lo = lo > 0 ? log10(lo) : 0;
+            hi = hi > 0 ? log10(hi) : lo;
+        }
+        double pad = (hi - lo) * 0.05;
+        if (!(pad > 0)) pad = f.log_x ? 0.5 : fabs(lo) > 0 ? fabs(lo) * 0.5 : 1;
+        f.x0 = lo - pad;
+        f.x1 = hi + pad;
+    }
     if (c->log_y) {
         double lo = r.any ? floor(log10(r.ymin)) : -1, hi = r.any ? ceil(log10(r.ymax)) : 1;
         if (r.any && isfinite(r.ymax_ok) && hi > ceil(log10(r.ymax_ok)) + OFF_SCALE_DECADES)
@@ -359,9 +424,10 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
     int ni = 0;
     for (int v = 0; v < n && ni < 60; v++)
         items[ni++] = (legend_item){s[v].variant, s[v].legend_note, s[v].colour, 0};
-    if (multi) items[ni++] = (legend_item){"thin: seeds, bold: median", NULL, NULL, 1};
-    if (dashed) items[ni++] = (legend_item){"clip threshold", NULL, NULL, 2};
-    if (marks) items[ni++] = (legend_item){"divergence", NULL, NULL, 3};
+    if (c->key_solid) items[ni++] = (legend_item){c->key_solid, NULL, NULL, 0};
+    if (multi) items[ni++] = (legend_item){c->key_seeds ? c->key_seeds : "thin: seeds, bold: median", NULL, NULL, 1};
+    if (dashed) items[ni++] = (legend_item){c->key_dashed ? c->key_dashed : "clip threshold", NULL, NULL, 2};
+    if (marks) items[ni++] = (legend_item){c->key_marks ? c->key_marks : "divergence", NULL, NULL, 3};
     double legend_top = 46, legend_h = legend(b, items, ni, legend_top, 0);
 
     f.left = MARGIN_L;
@@ -400,6 +466,7 @@ void cn_report_svg(cn_report_buf *b, const cn_report_chart *c, const cn_report_s
             path(b, &f, &s[v].seeds[k], attrs, 0);
         }
         path(b, &f, &s[v].bold, "class=\"median\" stroke-width=\"2.2\"", 0);
+        dots(b, &f, &s[v]);
         /* the threshold runs through the variant's own noisy band: a white underlay keeps it visible */
         path(b, &f, &s[v].dashed, "class=\"threshold-halo\" stroke=\"#fff\" stroke-width=\"4\" stroke-opacity=\"0.9\"", 1);
         path(b, &f, &s[v].dashed, "class=\"threshold\" stroke-width=\"2\" stroke-dasharray=\"7 4\"", 1);
