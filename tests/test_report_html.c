@@ -4,6 +4,7 @@
  * early-steps panels, test-loss curves, per-tensor heatmaps, a page readable on a phone, the same
  * bytes for the same runs, and a bounded size. The browser half is `make report-check`. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -902,6 +903,53 @@ START_TEST(sweep_with_zero_has_a_linear_axis)
 }
 END_TEST
 
+/* Memory running out anywhere in the sweep section: the buffer says so (or the JSON is NULL with
+ * oom set); no crash, no leak (ASan/valgrind runs), and with enough memory the same text as before. */
+START_TEST(sweep_survives_allocation_failure)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[7];
+    sweep_run(&o, runs, 0, "noclip", 1, NULL, NAN, 1, 0);
+    sweep_run(&o, runs, 1, "n0.1", 1, NORM("0.1"), 0.3, 0, 0);
+    sweep_run(&o, runs, 2, "n1", 1, NORM("1"), 0.1, 0, 0);
+    sweep_run(&o, runs, 3, "n10", 1, NORM("10"), NAN, 1, 0);
+    sweep_run(&o, runs, 4, "n10", 2, NORM("10"), 0.2, 0, 1);
+    sweep_run(&o, runs, 5, "m0.1", 1, "{\"mode\": \"norm\", \"max_norm\": 0.1, \"norm_type\": 1}", 0.3, 0, 0);
+    sweep_run(&o, runs, 6, "m1", 1, "{\"mode\": \"norm\", \"max_norm\": 1, \"norm_type\": 1}", 0.3, 0, 0);
+    cn_report_rundata rd[7];
+    for (int i = 0; i < 7; i++) ck_assert_ok(cn_report_load(&runs[i], &rd[i]));
+    cn_report_buf ref = {0};
+    uint64_t a0 = cn_alloc_count();
+    cn_report_sweep_html(&ref, rd, 7, NULL);
+    uint64_t n = cn_alloc_count() - a0;
+    ck_assert(!ref.oom && ref.p && strstr(ref.p, "sweep-0-rates"));
+    int failed = 0;
+    for (uint64_t k = 1; k <= n + 1; k++) {
+        cn_report_buf b = {0}, m = {0};
+        cn_alloc_fail_at(k);
+        cn_report_sweep_html(&b, rd, 7, NULL);
+        cn_alloc_fail_at(k);
+        cn_report_sweep_md(&m, rd, 7, NULL);
+        cn_alloc_fail_at(k);
+        int oom = 0;
+        cJSON *j = cn_report_sweep_json(rd, 7, NULL, &oom);
+        cn_alloc_fail_at(0);
+        ck_assert(j != NULL || oom);
+        if (!b.oom) ck_assert_str_eq(b.p, ref.p);
+        failed += b.oom;
+        cJSON_Delete(j);
+        cn_report_buf_free(&b);
+        cn_report_buf_free(&m);
+    }
+    ck_assert_int_ge(failed, (int)n / 2);   /* the failures were reached, and reported */
+    cn_report_buf_free(&ref);
+    for (int i = 0; i < 7; i++) cn_report_rundata_free(&rd[i]);
+    free_dirs(runs, 7);
+    done(&o);
+}
+END_TEST
+
 Suite *suite_report_html(void)
 {
     Suite *s = suite_create("report_html");
@@ -927,6 +975,7 @@ Suite *suite_report_html(void)
     tcase_add_test(tc, no_sweep_without_three_values_of_one_setting);
     tcase_add_test(tc, sweep_families_share_a_chart);
     tcase_add_test(tc, sweep_with_zero_has_a_linear_axis);
+    tcase_add_test(tc, sweep_survives_allocation_failure);
     suite_add_tcase(s, tc);
     return s;
 }
