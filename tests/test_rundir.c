@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -105,8 +106,8 @@ static int run(char *out, size_t n, const char *fmt, ...)
     return sh(out, n, "'%s' %s 2>&1", bin, args);
 }
 
-/* Starts `clipnn train run.json --out DIR --quiet --set S...` in tmp, output discarded. */
-static pid_t start_train(const char *dir, const char *const *sets, int n_sets)
+/* Starts `clipnn CMD run.json --out DIR --quiet --set S...` in tmp, output discarded. */
+static pid_t start_cmd(const char *cmd, const char *dir, const char *const *sets, int n_sets)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -114,7 +115,7 @@ static pid_t start_train(const char *dir, const char *const *sets, int n_sets)
         if (chdir(tmp) != 0) _exit(126);
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
-        const char *argv[24] = {bin, "train", "run.json", "--out", dir, "--quiet"};
+        const char *argv[24] = {bin, cmd, "run.json", "--out", dir, "--quiet"};
         int n = 6;
         for (int i = 0; i < n_sets && n < 22; i++) { argv[n++] = "--set"; argv[n++] = sets[i]; }
         argv[n] = NULL;
@@ -123,6 +124,11 @@ static pid_t start_train(const char *dir, const char *const *sets, int n_sets)
     }
     bg_pid = pid;
     return pid;
+}
+
+static pid_t start_train(const char *dir, const char *const *sets, int n_sets)
+{
+    return start_cmd("train", dir, sets, n_sets);
 }
 
 /* Waits (at most 30 s) until `path` is larger than `size` bytes. */
@@ -273,6 +279,41 @@ START_TEST(second_writer_is_refused_and_the_first_ends_intact)
                                   "--set train.checkpoint_every=0", step + 2);
     ck_assert_msg(rc == 0, "resume after the writer ended: exit %d: %s", rc, out);
     ck_assert_int_eq(checkpoint_meta(at("live/checkpoint.safetensors"), NULL), step + 2);
+}
+END_TEST
+
+/* A compare folder has one compare at a time: a second compare into it, new or extending, exits 2
+ * naming the first, which goes on and ends with its files and report; then the folder is free. */
+START_TEST(second_compare_into_a_live_compare_is_refused)
+{
+    char out[16384], want[96];
+    const char *sets[] = {"train.steps=100000000", "train.checkpoint_every=20"};
+    pid_t pid = start_cmd("compare", "cmp", sets, 2);
+    wait_for_size(at("cmp/.lock"), 0);   /* the pid is in: the lock is held */
+    snprintf(want, sizeof want, "cmp: compare in use by pid %ld", (long)pid);
+    int rc = run(out, sizeof out, "compare run.json --out cmp --quiet --set train.steps=100000000 "
+                                  "--set train.checkpoint_every=20");
+    ck_assert_msg(rc == 2 && strstr(out, want), "second compare: exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "compare run.json --out cmp --quiet --seeds 2 --set train.steps=100000000 "
+                              "--set train.checkpoint_every=20");
+    ck_assert_msg(rc == 2 && strstr(out, want), "extending the live compare: exit %d: %s", rc, out);
+    ck_assert_msg(bg_pid == pid && kill(pid, 0) == 0, "the first compare ended");
+    /* the first one is intact: interrupted, it writes its record and its report */
+    wait_for_size(at("cmp/noclip/metrics.csv"), 2000);
+    kill(pid, SIGINT);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    bg_pid = 0;
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 130, "the first compare ended with status %d", status);
+    ck_assert(access(at("cmp/compare.json"), F_OK) == 0);
+    ck_assert(access(at("cmp/report.md"), F_OK) == 0);
+    char *lock = slurp(at("cmp/.lock"));
+    ck_assert_str_eq(lock, "");
+    free(lock);
+    int fd = open(at("cmp/.lock"), O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);   /* free */
+    close(fd);
 }
 END_TEST
 
@@ -661,6 +702,7 @@ Suite *suite_rundir(void)
     tcase_add_test(o, out_refuses_a_directory_that_holds_anything);
     tcase_add_test(o, out_accepts_a_new_or_empty_directory);
     tcase_add_test(o, init_from_is_never_written_over);
+    tcase_add_test(o, second_compare_into_a_live_compare_is_refused);
     suite_add_tcase(s, o);
     TCase *st = tcase_create("streams");
     tcase_add_checked_fixture(st, setup, teardown);

@@ -377,6 +377,13 @@ static int cmd_predict(int argc, char **argv)
     return st ? fail(st) : 0;
 }
 
+/* DIR/.lock of a compare folder, held by the compare (rank 0 under MPI) until its report is written. */
+static cn_status lock_compare(const char *dir, int *fd)
+{
+    return cn_lock_dir(dir, "compare", "one compare per folder at a time: wait for it to end, or choose another --out",
+                       1, fd);
+}
+
 static int cmd_compare(int argc, char **argv)
 {
     cli_args a;
@@ -388,7 +395,19 @@ static int cmd_compare(int argc, char **argv)
     memset(&p, 0, sizeof p);
     cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
     int dist = cn_dist_size() > 1, rank = cn_dist_rank();
-    if (!st && !dist) st = cn_compare_plan_make(&o, &p);
+    int lock_fd = -1;
+    if (!st && !dist) {
+        st = cn_compare_plan_make(&o, &p);
+        /* One compare per folder at a time. The plan is made again under the lock, so that a compare that
+           ended in between is extended, not overwritten. */
+        static char dir[sizeof p.dir];
+        if (!st) snprintf(dir, sizeof dir, "%s", p.dir);
+        if (!st && !(st = cn_mkdirs(dir)) && !(st = lock_compare(dir, &lock_fd))) {
+            cn_compare_plan_free(&p);
+            o.out_dir = dir;
+            st = cn_compare_plan_make(&o, &p);
+        }
+    }
     if (!st && dist) {
         cn_status rank0 = CN_OK;
         if ((st = cli_compare_dist_plan(&o, &p, &rank0))) { free_args(&a); return dist_fail(st); }
@@ -402,7 +421,7 @@ static int cmd_compare(int argc, char **argv)
     FILE *progress = a.quiet ? NULL : stderr;
     int jobs = a.jobs;
     free_args(&a);
-    if (st) return fail(st);
+    if (st) { cn_unlock_dir(lock_fd); return fail(st); }
     if (jobs <= 0 && dist) jobs = 1;   /* mpirun places one rank per slot: one run at a time per rank */
     if (jobs <= 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -410,7 +429,8 @@ static int cmd_compare(int argc, char **argv)
     }
     install_signals(0);
     double t0 = cn_now_s();
-    if (rank == 0) st = cn_compare_prepare(&p);
+    if (rank == 0 && dist && !(st = cn_mkdirs(p.dir))) st = lock_compare(p.dir, &lock_fd);
+    if (rank == 0 && !st) st = cn_compare_prepare(&p);
     if (dist) {
         /* the others start runs only in directories rank 0 has made */
         int code = st ? exit_code(st) : 0;
@@ -418,6 +438,7 @@ static int cmd_compare(int argc, char **argv)
         cn_status bs = cn_dist_max_int(&code, 1);
         if (bs || code) {
             cn_compare_plan_free(&p);
+            cn_unlock_dir(lock_fd);
             if (bs) return dist_fail(bs);
             cn_dist_finalize();
             return code;
@@ -438,6 +459,7 @@ static int cmd_compare(int argc, char **argv)
     if (dist) {
         if ((st = cli_compare_dist_pool(&p, argv[0], jobs, progress, &stop_requested))) {
             cn_compare_plan_free(&p);
+            cn_unlock_dir(lock_fd);
             return dist_fail(st);
         }
         if (rank != 0) {   /* rank 0 writes the report */
@@ -457,6 +479,7 @@ static int cmd_compare(int argc, char **argv)
     }
 out:
     cn_compare_plan_free(&p);
+    cn_unlock_dir(lock_fd);
     if (st) return dist ? dist_fail(st) : fail(st);
     cn_dist_finalize();
     return stop_requested ? 130 : 0;

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE   /* flock */
 #include "io/files.h"
 
 #include <errno.h>
@@ -5,11 +6,57 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- directories ---- */
+
+cn_status cn_lock_dir(const char *dir, const char *what, const char *hint, int create, int *fd_out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
+    if (fd < 0) {
+        if (!create && (errno == ENOENT || errno == ENOTDIR)) return CN_OK;
+        return cn_error(CN_ERR_IO, "%s: cannot open the %s's lock file: %s", path, what, strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cn_error(CN_ERR_ARG, "%s: not a regular file; remove it", path);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32];
+        ssize_t k = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK) return cn_error(CN_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+        buf[k > 0 ? k : 0] = 0;
+        long pid = strtol(buf, NULL, 10);
+        if (pid > 0) return cn_error(CN_ERR_ARG, "%s: %s in use by pid %ld (%s)", dir, what, pid, hint);
+        return cn_error(CN_ERR_ARG, "%s: %s in use by another process (%s)", dir, what, hint);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        cn_status st = cn_error(CN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    *fd_out = fd;
+    return CN_OK;
+}
+
+void cn_unlock_dir(int fd)
+{
+    if (fd < 0) return;
+    /* the pid goes first, so that between the next writer's lock and its own pid nobody reads this one;
+       best effort: the lock is what counts */
+    if (ftruncate(fd, 0) != 0) { /* a stale pid only */ }
+    close(fd);
+}
 
 cn_status cn_mkdirs(const char *dir)
 {

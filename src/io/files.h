@@ -13,6 +13,14 @@
  * other failures are CN_ERR_IO. */
 cn_status cn_mkdirs(const char *dir);
 
+/* One writer per directory: takes DIR/.lock (flock, exclusive, not waiting) and writes the holder's pid
+ * into it for the message another process gets: "DIR: <what> in use by pid N (<hint>)", CN_ERR_ARG. The
+ * kernel drops the lock when the process ends, however it ends, so a killed writer never leaves a
+ * directory locked. create = 0: a missing lock file is not an error (*fd stays -1). */
+cn_status cn_lock_dir(const char *dir, const char *what, const char *hint, int create, int *fd);
+/* Releases it (fd < 0: nothing); the pid is removed first. */
+void cn_unlock_dir(int fd);
+
 /* Atomic whole-file replacement: bytes go to `path.tmp.<pid>` in the same directory, which is
  * fsync'd, renamed over `path`, and the directory fsync'd so the rename survives a power loss.
  * Readers see the old file or the new one, never a part. Usage:

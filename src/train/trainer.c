@@ -279,47 +279,12 @@ cn_status cn_run_dir_check_new(const char *dir)
                     "choose another --out", dir, names, more);
 }
 
-/* Takes DIR/.lock for the whole run: flock, exclusive, not waiting; the holder's pid is written into it
- * for the message another writer gets. The kernel drops the lock when the process ends, however it
- * ends, so a killed run never leaves a directory locked. Without `create` a missing lock is not an
- * error (*fd stays -1): nothing is created before the directory has been checked. */
+/* DIR/.lock for the whole run (cn_lock_dir); without `create` a missing lock is not an error (*fd stays
+ * -1): nothing is created before the directory has been checked. */
 static cn_status lock_run_dir(const char *dir, int create, int *fd_out)
 {
-    char path[4200];
-    join(path, sizeof path, dir, ".lock");
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
-    if (fd < 0) {
-        if (!create && (errno == ENOENT || errno == ENOTDIR)) return CN_OK;
-        return cn_error(CN_ERR_IO, "%s: cannot open the run's lock file: %s", path, strerror(errno));
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cn_error(CN_ERR_ARG, "%s: not a regular file; remove it", path);
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char buf[32];
-        ssize_t k = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-        close(fd);
-        if (e != EWOULDBLOCK) return cn_error(CN_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
-        buf[k > 0 ? k : 0] = 0;
-        long pid = strtol(buf, NULL, 10);
-        if (pid > 0)
-            return cn_error(CN_ERR_ARG, "%s: run in use by pid %ld (one writer per run directory: wait for it to "
-                            "end, or choose another --out)", dir, pid);
-        return cn_error(CN_ERR_ARG, "%s: run in use by another process (one writer per run directory: wait for "
-                        "it to end, or choose another --out)", dir);
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-        cn_status st = cn_error(CN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    *fd_out = fd;
-    return CN_OK;
+    return cn_lock_dir(dir, "run", "one writer per run directory: wait for it to end, or choose another --out",
+                       create, fd_out);
 }
 
 /* The run never writes over the file its weights come from: init_from is compared by identity (device
@@ -474,12 +439,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
 out:
     if (t.metrics && fclose(t.metrics) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/metrics.csv: write failed", t.dir);
     if (t.evalf && fclose(t.evalf) != 0 && !st) st = cn_error(CN_ERR_IO, "%s/eval.csv: write failed", t.dir);
-    if (t.lock_fd >= 0) {
-        /* every file is written: the next writer may come. The pid goes first, so that between the
-           next writer's lock and its own pid nobody reads this one. Best effort: the lock is what counts. */
-        if (ftruncate(t.lock_fd, 0) != 0) { /* a stale pid only */ }
-        close(t.lock_fd);
-    }
+    cn_unlock_dir(t.lock_fd);   /* every file is written: the next writer may come */
     cn_session_close(s);
     return st;
 }
