@@ -241,17 +241,14 @@ cn_status cn_report_write_data(const char *out_dir, const char *title, const cn_
     cJSON_AddNumberToObject(j, "blow_up_factor", CN_REPORT_BLOWUP_FACTOR);
     cJSON *vs = cJSON_AddArrayToObject(j, "variants");
     cJSON *rs = cJSON_AddArrayToObject(j, "runs");
-    int paired_oom = 0;
-    cJSON *paired = cn_report_paired_json(rd, n_runs, baseline, &paired_oom);   /* paired.c */
-    if (!paired || !cJSON_AddItemToObject(j, "paired", paired)) {
-        cJSON_Delete(paired);
-        st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
-        goto out;
-    }
-    int sweep_oom = 0;
-    cJSON *sweeps = cn_report_sweep_json(rd, n_runs, baseline, &sweep_oom);   /* sweep.c */
-    if (!sweeps || !cJSON_AddItemToObject(j, "sweeps", sweeps)) {
-        cJSON_Delete(sweeps);
+    int oom = 0;
+    cJSON *paired = cn_report_paired_json(rd, n_runs, baseline, &oom);   /* paired.c */
+    cJSON *sweeps = cn_report_sweep_json(rd, n_runs, baseline, &oom);    /* sweep.c */
+    int added_p = paired && cJSON_AddItemToObject(j, "paired", paired);
+    int added_s = sweeps && cJSON_AddItemToObject(j, "sweeps", sweeps);
+    if (!added_p || !added_s) {
+        if (!added_p) cJSON_Delete(paired);
+        if (!added_s) cJSON_Delete(sweeps);
         st = cn_error(CN_ERR_NOMEM, "out of memory writing report.json");
         goto out;
     }

@@ -381,6 +381,9 @@ static int base_in(const sweeps *S, const family *f)
 
 /* ---- text ---- */
 
+/* The family's legend label: what sets it apart, else the setting itself. */
+static const char *label(const sweep *sw, const family *f) { return *f->fixed ? f->fixed : sw->path; }
+
 static void fmt(char *out, size_t n, double v)
 {
     if (isnan(v)) snprintf(out, n, "—");
@@ -432,6 +435,15 @@ static void best_text(cn_report_buf *b, const sweeps *S, const sweep *sw, const 
     }
 }
 
+/* Appends text t to b, escaped for HTML (html) or markdown, and frees t. */
+static void put(cn_report_buf *b, cn_report_buf *t, int html)
+{
+    if (html) cn_report_html(b, t->p ? t->p : "");
+    else cn_report_md(b, t->p ? t->p : "");
+    b->oom |= t->oom;
+    cn_report_buf_free(t);
+}
+
 static const char *const intro =
     "Each value of %s that three or more variants differing in nothing else tried: the %s of each run "
     "that ran to its end, their median (a diverged run counting as +inf: no median when half or more "
@@ -449,15 +461,14 @@ void cn_report_sweep_md(cn_report_buf *b, const cn_report_rundata *rd, int n, co
         cn_report_puts(b, "\n\n");
         cn_report_buf t = {0};
         cn_report_printf(&t, intro, sw->path, what);
-        cn_report_md(b, t.p ? t.p : "");
-        cn_report_buf_free(&t);
+        put(b, &t, 0);
         if (sw->more) cn_report_printf(b, " (%d more families of this setting are not shown.)", sw->more);
         cn_report_puts(b, "\n");
         for (int k = 0; k < sw->nf; k++) {
             const family *f = &sw->f[k];
             if (sw->nf > 1) {
                 cn_report_puts(b, "\n### ");
-                cn_report_md(b, *f->fixed ? f->fixed : "(no other setting)");
+                cn_report_md(b, label(sw, f));
                 cn_report_puts(b, "\n");
             }
             cn_report_puts(b, "\n| ");
@@ -477,18 +488,14 @@ void cn_report_sweep_md(cn_report_buf *b, const cn_report_rundata *rd, int n, co
                 cn_report_printf(b, " | %s | ", med);
                 cn_report_buf t2 = {0};
                 seeds_text(&t2, p);
-                cn_report_md(b, t2.p ? t2.p : "");
-                b->oom |= t2.oom;
-                cn_report_buf_free(&t2);
+                put(b, &t2, 0);
                 cn_report_printf(b, " | %d/%d | %d/%d | %s |\n", p->diverged, p->counted, p->blew, p->counted, clip);
             }
             cn_report_buf t3 = {0};
             best_text(&t3, &S, sw, f);
             cn_report_puts(b, "\n");
-            cn_report_md(b, t3.p ? t3.p : "");
+            put(b, &t3, 0);
             cn_report_puts(b, "\n");
-            b->oom |= t3.oom;
-            cn_report_buf_free(&t3);
         }
     }
     if (S.ns)
@@ -525,8 +532,6 @@ static void free_series(cn_report_series *s)
     cn_free(s->marks);
 }
 
-/* The family's legend label: what sets it apart, else the setting itself. */
-static const char *label(const sweep *sw, const family *f) { return *f->fixed ? f->fixed : sw->path; }
 
 static void loss_chart(cn_report_buf *b, sweeps *S, const sweep *sw, int si)
 {
@@ -652,9 +657,7 @@ void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, 
         cn_report_puts(b, "</code></h2>\n<p class=\"howto\">");
         cn_report_buf t = {0};
         cn_report_printf(&t, intro, sw->path, what);
-        cn_report_html(b, t.p ? t.p : "");
-        b->oom |= t.oom;
-        cn_report_buf_free(&t);
+        put(b, &t, 1);
         if (sw->more) cn_report_printf(b, " (%d more families of this setting are not shown.)", sw->more);
         cn_report_puts(b, "</p>\n<figure>\n");
         loss_chart(b, &S, sw, s);
@@ -697,9 +700,7 @@ void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, 
                 cn_report_puts(b, "</td><td class=\"seeds\">");
                 cn_report_buf t2 = {0};
                 seeds_text(&t2, p);
-                cn_report_html(b, t2.p ? t2.p : "");
-                b->oom |= t2.oom;
-                cn_report_buf_free(&t2);
+                put(b, &t2, 1);
                 cn_report_puts(b, "</td><td>");
                 snprintf(v, sizeof v, "%d/%d", p->diverged, p->counted);
                 html_num(b, v);
@@ -714,9 +715,7 @@ void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, 
             cn_report_puts(b, "</tbody></table></div>\n<p class=\"winner-rule\">");
             cn_report_buf t3 = {0};
             best_text(&t3, &S, sw, f);
-            cn_report_html(b, t3.p ? t3.p : "");
-            b->oom |= t3.oom;
-            cn_report_buf_free(&t3);
+            put(b, &t3, 1);
             cn_report_puts(b, "</p>\n");
         }
         cn_report_puts(b, "</section>\n");
