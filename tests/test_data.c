@@ -2,7 +2,10 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "data/data.h"
 
 #define PI 3.14159265358979323846
@@ -327,6 +330,89 @@ START_TEST(npy_float64_converted_and_int64_labels)
         for (int j = 0; j < 3; j++) ck_assert_float_eq(d.train.x[i * 3 + j], (float)(i + j / 10.0));
     }
     cn_data_free(&d);
+}
+END_TEST
+
+/* A .npy file of n elements of type descr (itemsize bytes each) and the given shape; element i = f(i). */
+static void write_npy(const char *path, const char *descr, int itemsize, const char *shape, size_t n,
+                      double (*f)(size_t))
+{
+    char hdr[256];
+    int k = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    while ((10 + k + 1) % 64) hdr[k++] = ' ';
+    hdr[k++] = '\n';
+    FILE *o = fopen(path, "wb");
+    ck_assert_msg(o != NULL, "%s", path);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(k & 255), (unsigned char)(k >> 8)};
+    fwrite(pre, 1, 10, o);
+    fwrite(hdr, 1, (size_t)k, o);
+    for (size_t i = 0; i < n; i++) {
+        double v = f(i);
+        if (itemsize == 4) { float x = (float)v; fwrite(&x, 4, 1, o); }
+        else { int64_t x = (int64_t)v; fwrite(&x, 8, 1, o); }
+    }
+    ck_assert_int_eq(fclose(o), 0);
+}
+
+static double feature(size_t i) { return (double)(i % 97) * 0.01; }
+static double label(size_t i) { return (double)(i % 10); }
+
+/* kB of a /proc/self/status line ("VmRSS", "VmHWM"), -1 if absent */
+static long status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atol(line + n + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+/* The data set is held once: loading a 32 MiB float32 array grows the peak resident size by about
+ * 32 MiB, not by the array and a converted copy side by side (64 MiB, as before). Measured in a child
+ * process: its peak (VmHWM, reset to the current size first) over its size before loading. */
+START_TEST(npy_data_set_is_held_once)
+{
+    char dir[256], x[400], y[400], json[1000];
+    tu_make_tmpdir(dir, sizeof dir, "/tmp", "clipnn-npymem");
+    enum { N = 8192, F = 1024 };
+    snprintf(x, sizeof x, "%s/x.npy", dir);
+    snprintf(y, sizeof y, "%s/y.npy", dir);
+    write_npy(x, "<f4", 4, "(8192, 1024)", (size_t)N * F, feature);
+    write_npy(y, "<i8", 8, "(8192,)", N, label);
+    snprintf(json, sizeof json, "{\"kind\":\"npy\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        FILE *c = fopen("/proc/self/clear_refs", "w");   /* "5": the peak becomes the current size */
+        if (!c || fputs("5", c) < 0 || fclose(c) != 0) _exit(3);
+        long before = status_kb("VmRSS");
+        cn_data d;
+        if (load_json(json, 1, &d, NULL) != CN_OK) _exit(4);
+        long peak = status_kb("VmHWM");
+        /* the values arrived */
+        if (d.train.n != N || d.train.x[(size_t)N * F - 1] != (float)feature((size_t)N * F - 1) ||
+            d.train.labels[N - 1] != 1)
+            _exit(5);
+        long grow = peak - before;
+        if (before < 0 || peak < 0 || write(fds[1], &grow, sizeof grow) != sizeof grow) _exit(6);
+        _exit(0);
+    }
+    close(fds[1]);
+    long grow = -1;
+    ssize_t got = read(fds[0], &grow, sizeof grow);
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == sizeof grow, "child status %d", status);
+    long data_kb = (long)N * F * 4 / 1024;
+    ck_assert_msg(grow > data_kb * 9 / 10, "the peak grew by %ld kB for %ld kB of data: not measured?", grow, data_kb);
+    ck_assert_msg(grow < data_kb * 5 / 4, "the peak grew by %ld kB for %ld kB of data: a second copy", grow, data_kb);
+    tu_remove_tree(dir);
 }
 END_TEST
 
@@ -854,6 +940,7 @@ Suite *suite_data(void)
     tc = tcase_create("npy");
     tcase_add_test(tc, npy_float32_inputs_and_float_targets);
     tcase_add_test(tc, npy_float64_converted_and_int64_labels);
+    tcase_add_test(tc, npy_data_set_is_held_once);
     tcase_add_test(tc, npy_format_versions_2_and_3_read_like_1);
     tcase_add_test(tc, npy_test_set_shares_n_classes);
     tcase_add_test(tc, npy_sequence_with_per_step_labels);

@@ -317,6 +317,31 @@ static double npy_get(const cn_npy *a, size_t i)
     int64_t v; memcpy(&v, (const char *)a->data + 8 * i, 8); return (double)v;
 }
 
+/* Takes the array's buffer, shrunk to itemsize bytes per element (the values already there); the
+ * array is left empty. */
+static void *npy_take(cn_npy *a, size_t itemsize)
+{
+    void *p = a->data;
+    a->data = NULL;
+    if (a->itemsize > (int)itemsize && a->numel) {
+        void *q = cn_realloc(p, a->numel * itemsize);   /* shrinking: only fails if the allocator does */
+        if (q) p = q;
+    }
+    return p;
+}
+
+/* The array as float32 in its own buffer: float32 as it is; float64 and integers converted front to
+ * back (element i is written at bytes 4i after it is read at 4i or 8i), then the buffer shrunk. */
+static float *npy_take_floats(cn_npy *a)
+{
+    if (!(a->kind == 'f' && a->itemsize == 4))
+        for (size_t i = 0; i < a->numel; i++) {
+            float v = (float)npy_get(a, i);
+            memcpy((char *)a->data + 4 * i, &v, 4);
+        }
+    return npy_take(a, 4);
+}
+
 static const char *shape_str(const cn_npy *a, char *buf, size_t n)
 {
     size_t k = (size_t)snprintf(buf, n, "[");
@@ -327,7 +352,7 @@ static const char *shape_str(const cn_npy *a, char *buf, size_t n)
 }
 
 /* Builds one dataset from arrays x and y (already read). jx/jy: "data.x"/"data.y" for messages. */
-static cn_status npy_dataset(const cn_npy *x, const cn_npy *y, const char *jx, const char *jy, const char *fx,
+static cn_status npy_dataset(cn_npy *x, cn_npy *y, const char *jx, const char *jy, const char *fx,
                              const char *fy, cn_dataset *ds)
 {
     char s1[96], s2[96];
@@ -373,21 +398,22 @@ static cn_status npy_dataset(const cn_npy *x, const cn_npy *y, const char *jx, c
         }
         if (ds->target_dim < 1) return cn_error(CN_ERR_SHAPE, "%s: %s: empty target dimension in %s", jy, fy, shape_str(y, s1, sizeof s1));
     }
-    cn_status st = cn_data_alloc(ds, jx);
-    if (st) return st;
+    /* The arrays' buffers become the dataset's, narrowed in place: the data set is held once, never as
+       the file's array and a converted copy side by side. */
+    int wide = x->itemsize == 8;
+    ds->x = npy_take_floats(x);
     for (size_t i = 0; i < x->numel; i++) {
-        float v = (float)npy_get(x, i);
+        float v = ds->x[i];
         if (!isfinite(v))
             return cn_error(CN_ERR_FORMAT, "%s: %s: element %zu is %s%s", jx, fx, i, isnan(v) ? "NaN" : "infinite",
-                            x->itemsize == 8 && !isnan(v) ? " (or beyond float32's range)" : "");
-        ds->x[i] = v;
+                            wide && !isnan(v) ? " (or beyond float32's range)" : "");
     }
     if (ds->target_kind == CN_TARGET_FLOAT) {
+        ds->y = npy_take_floats(y);
         for (size_t i = 0; i < y->numel; i++) {
-            float v = (float)npy_get(y, i);
+            float v = ds->y[i];
             if (!isfinite(v))
                 return cn_error(CN_ERR_FORMAT, "%s: %s: element %zu is %s", jy, fy, i, isnan(v) ? "NaN" : "infinite");
-            ds->y[i] = v;
         }
     } else {
         int maxl = -1;
@@ -396,9 +422,11 @@ static cn_status npy_dataset(const cn_npy *x, const cn_npy *y, const char *jx, c
             if (v < 0 || v > 100000000.0)
                 return cn_error(CN_ERR_FORMAT, "%s: %s: label %.0f at element %zu; class labels must be in [0, 1e8]",
                                 jy, fy, v, i);
-            ds->labels[i] = (int32_t)v;
-            if (ds->labels[i] > maxl) maxl = ds->labels[i];
+            int32_t l = (int32_t)v;   /* in place: element i goes to bytes 4i, after element i was read */
+            memcpy((char *)y->data + 4 * i, &l, 4);
+            if (l > maxl) maxl = l;
         }
+        ds->labels = npy_take(y, 4);
         ds->n_classes = maxl + 1;
     }
     return CN_OK;
