@@ -4,6 +4,7 @@
 #   bench/run.sh [BUILD_DIR]          (BUILD_DIR holds libclipnn.a; default build)
 #   BENCH_REPS=5 BENCH_REPS2=3 BENCH_SECONDS=1.0 BENCH_WORKLOADS="rnn lstm gru mlp tiny" bench/run.sh build
 #   BENCH_SCALING=0 leaves out the data-parallel section (bench/scaling.sh: 1 vs 2 MPI ranks)
+#   BENCH_MEMORY=0 leaves out the peak-memory section (bench/memory.sh: mlp on an .npy data set)
 #
 # For every workload and thread count (1, then 2) the clipnn and torch processes alternate (A B A B ...),
 # BENCH_REPS repetitions at 1 thread and BENCH_REPS2 at 2; each process warms up and then times
@@ -129,6 +130,11 @@ TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's
     echo
     echo "Total bench time: $(($(date +%s) - start)) s."
 } > "$OUT"
+# Peak memory on a data set, against PyTorch (BENCH_MEMORY=0 leaves it out; MEM_N/MEM_STEPS size it).
+if [ "${BENCH_MEMORY:-1}" = 1 ]; then
+    echo >> "$OUT"
+    "$HERE/memory.sh" "$BUILD" >> "$OUT" || echo "(bench/memory.sh could not run: see its message)" >> "$OUT"
+fi
 # Data-parallel scaling over MPI ranks (BENCH_SCALING=0 leaves it out; SCALE_STEPS/SCALE_REPS size it).
 if [ "${BENCH_SCALING:-1}" = 1 ]; then
     echo >> "$OUT"
