@@ -17,7 +17,8 @@
  *  - the divergence rate (runs that diverged or blew up / counted runs) and the clip rate (mean of
  *    the runs' clip_frac: the fraction of steps whose gradient the clip stage changed);
  *  - best: the lowest median among the values none of whose runs diverged or blew up (the rule of
- *    the table's highlighted variant).
+ *    the table's highlighted variant);
+ *  - with a test set, the median test metric over the runs that neither diverged nor blew up.
  * The reference (the paired section's baseline: --baseline, else noclip when it is a variant, else the
  * first variant; noclip instead when that baseline is itself a swept value) is a dashed line at its
  * median.
@@ -58,6 +59,8 @@ typedef struct {
     unsigned char *kind;         /* RUN_* per counted run */
     long long *seed;
     double median, div_rate, clip_rate;
+    double metric;               /* median test metric over the runs that neither diverged nor blew up */
+    int n_metric;                /* how many of those had one */
 } point;
 
 typedef struct {
@@ -80,6 +83,7 @@ typedef struct {
     sweep s[SWEEP_PATHS];
     int ns;
     int by_test;
+    const char *metric;          /* the test metric's name when a counted run has one (by_test), else NULL */
     int base;                    /* the baseline variant, or -1 */
     point base_pt;
     int oom;
@@ -150,8 +154,9 @@ static void measure(sweeps *S, const cn_report_rundata *rd, int vi, double x, po
     p->y = cn_malloc(n * sizeof *p->y);
     p->kind = cn_malloc(n);
     p->seed = cn_malloc(n * sizeof *p->seed);
-    double *sorted = cn_malloc(n * sizeof *sorted);
-    if (!p->y || !p->kind || !p->seed || !sorted) { S->oom = 1; cn_free(sorted); return; }
+    double *sorted = cn_malloc(n * sizeof *sorted), *met = cn_malloc(n * sizeof *met);
+    p->metric = NAN;
+    if (!p->y || !p->kind || !p->seed || !sorted || !met) { S->oom = 1; cn_free(sorted); cn_free(met); return; }
     double clip = 0;
     int nclip = 0;
     for (int k = 0; k < v->n; k++) {
@@ -166,7 +171,14 @@ static void measure(sweeps *S, const cn_report_rundata *rd, int vi, double x, po
         else p->kind[c] = isnan(p->y[c]) ? RUN_NOVALUE : RUN_OK;
         sorted[c] = isnan(p->y[c]) ? INFINITY : p->y[c];
         if (d->clip_frac.present && isfinite(d->clip_frac.v)) { clip += d->clip_frac.v; nclip++; }
+        if (p->kind[c] == RUN_OK && d->test_metric.present && isfinite(d->test_metric.v)) met[p->n_metric++] = d->test_metric.v;
     }
+    if (p->n_metric) {
+        qsort(met, (size_t)p->n_metric, sizeof *met, cmp_double);
+        int m = p->n_metric;
+        p->metric = m % 2 ? met[m / 2] : 0.5 * (met[m / 2 - 1] + met[m / 2]);
+    }
+    cn_free(met);
     if (p->counted) {
         int m = p->counted;
         qsort(sorted, (size_t)m, sizeof *sorted, cmp_double);
@@ -327,6 +339,9 @@ static void sweeps_find(sweeps *S, const cn_report_rundata *rd, int n, const cha
         if (!v->config) v->config = rd[i].config;
     }
     for (int i = 0; i < n; i++) S->by_test |= has_value(&rd[i], 1);
+    for (int i = 0; i < n && S->by_test && !S->metric; i++)
+        if (cn_report_counts(&rd[i], 0) && rd[i].test_metric.present && isfinite(rd[i].test_metric.v))
+            S->metric = rd[i].metric_name;
     for (int vi = 0; vi < S->nv; vi++) {
         variant *v = &S->v[vi];
         cn_report_flatten(&v->leaves, v->config);
@@ -394,6 +409,16 @@ static void pct(char *out, size_t n, double v)
 {
     if (isnan(v)) snprintf(out, n, "—");
     else snprintf(out, n, "%.3g%%", 100 * v);
+}
+
+/* The median test metric, with how many runs had one when not all that count did: "0.91 (2 of 3)". */
+static void metric_text(char *out, size_t n, const point *p)
+{
+    char v[32];
+    fmt(v, sizeof v, p->metric);
+    int of = p->counted - p->diverged - p->blew;
+    if (p->n_metric && p->n_metric < of) snprintf(out, n, "%s (%d of %d)", v, p->n_metric, of);
+    else snprintf(out, n, "%s", v);
 }
 
 /* "s1 0.0301, s2 diverged, s3 12.5 (blew up)" */
@@ -473,8 +498,14 @@ void cn_report_sweep_md(cn_report_buf *b, const cn_report_rundata *rd, int n, co
             }
             cn_report_puts(b, "\n| ");
             cn_report_md(b, sw->path);
-            cn_report_printf(b, " | variant | runs | median %s | %s per seed | diverged | blew up | clipped steps |\n"
-                                "|---:|---|---:|---:|---|---:|---:|---:|\n", what, what);
+            cn_report_printf(b, " | variant | runs | median %s | %s per seed | diverged | blew up | clipped steps |", what,
+                             what);
+            if (S.metric) {
+                cn_report_puts(b, " median test ");
+                cn_report_md(b, S.metric);
+                cn_report_puts(b, " |");
+            }
+            cn_report_printf(b, "\n|---:|---|---:|---:|---|---:|---:|---:|%s\n", S.metric ? "---:|" : "");
             for (int i = 0; i < f->n; i++) {
                 const point *p = &f->p[i];
                 char med[32], clip[32];
@@ -489,7 +520,13 @@ void cn_report_sweep_md(cn_report_buf *b, const cn_report_rundata *rd, int n, co
                 cn_report_buf t2 = {0};
                 seeds_text(&t2, p);
                 put(b, &t2, 0);
-                cn_report_printf(b, " | %d/%d | %d/%d | %s |\n", p->diverged, p->counted, p->blew, p->counted, clip);
+                cn_report_printf(b, " | %d/%d | %d/%d | %s |", p->diverged, p->counted, p->blew, p->counted, clip);
+                if (S.metric) {
+                    char mt[96];
+                    metric_text(mt, sizeof mt, p);
+                    cn_report_printf(b, " %s |", mt);
+                }
+                cn_report_puts(b, "\n");
             }
             cn_report_buf t3 = {0};
             best_text(&t3, &S, sw, f);
@@ -645,6 +682,20 @@ static void html_num(cn_report_buf *b, const char *s)
     cn_report_puts(b, "</span>");
 }
 
+/* A number and its note ("0.91 (2 of 3)"): the number unbroken, the note apart. */
+static void html_cell(cn_report_buf *b, const char *s)
+{
+    const char *paren = strstr(s, " (");
+    char head[48];
+    snprintf(head, sizeof head, "%.*s", paren ? (int)(paren - s) : (int)strlen(s), s);
+    html_num(b, head);
+    if (paren) {
+        cn_report_puts(b, " <span class=\"note\">");
+        cn_report_html(b, paren + 1);
+        cn_report_puts(b, "</span>");
+    }
+}
+
 void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, const char *baseline)
 {
     sweeps S;
@@ -680,7 +731,13 @@ void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, 
             cn_report_puts(b, "<div class=\"scroll\"><table class=\"sweep\">\n<thead><tr><th>");
             cn_report_html(b, sw->path);
             cn_report_printf(b, "</th><th class=\"text\">variant</th><th>runs</th><th>median %s</th><th class=\"text\">%s per seed</th><th>diverged</th>"
-                                "<th>blew up</th><th>clipped steps</th></tr></thead>\n<tbody>\n", what, what);
+                                "<th>blew up</th><th>clipped steps</th>", what, what);
+            if (S.metric) {
+                cn_report_puts(b, "<th>median test ");
+                cn_report_html(b, S.metric);
+                cn_report_puts(b, "</th>");
+            }
+            cn_report_puts(b, "</tr></thead>\n<tbody>\n");
             for (int i = 0; i < f->n; i++) {
                 const point *p = &f->p[i];
                 char v[64];
@@ -710,6 +767,12 @@ void cn_report_sweep_html(cn_report_buf *b, const cn_report_rundata *rd, int n, 
                 cn_report_puts(b, "</td><td>");
                 pct(v, sizeof v, p->clip_rate);
                 html_num(b, v);
+                if (S.metric) {
+                    char mt[96];
+                    metric_text(mt, sizeof mt, p);
+                    cn_report_puts(b, "</td><td>");
+                    html_cell(b, mt);
+                }
                 cn_report_puts(b, "</td></tr>\n");
             }
             cn_report_puts(b, "</tbody></table></div>\n<p class=\"winner-rule\">");
@@ -747,6 +810,7 @@ static cJSON *point_json(const sweeps *S, const point *p)
     cJSON_AddItemToObject(o, "median", jnum(p->median));
     cJSON_AddItemToObject(o, "divergence_rate", jnum(p->div_rate));
     cJSON_AddItemToObject(o, "clip_rate", jnum(p->clip_rate));
+    cJSON_AddItemToObject(o, "median_test_metric", jnum(p->metric));
     cJSON *seeds = cJSON_AddArrayToObject(o, "runs");
     if (!seeds) { cJSON_Delete(o); return NULL; }
     for (int c = 0; c < p->counted; c++) {
@@ -772,6 +836,8 @@ cJSON *cn_report_sweep_json(const cn_report_rundata *rd, int n, const char *base
         cJSON_AddStringToObject(o, "setting", sw->path);
         cJSON_AddBoolToObject(o, "log_x", sw->log_x);
         cJSON_AddStringToObject(o, "loss", S.by_test ? "test_loss" : "final_loss");
+        if (S.metric) cJSON_AddStringToObject(o, "test_metric", S.metric);
+        else cJSON_AddNullToObject(o, "test_metric");
         cJSON_AddNumberToObject(o, "families_not_shown", sw->more);
         if (S.base >= 0) {
             cJSON *bp = point_json(&S, &S.base_pt);
