@@ -221,18 +221,20 @@ void cn__gru_cell_backward(cn_var *y)
 }
 
 /* ------------------------------------------------------------------ */
-/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: Bk and C row-major (ldb, ldc in floats), A element
- * (i, k) at A[i sai + k sak] (so A may be read transposed), N a multiple of 8. At the sizes of a recurrent
- * step (M = batch, K and N = H or G*H) OpenBLAS spends a large part of each call packing both operands;
- * here Bk is streamed row by row as it is (backward: W_hh itself; forward: W_hh^T packed once per sequence;
- * dW_hh: the saved h) and A is broadcast element by element, with an R-row x 2-vector block of C in
- * registers. Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
- * increasing k, separate multiply and add: no FMA), then C[i, j] + acc, as sgemm with beta = 1. The result is
- * the same bits whichever variant runs (AVX-512 with 16 lanes, AVX2 or generic with 8): the lanes are
- * independent columns. */
+/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: C row-major (ldc in floats), A element (i, k) at
+ * A[i sai + k sak] (so A may be read transposed), N a multiple of 8; Bk row-major (ldb) or packed in column
+ * panels (rec_pack). At the sizes of a recurrent step (M = batch, K and N = H or G*H) OpenBLAS spends a
+ * large part of each call packing both operands; here Bk is packed once per sequence (forward: W_hh^T,
+ * backward: W_hh) and A is broadcast element by element, with an R-row x 2-vector block of C in registers.
+ * Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
+ * increasing k), then C[i, j] + acc, as sgemm with beta = 1. The lanes are independent columns, so the
+ * result does not depend on the block shapes. The x86 variants (AVX-512 with 16 lanes, AVX2 with 8) fuse
+ * each multiply-add (FMA, one rounding); the generic variant multiplies and adds separately: so the bits
+ * are fixed for a host (its variant), not across hosts. */
 typedef float v16f __attribute__((vector_size(64)));
 
-#define RGEMM_BLOCK(NAME, VT, W, BC)                                                                            \
+#define MADD_SEP(acc, a, b) ((acc) += (a) * (b))
+#define RGEMM_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
     VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
                       float *C, int ldc)                                                                      \
     {                                                                                                         \
@@ -245,7 +247,7 @@ typedef float v16f __attribute__((vector_size(64)));
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) memcpy(&bv[v], b + W * v, sizeof(VT));        \
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                             \
                 VT av = BC(a[(size_t)r * sai]);                                                                \
-                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] += av * bv[v];                  \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) MADD(acc[r][v], av, bv[v]);               \
             }                                                                                                 \
         }                                                                                                     \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
@@ -258,44 +260,90 @@ typedef float v16f __attribute__((vector_size(64)));
             }                                                                                                 \
     }
 #define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
-RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F)
-RGEMM_BLOCK(rgemm_block16, v16f, 16, V16F)
+RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
 
-/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. */
+/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. packed: Bk is in
+ * panels (rec_pack): the K x (V W) block of columns j.. starts at Bk + j K, rows V W floats apart. */
 #define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
     static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
-                     float *C, int ldc)                                                                       \
+                     int packed, float *C, int ldc)                                                           \
     {                                                                                                         \
         for (int j = 0; j < N;) {                                                                             \
             int V = j + 2 * W <= N ? 2 : 1;                                                                   \
+            const float *bj = packed ? Bk + (size_t)j * K : Bk + j;                                           \
+            int lb = packed ? V * W : ldb;                                                                    \
             int i = 0;                                                                                        \
             if (V == 2) {                                                                                     \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
-                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
             } else {                                                                                          \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
-                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
             }                                                                                                 \
             j += V * W;                                                                                       \
         }                                                                                                     \
     }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-__attribute__((target("avx512f"))) RGEMM_DRIVER(rgemm_avx512, rgemm_block16, 16, 8)
-__attribute__((target("avx2"))) RGEMM_DRIVER(rgemm_avx2, rgemm_block8, 8, 4)
+#include <immintrin.h>
+/* The x86 variants contract each multiply-add into one FMA (one rounding instead of two): same order of
+ * k, so still one fixed sum per element, but other bits than the generic variant's. */
+#define MADD_FMA16(acc, a, b) ((acc) = (v16f)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(acc)))
+#define MADD_FMA8(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+RGEMM_BLOCK(rgemm_block16f, v16f, 16, V16F, MADD_FMA16)
+RGEMM_DRIVER(rgemm_avx512, rgemm_block16f, 16, 8)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+RGEMM_BLOCK(rgemm_block8f, v8f, 8, V8F, MADD_FMA8)
+RGEMM_DRIVER(rgemm_avx2, rgemm_block8f, 8, 4)
+#pragma GCC pop_options
 #define RGEMM_X86 1
 #endif
 RGEMM_DRIVER(rgemm_generic, rgemm_block8, 8, 4)
 
-static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, float *C, int ldc)
+/* The variant rec_gemm runs for N columns: 16 lanes (AVX-512), 8 with FMA (AVX2), 8 without (generic). */
+enum { RG_GENERIC, RG_AVX2, RG_AVX512 };
+static int rec_variant(int N)
 {
 #ifdef RGEMM_X86
-    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) { rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
-    if (__builtin_cpu_supports("avx2")) { rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) return RG_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RG_AVX2;
 #endif
-    rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, C, ldc);
+    (void)N;
+    return RG_GENERIC;
+}
+
+static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
+                     float *C, int ldc)
+{
+    switch (rec_variant(N)) {
+#ifdef RGEMM_X86
+    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
+    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
+#endif
+    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+    }
+}
+
+/* Packs Bk[K, N] (element (k, j) at src[k sk + j sj]) into the panels rec_gemm's variant for N reads: the
+ * columns in blocks of P = 2 vectors (the last block may be 1 vector wide), each block K rows of its width,
+ * contiguous. A panel is then read sequentially instead of one cache line per row of a wide matrix (rows
+ * 2-8 KB apart map to the same few L1 sets and pages). */
+static void rec_pack(float *dst, const float *src, int K, int N, size_t sk, size_t sj)
+{
+    int W = rec_variant(N) == RG_AVX512 ? 16 : 8;
+    for (int j = 0; j < N;) {
+        int P = j + 2 * W <= N ? 2 * W : W;
+        float *d = dst + (size_t)j * K;
+        for (int c = 0; c < P; c++)
+            for (int k = 0; k < K; k++) d[(size_t)k * P + c] = src[(size_t)k * sk + (size_t)(j + c) * sj];
+        j += P;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,9 +357,10 @@ static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak
  *   rnn: h = act(xp_t + gh);  lstm / gru: the cells above.
  * The operation order is that of the per-step graph it replaces (linear, add, cell). When H % 8 != 0 every
  * product goes to cn_gemm as in that graph, so the values are the same (only the weight-gradient sums over
- * time are grouped differently). When H % 8 == 0 the three W_hh products (forward, dh, dW_hh) run in
- * rec_gemm above: same operations, but each dot product is summed in rec_gemm's fixed order instead of
- * OpenBLAS's, so values differ from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
+ * time are grouped differently). When H % 8 == 0 the two per-step W_hh products (forward, dh) run in
+ * rec_gemm above, and dW_hh too when W_hh is tiny (rec_dw_kernel; else OpenBLAS): same operations, but each
+ * dot product is summed in rec_gemm's fixed order (with FMA on x86) instead of OpenBLAS's, so values differ
+ * from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
  * activated gates (lstm: i, f, g, o; gru: r, z, n), lstm c and tanh(c), gru gh_n; backward buffers are sized
  * at forward time. The output's gradient buffer accumulates dh in place during backward. */
 
@@ -326,11 +375,27 @@ typedef struct {
     float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru)                           */
     float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
     float *dc;      /* lstm: [B, H] carried dc                                             */
-    float *wt;      /* W_hh^T [H, GH] for rec_gemm (NULL: the products go to cn_gemm)      */
+    float *wt;      /* [H * GH] W_hh^T forward, W_hh backward, packed for rec_gemm (NULL: the per-step
+                       products go to cn_gemm)                                               */
+    int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
 } rec_aux;
 
 /* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
 static int rec_fast(int H) { return H % 8 == 0; }
+
+/* dW_hh = d_gh[1:]^T h[:-1] is one large product ([GH, (T-1)B] x [(T-1)B, H]). rec_gemm reads A (d_gh)
+ * transposed without packing and streams all of it once per 2-vector column block of h, H/32 times: from
+ * memory when d_gh is large. OpenBLAS packs both operands and wins except when W_hh is tiny. Measured on
+ * the 2-core AMD EPYC (AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread), T 50, B 32, step ms own kernel /
+ * sgemm (medians of interleaved runs of bench/bench.c): rnn H 64 0.366 / 0.422, rnn H 128 1.075 / 1.085,
+ * rnn H 256 4.35 / 3.76, gru H 64 1.15 / 1.09, lstm H 64 1.48 / 1.44, lstm H 256 20.1 / 16.8,
+ * lstm H 512 85.8 / 65.9. So: own kernel only while W_hh has at most 64 x 64 elements. */
+static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 64 * 64; }
+
+/* Test hook (internal.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
+ * one, 0 (default) chooses as above. */
+static int rec_force;
+void cn__recurrent_force_kernel(int mode) { rec_force = mode; }
 
 static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1; }
 
@@ -363,13 +428,14 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         ok = (A->c = cn_arena_floats(&g->arena, (TB + B) * H, 0)) && (A->tc = cn_arena_floats(&g->arena, TB * H, 0)) &&
              (A->dc = cn_arena_floats(&g->arena, BH, 0));
     if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
-    if (ok && rec_fast(H) && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
+    if (ok && rec_fast(H) && rec_force != 2 && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
         ok = (A->dgi = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
         A->dgh = A->dgi;
         if (ok && kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
+    A->dw_kernel = A->wt && (rec_force == 1 || (rec_force == 0 && rec_dw_kernel(GH, H)));
     y->aux = A;
     y->iarg[0] = kind;
     y->iarg[1] = bptt;
@@ -378,14 +444,12 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
-    if (A->wt)   /* wt[k, j] = W_hh[j, k] */
-        for (int j = 0; j < GH; j++)
-            for (int k = 0; k < H; k++) A->wt[(size_t)k * GH + j] = w_hh->v.data[(size_t)j * H + k];
+    if (A->wt) rec_pack(A->wt, w_hh->v.data, H, GH, 1, (size_t)H);   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
     for (int t = 0; t < T; t++) {
         float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
         const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, GH, A->gh, GH);                   /* gh += h W_hh^T */
+        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, 0, 1, A->gh, GH);                   /* gh += h W_hh^T */
         else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
         if (kind == CN_REC_TANH || kind == CN_REC_RELU) {
             memcpy(ht, xt, BH * sizeof(float));
@@ -422,6 +486,7 @@ void cn__recurrent_backward(cn_var *y)
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
     if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
+    if (A->wt) rec_pack(A->wt, w_hh->v.data, GH, H, (size_t)H, 1);   /* W_hh [GH, H] itself, over forward's W_hh^T */
     for (int t = T - 1; t >= 0; t--) {
         float *dh = y->grad + t * BH;                 /* complete: dY_t + what step t+1 sent back */
         const float *ht = y->v.data + t * BH, *hp = t ? y->v.data + (t - 1) * BH : A->zero;
@@ -445,13 +510,13 @@ void cn__recurrent_backward(cn_var *y)
         }
         if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
         if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm(B, H, GH, dgh, GH, 1, w_hh->v.data, H, y->grad + (t - 1) * BH, H);
+            rec_gemm(B, H, GH, dgh, GH, 1, A->wt, 0, 1, y->grad + (t - 1) * BH, H);
         else if (carry)
             cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
     }
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1 && A->wt)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
-        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, w_hh->grad, H);
+    if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
     else if (w_hh->requires_grad && T > 1)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
