@@ -340,8 +340,8 @@ static void rec_pack(float *dst, const float *src, int K, int N, size_t sk, size
     for (int j = 0; j < N;) {
         int P = j + 2 * W <= N ? 2 * W : W;
         float *d = dst + (size_t)j * K;
-        for (int c = 0; c < P; c++)
-            for (int k = 0; k < K; k++) d[(size_t)k * P + c] = src[(size_t)k * sk + (size_t)(j + c) * sj];
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < P; c++) d[(size_t)k * P + c] = src[(size_t)k * sk + (size_t)(j + c) * sj];
         j += P;
     }
 }
