@@ -7,6 +7,7 @@
  * row kernel (gru_step); the LSTM cells compute the same formulas as the layer's row kernels. */
 #include "autograd/cells.h"
 #include "autograd/internal.h"
+#include "tensor/pool.h"
 #include "tensor/vec.h"
 
 #include <stdint.h>
@@ -318,15 +319,54 @@ static int rec_variant(int N)
     return RG_GENERIC;
 }
 
-static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
-                     float *C, int ldc)
+static void rec_gemm_v(int variant, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk,
+                       int ldb, int packed, float *C, int ldc)
 {
-    switch (rec_variant(N)) {
+    switch (variant) {
 #ifdef RGEMM_X86
     case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
     case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
 #endif
     default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+    }
+}
+
+static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
+                     float *C, int ldc)
+{
+    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+}
+
+/* A per-step product on packed Bk split over the pool by columns, in blocks of 32 (whole panels of every
+ * variant): part i of n always takes the same columns, and each element's sum is the one rec_gemm computes
+ * unsplit, so the result is the same bits for any thread count. */
+typedef struct {
+    int variant, M, N, K, ldc;
+    const float *A, *Bk;
+    size_t sai, sak;
+    float *C;
+} rec_job;
+
+static void rec_part(void *p, int part, int parts)
+{
+    const rec_job *j = p;
+    int blocks = (j->N + 31) / 32, b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
+    int c0 = 32 * b0, c1 = 32 * b1 < j->N ? 32 * b1 : j->N;
+    if (c1 > c0)
+        rec_gemm_v(j->variant, j->M, c1 - c0, j->K, j->A, j->sai, j->sak, j->Bk + (size_t)c0 * j->K, 0, 1, j->C + c0, j->ldc);
+}
+
+/* Smallest work (elements) split over the pool: see rec_rows_run, rec_gemm_packed. */
+#define REC_ROWS_MIN 4096
+#define REC_GEMM_MIN 262144
+
+static void rec_gemm_packed(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, float *C, int ldc)
+{
+    if (cn_pool_size() > 1 && N >= 64 && (long)M * N * K >= REC_GEMM_MIN) {
+        rec_job j = {rec_variant(N), M, N, K, ldc, A, Bk, sai, sak, C};
+        cn_pool_run(rec_part, &j);
+    } else {
+        rec_gemm(M, N, K, A, sai, sak, Bk, 0, 1, C, ldc);
     }
 }
 
@@ -399,6 +439,95 @@ void cn__recurrent_force_kernel(int mode) { rec_force = mode; }
 
 static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1; }
 
+/* The elementwise work of one time step (everything but the W_hh product), for rows b0..b1 of the
+ * batch: every row is independent and every vector kernel gives the same bits wherever a range starts or
+ * ends, so splitting the rows over the pool changes no result. Forward: pre = xp_t + gh, the activations
+ * and cells, h_t (rnn/lstm/gru). Backward: d pre (d gi, d gh for gru), the carried dc (lstm) and the gru's
+ * direct part of dh_{t-1}. */
+typedef struct {
+    int kind, H, GH, B, carry;
+    float *xt;          /* forward: xp_t -> activated gates; backward: the saved activations of step t */
+    float *gh;          /* forward: b_hh + h_{t-1} W_hh^T [B, GH]                                     */
+    float *ht;          /* h_t                                                                      */
+    float *cp, *cn;     /* lstm: c_{t-1}, c_t (forward writes cn)                                    */
+    float *tc, *ghn;    /* lstm tanh(c_t), gru gh_n of step t                                        */
+    const float *hp;    /* h_{t-1}                                                                  */
+    float *dh, *dgi, *dgh, *dc, *dhp;   /* backward: dL/dh_t, d pre / d gi, d gh, carried dc, dL/dh_{t-1} */
+} rec_rows;
+
+static void rec_fwd_rows(const rec_rows *r, size_t b0, size_t b1)
+{
+    int H = r->H, GH = r->GH;
+    size_t nb = b1 - b0, nh = nb * (size_t)H;
+    float *xt = r->xt + b0 * GH, *gh = r->gh + b0 * GH, *ht = r->ht + b0 * H;
+    if (r->kind == CN_REC_TANH || r->kind == CN_REC_RELU) {
+        memcpy(ht, xt, nh * sizeof(float));
+        cn_vadd_into(ht, gh, nh);
+        if (r->kind == CN_REC_TANH) cn_vtanh(ht, ht, nh);
+        else for (size_t i = 0; i < nh; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
+    } else if (r->kind == CN_REC_LSTM) {
+        const float *cp = r->cp + b0 * H;
+        float *cn = r->cn + b0 * H, *tc = r->tc + b0 * H;
+        cn_vadd_into(xt, gh, nb * (size_t)GH);
+        for (size_t b = 0; b < nb; b++) {
+            float *a = xt + b * GH;
+            cn_vsigmoid(a, a, 2 * (size_t)H);
+            cn_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            cn_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+            lstm_c_row(a, cp + b * H, cn + b * H, H);
+        }
+        cn_vtanh(tc, cn, nh);
+        for (size_t b = 0; b < nb; b++) cn_vmul(ht + b * H, xt + b * GH + 3 * H, tc + b * H, (size_t)H);
+    } else {
+        float *ghn = r->ghn + b0 * H;
+        for (size_t b = 0; b < nb; b++) memcpy(ghn + b * H, gh + b * GH + 2 * H, sizeof(float) * (size_t)H);
+        gru_step(xt, gh, r->hp + b0 * H, xt, ht, nb, H);   /* r, z, n overwrite xp_t row by row */
+    }
+}
+
+static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
+{
+    int H = r->H, GH = r->GH;
+    size_t nb = b1 - b0, nh = nb * (size_t)H;
+    const float *ht = r->ht + b0 * H, *dh = r->dh + b0 * H;
+    float *dgi = r->dgi + b0 * GH;
+    if (r->kind == CN_REC_TANH) {
+        cn_vtanh_backward(dgi, dh, ht, nh);
+    } else if (r->kind == CN_REC_RELU) {
+        /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
+        for (size_t i = 0; i < nh; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
+    } else if (r->kind == CN_REC_LSTM) {
+        const float *act = r->xt + b0 * GH, *cp = r->cp + b0 * H, *tc = r->tc + b0 * H;
+        for (size_t b = 0; b < nb; b++)
+            lstm_bwd_row(act + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
+    } else {
+        float *dgh = r->dgh + b0 * GH;
+        memset(dgi, 0, nb * GH * sizeof(float));
+        memset(dgh, 0, nb * GH * sizeof(float));
+        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, dgh,
+                          r->dhp ? r->dhp + b0 * H : NULL, nb, H);
+    }
+}
+
+static void rec_fwd_part(void *p, int part, int parts)
+{
+    const rec_rows *r = p;
+    rec_fwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+}
+
+static void rec_bwd_part(void *p, int part, int parts)
+{
+    const rec_rows *r = p;
+    rec_bwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+}
+
+/* Rows over the pool when a step has enough of them to pay for the hand-off. */
+static void rec_rows_run(rec_rows *r, cn_pool_fn part)
+{
+    if (cn_pool_size() > 1 && (size_t)r->B * r->GH >= REC_ROWS_MIN) cn_pool_run(part, r);
+    else part(r, 0, 1);
+}
+
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
 {
     if (!x || !w_ih || !w_hh || !b_ih || !b_hh || g->err) return cn__bad_input(g, "recurrent");
@@ -449,31 +578,13 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
         const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, 0, 1, A->gh, GH);                   /* gh += h W_hh^T */
+        if (t && A->wt) rec_gemm_packed(B, GH, H, hp, H, 1, A->wt, A->gh, GH);                   /* gh += h W_hh^T */
         else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
-        if (kind == CN_REC_TANH || kind == CN_REC_RELU) {
-            memcpy(ht, xt, BH * sizeof(float));
-            cn_vadd_into(ht, A->gh, BH);
-            if (kind == CN_REC_TANH) cn_vtanh(ht, ht, BH);
-            else for (size_t i = 0; i < BH; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
-        } else if (kind == CN_REC_LSTM) {
-            const float *cp = A->c + t * BH;
-            float *cn = A->c + (t + 1) * BH, *tc = A->tc + t * BH;
-            cn_vadd_into(xt, A->gh, BG);
-            for (int b = 0; b < B; b++) {
-                float *a = xt + (size_t)b * GH;
-                cn_vsigmoid(a, a, 2 * (size_t)H);
-                cn_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
-                cn_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
-                lstm_c_row(a, cp + (size_t)b * H, cn + (size_t)b * H, H);
-            }
-            cn_vtanh(tc, cn, BH);
-            for (int b = 0; b < B; b++) cn_vmul(ht + (size_t)b * H, xt + (size_t)b * GH + 3 * H, tc + (size_t)b * H, (size_t)H);
-        } else {
-            float *ghn = A->ghn + t * BH;
-            for (int b = 0; b < B; b++) memcpy(ghn + (size_t)b * H, A->gh + (size_t)b * GH + 2 * H, sizeof(float) * (size_t)H);
-            gru_step(xt, A->gh, hp, xt, ht, (size_t)B, H);   /* r, z, n overwrite xp_t row by row */
-        }
+        int lstm = kind == CN_REC_LSTM;
+        rec_rows r = {kind, H, GH, B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
+                      lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
+                      NULL, NULL, NULL, NULL, NULL};
+        rec_rows_run(&r, rec_fwd_part);
     }
     return y;
 }
@@ -492,25 +603,13 @@ void cn__recurrent_backward(cn_var *y)
         const float *ht = y->v.data + t * BH, *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
         int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
-        if (kind == CN_REC_TANH) {
-            cn_vtanh_backward(dgi, dh, ht, BH);
-        } else if (kind == CN_REC_RELU) {
-            /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
-            for (size_t i = 0; i < BH; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
-        } else if (kind == CN_REC_LSTM) {
-            const float *act = A->act + t * BG, *cp = A->c + t * BH, *tc = A->tc + t * BH;
-            for (int b = 0; b < B; b++)
-                lstm_bwd_row(act + (size_t)b * GH, tc + (size_t)b * H, cp + (size_t)b * H, dh + (size_t)b * H,
-                             A->dc + (size_t)b * H, dgi + (size_t)b * GH, H, carry);
-        } else {
-            memset(dgi, 0, BG * sizeof(float));
-            memset(dgh, 0, BG * sizeof(float));
-            gru_step_backward(dh, A->act + t * BG, A->ghn + t * BH, (size_t)H, hp, dgi, dgh,
-                              carry ? y->grad + (t - 1) * BH : NULL, (size_t)B, H);
-        }
+        rec_rows r = {kind, H, GH, B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
+                      A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
+                      dh, dgi, dgh, A->dc, carry ? y->grad + (t - 1) * BH : NULL};
+        rec_rows_run(&r, rec_bwd_part);
         if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
         if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm(B, H, GH, dgh, GH, 1, A->wt, 0, 1, y->grad + (t - 1) * BH, H);
+            rec_gemm_packed(B, H, GH, dgh, GH, 1, A->wt, y->grad + (t - 1) * BH, H);
         else if (carry)
             cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
     }
