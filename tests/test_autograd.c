@@ -923,10 +923,11 @@ static size_t recurrent_run(int kind, int T, int B, int H, float *out)
 }
 
 /* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
- * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 BLAS threads. */
+ * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, H 256 with B 40
+ * is past rec_split's threshold for every kind: products, cells and dW_hh split over the pool). */
 START_TEST(recurrent_reruns_are_bit_identical)
 {
-    static const int hs[] = {8, 20, 96};
+    static const int hs[] = {8, 20, 96, 256};
     int T = 6, B = 40;
     size_t cap = 0;
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {

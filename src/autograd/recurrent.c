@@ -356,13 +356,16 @@ static void rec_part(void *p, int part, int parts)
         rec_gemm_v(j->variant, j->M, c1 - c0, j->K, j->A, j->sai, j->sak, j->Bk + (size_t)c0 * j->K, 0, 1, j->C + c0, j->ldc);
 }
 
-/* Smallest work (elements) split over the pool: see rec_rows_run, rec_gemm_packed. */
-#define REC_ROWS_MIN 4096
-#define REC_GEMM_MIN 262144
+/* The smallest per-step product (B x GH x H multiply-adds) for which a layer splits its steps over the
+ * pool: see rec_split. */
+#ifndef REC_SPLIT_MIN
+#define REC_SPLIT_MIN 2097152
+#endif
 
-static void rec_gemm_packed(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, float *C, int ldc)
+static void rec_gemm_packed(int split, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, float *C,
+                            int ldc)
 {
-    if (cn_pool_size() > 1 && N >= 64 && (long)M * N * K >= REC_GEMM_MIN) {
+    if (split && N >= 64) {
         rec_job j = {rec_variant(N), M, N, K, ldc, A, Bk, sai, sak, C};
         cn_pool_run(rec_part, &j);
     } else {
@@ -521,12 +524,19 @@ static void rec_bwd_part(void *p, int part, int parts)
     rec_bwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
 }
 
-/* Rows over the pool when a step has enough of them to pay for the hand-off. */
-static void rec_rows_run(rec_rows *r, cn_pool_fn part)
+static void rec_rows_run(int split, rec_rows *r, cn_pool_fn part)
 {
-    if (cn_pool_size() > 1 && (size_t)r->B * r->GH >= REC_ROWS_MIN) cn_pool_run(part, r);
+    if (split) cn_pool_run(part, r);
     else part(r, 0, 1);
 }
+
+/* Whether a layer splits its time steps over the pool. Each step hands off 2 parts of work (product,
+ * cells) forward and backward, a few microseconds each: that pays only when the step's product is large.
+ * Measured on the 2-core AMD EPYC host (OpenBLAS Cooperlake, bench/bench.c, T 50, B 32, step ms at
+ * threads 1 / 2 with the split for every size): rnn H 128 1.10 / 1.30, lstm H 128 4.58 / 4.75,
+ * gru H 128 3.45 / 3.59 (no gain: B GH H <= 2^21 runs unsplit), lstm H 256 16.8 / 12.2, gru H 256
+ * 13.8 / 9.3, rnn H 512 14.7 / 9.9, lstm H 512 59.1 / 35.5, gru H 512 43.2 / 29.1. */
+static int rec_split(int pooled, int B, int GH, int H) { return pooled && (long)B * GH * H > REC_SPLIT_MIN; }
 
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
 {
@@ -570,6 +580,11 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     y->iarg[1] = bptt;
     if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
 
+    /* With the pool (threads >= 2) the layer's OpenBLAS products run at 1 OpenBLAS thread, its own work
+     * split over the pool: OpenBLAS's idle workers would otherwise spin on the cores the pool needs. */
+    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
+    if (pooled) cn_blas_set_threads(1);
+    int split = rec_split(pooled, B, GH, H);
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
@@ -578,15 +593,30 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
         const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm_packed(B, GH, H, hp, H, 1, A->wt, A->gh, GH);                   /* gh += h W_hh^T */
+        if (t && A->wt) rec_gemm_packed(split, B, GH, H, hp, H, 1, A->wt, A->gh, GH);                   /* gh += h W_hh^T */
         else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
         int lstm = kind == CN_REC_LSTM;
         rec_rows r = {kind, H, GH, B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
                       lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
                       NULL, NULL, NULL, NULL, NULL};
-        rec_rows_run(&r, rec_fwd_part);
+        rec_rows_run(split, &r, rec_fwd_part);
     }
+    if (pooled) cn_blas_set_threads(blas_threads);
     return y;
+}
+
+/* dW_hh over the pool: rows of GH in fixed parts, each one OpenBLAS call at 1 thread. */
+typedef struct {
+    int GH, H, K;
+    const float *dgh, *h;
+    float *dw;
+} rec_dw_job;
+
+static void rec_dw_part(void *p, int part, int parts)
+{
+    const rec_dw_job *j = p;
+    int r0 = (int)((long)j->GH * part / parts), r1 = (int)((long)j->GH * (part + 1) / parts);
+    if (r1 > r0) cn_gemm(1, 0, r1 - r0, j->H, j->K, 1.0f, j->dgh + r0, j->GH, j->h, j->H, 1.0f, j->dw + (size_t)r0 * j->H, j->H);
 }
 
 void cn__recurrent_backward(cn_var *y)
@@ -596,6 +626,9 @@ void cn__recurrent_backward(cn_var *y)
     int kind = A->kind, bptt = A->bptt;
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
+    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
+    if (pooled) cn_blas_set_threads(1);   /* as in forward */
+    int split = rec_split(pooled, B, GH, H);
     if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
     if (A->wt) rec_pack(A->wt, w_hh->v.data, GH, H, (size_t)H, 1);   /* W_hh [GH, H] itself, over forward's W_hh^T */
     for (int t = T - 1; t >= 0; t--) {
@@ -606,20 +639,24 @@ void cn__recurrent_backward(cn_var *y)
         rec_rows r = {kind, H, GH, B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
                       A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
                       dh, dgi, dgh, A->dc, carry ? y->grad + (t - 1) * BH : NULL};
-        rec_rows_run(&r, rec_bwd_part);
+        rec_rows_run(split, &r, rec_bwd_part);
         if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
         if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm_packed(B, H, GH, dgh, GH, 1, A->wt, y->grad + (t - 1) * BH, H);
+            rec_gemm_packed(split, B, H, GH, dgh, GH, 1, A->wt, y->grad + (t - 1) * BH, H);
         else if (carry)
             cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
     }
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
         rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
-    else if (w_hh->requires_grad && T > 1)
+    else if (w_hh->requires_grad && T > 1 && split) {
+        rec_dw_job j = {GH, H, (int)(TB - B), A->dgh + BG, y->v.data, w_hh->grad};
+        cn_pool_run(rec_dw_part, &j);
+    } else if (w_hh->requires_grad && T > 1)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
     if (b_ih->requires_grad) cn_vcolsum_into(b_ih->grad, A->dgi, TB, (size_t)GH);
+    if (pooled) cn_blas_set_threads(blas_threads);
 }
 

@@ -1,6 +1,6 @@
 /* A small persistent pool of worker threads for the library's own parallel loops (the recurrent layer's
  * per-step products). cn_set_threads(n) sizes it: n - 1 workers beside the calling thread, created once
- * and joined when the count changes (cn_set_threads(1) stops them). Idle workers sleep on a condition
+ * and joined when the count changes (cn_set_threads(1) stops them) and at exit. Idle workers sleep on a condition
  * variable (no spinning); a parallel call allocates nothing.
  *
  * Determinism: cn_pool_run hands out fixed parts (part i of n always covers the same work), and the
