@@ -32,6 +32,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
+static double cpu_now_s(void)   /* user + system time of the whole process (every thread) */
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)r.ru_utime.tv_sec + 1e-6 * (double)r.ru_utime.tv_usec + (double)r.ru_stime.tv_sec +
+           1e-6 * (double)r.ru_stime.tv_usec;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -292,7 +300,9 @@ int main(int argc, char **argv)
         n = steps_for(seconds, last / (double)nw);
     }
     uint64_t a3 = cn_alloc_count();
+    double c0 = cpu_now_s();
     double t = run_steps(&b, clip, n);
+    double cpu = cpu_now_s() - c0;
     uint64_t a4 = cn_alloc_count();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -301,12 +311,9 @@ int main(int argc, char **argv)
            w->name, threads, clipname, n, t, (double)n / t, 1e3 * t / (double)n, (unsigned long long)(a1 - a0),
            (unsigned long long)(a2 - a1), (double)(a4 - a3) / (double)n, ru.ru_maxrss, w->hidden, w->T, w->B);
     {
-        double fl = step_flops(w), cpu = 0;
-        struct rusage ru2;
-        getrusage(RUSAGE_SELF, &ru2);
-        cpu = (double)ru2.ru_utime.tv_sec + 1e-6 * (double)ru2.ru_utime.tv_usec + (double)ru2.ru_stime.tv_sec +
-              1e-6 * (double)ru2.ru_stime.tv_usec;
-        printf(" flops=%.0f gflops=%.3f cpu_s=%.3f", fl, fl * (double)n / t * 1e-9, cpu);
+        double fl = step_flops(w);
+        /* cpu_step_ms: CPU time of all threads over the timed steps, per step (= step_ms when one core works) */
+        printf(" flops=%.0f gflops=%.3f cpu_step_ms=%.5f", fl, fl * (double)n / t * 1e-9, 1e3 * cpu / (double)n);
         if (ceiling) {
             double c = sgemm_gflops();
             printf(" sgemm_gflops=%.3f ceiling_pct=%.2f", c, 100.0 * fl * (double)n / t * 1e-9 / c);
