@@ -8,6 +8,9 @@
  *   --ceiling also measures the core's sgemm rate (512 x 512 x 512 products, the same thread count) and
  *   prints flops (2 M N K summed over the step's forward and backward products), gflops and ceiling_pct =
  *   the step's product rate as a percentage of that sgemm rate.
+ *   --rec-kernel 0|1|2 chooses the recurrent layer's W_hh kernels (the library's test hook, declared in
+ *   src/autograd/cells.h): 0 the default size-based choice, 1 clipnn's kernel for all three products
+ *   (also dW_hh), 2 OpenBLAS for all three.
  *
  * Each workload is built from a JSON config string through the library's real path (cn_model_build,
  * cn_optim_from_json, cn_clip_from_json) on fixed random data, and one training step is exactly the one
@@ -46,6 +49,8 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void cn__recurrent_force_kernel(int mode);   /* src/autograd/cells.h (internal) */
 
 /* ---- sgemm timing wrapper (link with -Wl,--wrap=cblas_sgemm) ---- */
 static int sgemm_timing;
@@ -254,7 +259,7 @@ static long long steps_for(double seconds, double step_s)
 int main(int argc, char **argv)
 {
     const char *wname = NULL, *clipname = "norm";
-    int threads = 1, breakdown = 0, hidden = 0, seq = 0, batch = 0, ceiling = 0;
+    int threads = 1, breakdown = 0, hidden = 0, seq = 0, batch = 0, ceiling = 0, rec_kernel = 0;
     long long fixed_steps = 0;   /* --steps N: exactly N timed steps after 2 (for profilers) */
     double seconds = 1.0;
     for (int i = 1; i < argc; i++) {
@@ -263,12 +268,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--breakdown")) breakdown = 1;
         else if (!strcmp(argv[i], "--ceiling")) ceiling = 1;
+        else if (!strcmp(argv[i], "--rec-kernel") && i + 1 < argc) rec_kernel = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) seq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) fixed_steps = atoll(argv[++i]);
         else if (argv[i][0] != '-' && !wname) wname = argv[i];
-        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown] [--hidden H] [--seq T] [--batch B] [--ceiling]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown] [--hidden H] [--seq T] [--batch B] [--ceiling] [--rec-kernel 0|1|2]\n"); return 2; }
     }
     workload wl;
     const workload *w = NULL;
@@ -281,6 +287,7 @@ int main(int argc, char **argv)
     if (batch > 0) wl.B = batch;
     w = &wl;
     cn_set_threads(threads);
+    cn__recurrent_force_kernel(rec_kernel);
     bench b;
     setup(&b, w);
     cn_clip *clip = strcmp(clipname, "none") ? b.clip_norm : b.clip_none;

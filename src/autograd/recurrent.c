@@ -428,11 +428,12 @@ static int rec_fast(int H) { return H % 8 == 0; }
 
 /* dW_hh = d_gh[1:]^T h[:-1] is one large product ([GH, (T-1)B] x [(T-1)B, H]). rec_gemm reads A (d_gh)
  * transposed without packing and streams all of it once per 2-vector column block of h, H/32 times: from
- * memory when d_gh is large. OpenBLAS packs both operands and wins except when W_hh is tiny. Measured on
- * the 2-core AMD EPYC (AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread), T 50, B 32, step ms own kernel /
- * sgemm (medians of interleaved runs of bench/bench.c): rnn H 64 0.366 / 0.422, rnn H 128 1.075 / 1.085,
- * rnn H 256 4.35 / 3.76, gru H 64 1.15 / 1.09, lstm H 64 1.48 / 1.44, lstm H 256 20.1 / 16.8,
- * lstm H 512 85.8 / 65.9. So: own kernel only while W_hh has at most 64 x 64 elements. */
+ * memory when d_gh is large. OpenBLAS packs both operands and wins except when W_hh is tiny. Measured by
+ * bench/kernels.sh (2-core AMD EPYC, AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread, T 50, B 32; step ms,
+ * this choice / rec_gemm for dW_hh too / OpenBLAS for all three W_hh products): rnn H 64 0.376 / 0.377 /
+ * 0.456, rnn H 512 16.5 / 17.6 / 22.7, lstm H 64 1.64 / 1.84 / 1.80, lstm H 256 17.4 / 21.2 / 22.7,
+ * lstm H 512 63.9 / 96.1 / 88.4, gru H 64 1.14 / 1.08 / 1.28, gru H 512 45.3 / 49.7 / 63.0 (the per-step
+ * products stay in rec_gemm at every size). So: rec_gemm only while W_hh has at most 64 x 64 elements. */
 static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 64 * 64; }
 
 /* Test hook (internal.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
@@ -532,10 +533,11 @@ static void rec_rows_run(int split, rec_rows *r, cn_pool_fn part)
 
 /* Whether a layer splits its time steps over the pool. Each step hands off 2 parts of work (product,
  * cells) forward and backward, a few microseconds each: that pays only when the step's product is large.
- * Measured on the 2-core AMD EPYC host (OpenBLAS Cooperlake, bench/bench.c, T 50, B 32, step ms at
- * threads 1 / 2 with the split for every size): rnn H 128 1.10 / 1.30, lstm H 128 4.58 / 4.75,
- * gru H 128 3.45 / 3.59 (no gain: B GH H <= 2^21 runs unsplit), lstm H 256 16.8 / 12.2, gru H 256
- * 13.8 / 9.3, rnn H 512 14.7 / 9.9, lstm H 512 59.1 / 35.5, gru H 512 43.2 / 29.1. */
+ * Measured by bench/threads.sh (2-core AMD EPYC, OpenBLAS Cooperlake, T 50, B 32), speedup at 2 threads
+ * and CPU time at 2 / at 1 thread, with every size split (a build with -DREC_SPLIT_MIN=0): rnn H 128
+ * 0.85x / 2.24, gru H 128 0.97x / 1.87, lstm H 128 1.18x / 1.53, rnn H 256 1.17x / 1.60 (B GH H = 2^21
+ * for the last two); with this threshold: lstm H 256 1.41x / 1.27, gru H 256 1.73x / 1.05, rnn H 512
+ * 1.47x / 1.25, lstm H 512 1.67x / 1.08, gru H 512 1.69x / 1.09. Below it the layer runs as at 1 thread. */
 static int rec_split(int pooled, int B, int GH, int H) { return pooled && (long)B * GH * H > REC_SPLIT_MIN; }
 
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
