@@ -1,7 +1,9 @@
 /* A small persistent pool of worker threads for the library's own parallel loops (the recurrent layer's
- * per-step products). cn_set_threads(n) sizes it: n - 1 workers beside the calling thread, created once
- * and joined when the count changes (cn_set_threads(1) stops them) and at exit. Idle workers sleep on a condition
- * variable (no spinning); a parallel call allocates nothing.
+ * per-step products, cells and dW_hh). cn_set_threads(n) sizes it: n - 1 workers beside the calling
+ * thread, created once and joined when the count changes (cn_set_threads(1) stops them) and at exit. A
+ * worker that finished a part polls for the next one for a few microseconds (POOL_SPIN pauses: the next
+ * time step's work follows at once) and then sleeps on a condition variable, so an idle pool costs no CPU;
+ * a parallel call allocates nothing.
  *
  * Determinism: cn_pool_run hands out fixed parts (part i of n always covers the same work), and the
  * callers split so that every output element is computed by the same operations whatever the split, so
