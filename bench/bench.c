@@ -1,8 +1,16 @@
 /* clipnn benchmark driver: one workload, one process, one machine-readable line.
  *
  *   bench WORKLOAD [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown]
+ *         [--hidden H] [--seq T] [--batch B] [--ceiling]
  *   WORKLOAD: rnn | lstm | gru | mlp | tiny (see workloads[] below; bench/torch_bench.py builds the same
- *   models in PyTorch).
+ *   models in PyTorch). --hidden / --seq / --batch change the recurrent layer's hidden size (mlp: the width
+ *   of both hidden layers), the sequence length and the batch (bench/grid.sh sweeps them).
+ *   --ceiling also measures the core's sgemm rate (512 x 512 x 512 products, the same thread count) and
+ *   prints flops (2 M N K summed over the step's forward and backward products), gflops and ceiling_pct =
+ *   the step's product rate as a percentage of that sgemm rate.
+ *   --rec-kernel 0|1|2 chooses the recurrent layer's W_hh kernels (the library's test hook, declared in
+ *   src/autograd/cells.h): 0 the default size-based choice, 1 clipnn's kernel for all three products
+ *   (also dW_hh), 2 OpenBLAS for all three.
  *
  * Each workload is built from a JSON config string through the library's real path (cn_model_build,
  * cn_optim_from_json, cn_clip_from_json) on fixed random data, and one training step is exactly the one
@@ -27,12 +35,22 @@
 #include <sys/resource.h>
 #include <time.h>
 
+static double cpu_now_s(void)   /* user + system time of the whole process (every thread) */
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)r.ru_utime.tv_sec + 1e-6 * (double)r.ru_utime.tv_usec + (double)r.ru_stime.tv_sec +
+           1e-6 * (double)r.ru_stime.tv_usec;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void cn__recurrent_force_kernel(int mode);   /* src/autograd/cells.h (internal) */
 
 /* ---- sgemm timing wrapper (link with -Wl,--wrap=cblas_sgemm) ---- */
 static int sgemm_timing;
@@ -74,22 +92,58 @@ typedef struct {
     int seq, T, B, F;          /* input [T, B, F] if seq else [B, F] */
     int classes;               /* cross-entropy classes (0: MSE with 1 output) */
     const char *model, *optim;
+    int hidden;                /* recurrent hidden size / mlp hidden width */
 } workload;
 
-#define REC(type) "[{\"type\": \"" type "\", \"hidden\": 128, \"output\": \"last\"}, {\"type\": \"linear\", \"out\": 1}]"
+#define REC(type) "[{\"type\": \"" type "\", \"hidden\": %d, \"output\": \"last\"}, {\"type\": \"linear\", \"out\": 1}]"
 static const workload workloads[] = {
-    {"rnn", 1, 50, 32, 2, 0, REC("rnn"), "{\"type\": \"adam\", \"lr\": 0.001}"},
-    {"lstm", 1, 50, 32, 2, 0, REC("lstm"), "{\"type\": \"adam\", \"lr\": 0.001}"},
-    {"gru", 1, 50, 32, 2, 0, REC("gru"), "{\"type\": \"adam\", \"lr\": 0.001}"},
+    {"rnn", 1, 50, 32, 2, 0, REC("rnn"), "{\"type\": \"adam\", \"lr\": 0.001}", 128},
+    {"lstm", 1, 50, 32, 2, 0, REC("lstm"), "{\"type\": \"adam\", \"lr\": 0.001}", 128},
+    {"gru", 1, 50, 32, 2, 0, REC("gru"), "{\"type\": \"adam\", \"lr\": 0.001}", 128},
     {"mlp", 0, 1, 128, 784, 10,
-     "[{\"type\": \"linear\", \"out\": 512}, {\"type\": \"relu\"}, {\"type\": \"linear\", \"out\": 512},"
+     "[{\"type\": \"linear\", \"out\": %d}, {\"type\": \"relu\"}, {\"type\": \"linear\", \"out\": %d},"
      " {\"type\": \"relu\"}, {\"type\": \"linear\", \"out\": 10}]",
-     "{\"type\": \"sgd\", \"lr\": 0.01, \"momentum\": 0.9}"},
+     "{\"type\": \"sgd\", \"lr\": 0.01, \"momentum\": 0.9}", 512},
     {"tiny", 0, 1, 32, 2, 0,
-     "[{\"type\": \"linear\", \"out\": 16}, {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": 16},"
+     "[{\"type\": \"linear\", \"out\": %d}, {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": %d},"
      " {\"type\": \"tanh\"}, {\"type\": \"linear\", \"out\": 1}]",
-     "{\"type\": \"sgd\", \"lr\": 0.01}"},
+     "{\"type\": \"sgd\", \"lr\": 0.01}", 16},
 };
+
+/* FLOPs of one step's matrix products, 2 M N K each (forward and backward; the input needs no gradient). */
+static double step_flops(const workload *w)
+{
+    double H = w->hidden, B = w->B, T = w->T, F = w->F;
+    if (w->seq) {
+        double G = !strcmp(w->name, "lstm") ? 4 : !strcmp(w->name, "gru") ? 3 : 1;
+        /* x W_ih^T and dW_ih over T*B rows; h W_hh^T, dh W_hh and dW_hh over (T-1)*B rows; the head */
+        return 2.0 * (2 * T * B * G * H * F + 3 * (T - 1) * B * G * H * H) + 3 * 2.0 * B * H;
+    }
+    /* layers F->H, H->H, H->out: forward, dW, dx (not for the first) */
+    double out = w->classes ? w->classes : 1;
+    return 2.0 * B * (2 * F * H + 3 * H * H + 3 * H * out);
+}
+
+/* The core's sgemm rate (GFLOP/s) on 512^3 products: the ceiling the workloads are compared with. */
+static double sgemm_gflops(void)
+{
+    enum { N = 512 };
+    float *a = cn_malloc_aligned(sizeof(float) * N * N), *bm = cn_malloc_aligned(sizeof(float) * N * N),
+          *c = cn_malloc_aligned(sizeof(float) * N * N);
+    for (int i = 0; i < N * N; i++) { a[i] = (float)(i % 7) * 0.25f; bm[i] = (float)(i % 5) * 0.5f; c[i] = 0; }
+    for (int r = 0; r < 3; r++) cn_gemm(0, 0, N, N, N, 1.0f, a, N, bm, N, 0.0f, c, N);
+    double best = 0;
+    for (int r = 0; r < 5; r++) {   /* best of 5 blocks of 10 products */
+        double t0 = now_s();
+        for (int i = 0; i < 10; i++) cn_gemm(0, 0, N, N, N, 1.0f, a, N, bm, N, 0.0f, c, N);
+        double g = 10 * 2.0 * N * N * N / (now_s() - t0) * 1e-9;
+        if (g > best) best = g;
+    }
+    cn_free_aligned(a);
+    cn_free_aligned(bm);
+    cn_free_aligned(c);
+    return best;
+}
 
 typedef struct {
     const workload *w;
@@ -117,7 +171,9 @@ static void setup(bench *b, const workload *w)
     b->w = w;
     cn_paramset_init(&b->ps);
     cn_model_input in = {w->seq, w->F, 0, 0};
-    if (cn_json_parse(w->model, "model", &b->jm) || cn_model_build(b->jm, "model", &in, &b->ps, &b->m)) die("model");
+    char model[512];
+    snprintf(model, sizeof model, w->model, w->hidden, w->hidden);
+    if (cn_json_parse(model, "model", &b->jm) || cn_model_build(b->jm, "model", &in, &b->ps, &b->m)) die("model");
     if (cn_paramset_finalize(&b->ps)) die("params");
     cn_rng rng;
     cn_rng_seed(&rng, 1234);
@@ -203,7 +259,7 @@ static long long steps_for(double seconds, double step_s)
 int main(int argc, char **argv)
 {
     const char *wname = NULL, *clipname = "norm";
-    int threads = 1, breakdown = 0;
+    int threads = 1, breakdown = 0, hidden = 0, seq = 0, batch = 0, ceiling = 0, rec_kernel = 0;
     long long fixed_steps = 0;   /* --steps N: exactly N timed steps after 2 (for profilers) */
     double seconds = 1.0;
     for (int i = 1; i < argc; i++) {
@@ -211,15 +267,27 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--clip") && i + 1 < argc) clipname = argv[++i];
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--breakdown")) breakdown = 1;
+        else if (!strcmp(argv[i], "--ceiling")) ceiling = 1;
+        else if (!strcmp(argv[i], "--rec-kernel") && i + 1 < argc) rec_kernel = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc) seq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) fixed_steps = atoll(argv[++i]);
         else if (argv[i][0] != '-' && !wname) wname = argv[i];
-        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown] [--hidden H] [--seq T] [--batch B] [--ceiling] [--rec-kernel 0|1|2]\n"); return 2; }
     }
+    workload wl;
     const workload *w = NULL;
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         if (wname && !strcmp(wname, workloads[i].name)) w = &workloads[i];
     if (!w) { fprintf(stderr, "bench: unknown workload '%s'\n", wname ? wname : ""); return 2; }
+    wl = *w;
+    if (hidden > 0) wl.hidden = hidden;
+    if (seq > 0 && wl.seq) wl.T = seq;
+    if (batch > 0) wl.B = batch;
+    w = &wl;
     cn_set_threads(threads);
+    cn__recurrent_force_kernel(rec_kernel);
     bench b;
     setup(&b, w);
     cn_clip *clip = strcmp(clipname, "none") ? b.clip_norm : b.clip_none;
@@ -239,14 +307,25 @@ int main(int argc, char **argv)
         n = steps_for(seconds, last / (double)nw);
     }
     uint64_t a3 = cn_alloc_count();
+    double c0 = cpu_now_s();
     double t = run_steps(&b, clip, n);
+    double cpu = cpu_now_s() - c0;
     uint64_t a4 = cn_alloc_count();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("RESULT impl=clipnn workload=%s threads=%d clip=%s steps=%lld seconds=%.4f steps_per_s=%.3f step_ms=%.5f "
-           "allocs_step1=%llu allocs_step2=%llu allocs_per_step=%.4f rss_kb=%ld",
+           "allocs_step1=%llu allocs_step2=%llu allocs_per_step=%.4f rss_kb=%ld hidden=%d seq=%d batch=%d",
            w->name, threads, clipname, n, t, (double)n / t, 1e3 * t / (double)n, (unsigned long long)(a1 - a0),
-           (unsigned long long)(a2 - a1), (double)(a4 - a3) / (double)n, ru.ru_maxrss);
+           (unsigned long long)(a2 - a1), (double)(a4 - a3) / (double)n, ru.ru_maxrss, w->hidden, w->T, w->B);
+    {
+        double fl = step_flops(w);
+        /* cpu_step_ms: CPU time of all threads over the timed steps, per step (= step_ms when one core works) */
+        printf(" flops=%.0f gflops=%.3f cpu_step_ms=%.5f", fl, fl * (double)n / t * 1e-9, 1e3 * cpu / (double)n);
+        if (ceiling) {
+            double c = sgemm_gflops();
+            printf(" sgemm_gflops=%.3f ceiling_pct=%.2f", c, 100.0 * fl * (double)n / t * 1e-9 / c);
+        }
+    }
 
     if (breakdown) {
         /* (a) alternating blocks of clip=norm and clip=none, no extra clock reads */

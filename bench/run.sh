@@ -111,8 +111,8 @@ TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's
     echo
     echo "Breakdown (clipnn, 1 thread, one run each): clip share = time inside cn_clip_run / step time;"
     echo "norm vs none = step time with norm clipping and with \"none\", alternating blocks in one process;"
-    echo "sgemm share = time inside cblas_sgemm / step time (link-time wrapper; the recurrent W_hh products run in"
-    echo "clipnn's own kernel, rec_gemm in src/autograd/ops.c, and are not counted); allocations counted by"
+    echo "sgemm share = time inside cblas_sgemm / step time (link-time wrapper; the per-step recurrent W_hh products run"
+    echo "in clipnn's own kernel, rec_gemm in src/autograd/recurrent.c, and are not counted; dW_hh is); allocations counted by"
     echo "cn_alloc_count(): step 1, step 2 (one-time arena consolidation), and per step over the timed steps."
     echo
     echo "| workload | step ms | clip ms | clip share | norm / none step ms | sgemm share | sgemm calls/step | allocs step 1 / step 2 / per step after |"

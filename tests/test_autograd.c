@@ -861,7 +861,112 @@ START_TEST(recurrent_matches_the_per_step_graph)
         check_recurrent_kind(kind, 5, 3, 4, 0.0);     /* cn_gemm path: the same values bit for bit */
         check_recurrent_kind(kind, 6, 5, 16, 2e-6);   /* W_hh kernel, with row tails (B = 5) */
         check_recurrent_kind(kind, 4, 3, 24, 2e-6);
+        check_recurrent_kind(kind, 4, 3, 72, 2e-6);   /* per-step products in the kernel, dW_hh in OpenBLAS */
     }
+}
+END_TEST
+
+/* Every choice of kernel for the W_hh products against the per-step graph: all in rec_gemm (also dW_hh,
+ * which the default sends to OpenBLAS at this size), all in OpenBLAS (then the forward values are those of
+ * the per-step graph bit for bit, as with H % 8 != 0). */
+START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
+{
+    for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++) {
+        cn__recurrent_force_kernel(1);
+        check_recurrent_kind(kind, 5, 4, 72, 2e-6);
+        check_recurrent_kind(kind, 4, 9, 16, 2e-6);
+        cn__recurrent_force_kernel(2);
+        check_recurrent_kind(kind, 5, 4, 72, 0.0);
+        check_recurrent_kind(kind, 4, 9, 16, 0.0);
+        cn__recurrent_force_kernel(0);
+    }
+}
+END_TEST
+
+/* The fused layer's output and every input gradient, concatenated into out (returns the count). */
+static size_t recurrent_run(int kind, int T, int B, int H, float *out)
+{
+    enum { F = 3 };
+    int G = kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1, GH = G * H;
+    size_t nx = (size_t)T * B * F, nih = (size_t)GH * F, nhh = (size_t)GH * H, ny = (size_t)T * B * H;
+    float *x = malloc(nx * 4), *wih = malloc(nih * 4), *whh = malloc(nhh * 4), *bih = malloc((size_t)GH * 4),
+          *bhh = malloc((size_t)GH * 4), *wy = malloc(ny * 4);
+    tu_fill_uniform(x, nx, 41, -2, 2);
+    tu_fill_uniform(wih, nih, 42, -1, 1);
+    tu_fill_uniform(whh, nhh, 43, -1.5f / sqrtf((float)H), 1.5f / sqrtf((float)H));
+    tu_fill_uniform(bih, (size_t)GH, 44, -1, 1);
+    tu_fill_uniform(bhh, (size_t)GH, 45, -1, 1);
+    tu_fill_uniform(wy, ny, 46, -1, 1);
+    cn_tensor tx, tih, thh, tbi, tbh, twy;
+    cn_tensor_view(&tx, x, 3, SHAPE(T, B, F));
+    cn_tensor_view(&tih, wih, 2, SHAPE(GH, F));
+    cn_tensor_view(&thh, whh, 2, SHAPE(GH, H));
+    cn_tensor_view(&tbi, bih, 1, SHAPE(GH));
+    cn_tensor_view(&tbh, bhh, 1, SHAPE(GH));
+    cn_tensor_view(&twy, wy, 3, SHAPE(T, B, H));
+    cn_graph g;
+    cn_graph_init(&g);
+    cn_var *in[5] = {cn_leaf(&g, &tx, NULL), cn_leaf(&g, &tih, NULL), cn_leaf(&g, &thh, NULL), cn_leaf(&g, &tbi, NULL),
+                     cn_leaf(&g, &tbh, NULL)};
+    cn_var *y = cn_recurrent(&g, kind, in[0], in[1], in[2], in[3], in[4], 0);
+    ck_assert_ok(cn_backward(&g, cn_sum(&g, cn_mul(&g, y, cn_input(&g, &twy)))));
+    size_t n = 0;
+    memcpy(out, y->v.data, ny * 4);
+    n += ny;
+    for (int k = 0; k < 5; k++) {
+        memcpy(out + n, in[k]->grad, cn_numel(&in[k]->v) * 4);
+        n += cn_numel(&in[k]->v);
+    }
+    cn_graph_free(&g);
+    free(x); free(wih); free(whh); free(bih); free(bhh); free(wy);
+    return n;
+}
+
+/* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
+ * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, H 256 with B 40
+ * is past rec_split's threshold for every kind: products, cells and dW_hh split over the pool). */
+START_TEST(recurrent_reruns_are_bit_identical)
+{
+    static const int hs[] = {8, 20, 96, 256};
+    int T = 6, B = 40;
+    size_t cap = 0;
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        size_t G = 4, H = (size_t)hs[i];
+        size_t n = T * B * H + (size_t)T * B * 3 + G * H * (3 + H + 2);
+        cap = n > cap ? n : cap;
+    }
+    float *a = malloc(cap * 4), *b = malloc(cap * 4);
+    for (int threads = 1; threads <= 2; threads++) {
+        cn_set_threads(threads);
+        for (int mode = 0; mode <= 2; mode++) {
+            cn__recurrent_force_kernel(mode);
+            for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
+                for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+                    size_t na = recurrent_run(kind, T, B, hs[i], a), nb = recurrent_run(kind, T, B, hs[i], b);
+                    ck_assert_uint_eq(na, nb);
+                    ck_assert_msg(memcmp(a, b, na * 4) == 0, "kind %d H %d mode %d threads %d: rerun differs", kind,
+                                  hs[i], mode, threads);
+                }
+        }
+    }
+    /* the pool splits the per-step products by columns and the cells by rows without changing any sum:
+     * with every W_hh product in rec_gemm (H % 8 == 0), 2 threads give the bits of 1 (OpenBLAS's products
+     * may differ between thread counts: not checked here) */
+    cn__recurrent_force_kernel(1);
+    for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+            if (hs[i] % 8) continue;
+            cn_set_threads(1);
+            size_t na = recurrent_run(kind, T, B, hs[i], a);
+            cn_set_threads(2);
+            size_t nb = recurrent_run(kind, T, B, hs[i], b);
+            ck_assert_uint_eq(na, nb);
+            ck_assert_msg(memcmp(a, b, na * 4) == 0, "kind %d H %d: 2 threads differ from 1", kind, hs[i]);
+        }
+    cn__recurrent_force_kernel(0);
+    cn_set_threads(1);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -1580,6 +1685,8 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, forward_lstm_cells);
     tcase_add_test(tc, forward_gru_cell);
     tcase_add_test(tc, recurrent_matches_the_per_step_graph);
+    tcase_add_test(tc, recurrent_kernel_choices_match_the_per_step_graph);
+    tcase_add_test(tc, recurrent_reruns_are_bit_identical);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* Suite "tensor": views, gemm, arena, parameter set, RNG, allocation failure
  * injection and error messages (src/tensor). */
 #include "testutil.h"
+#include "tensor/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -672,6 +673,32 @@ START_TEST(elementwise_helpers)
 }
 END_TEST
 
+/* The worker pool: every part runs exactly once per call, on its own index, for 1..4 threads and after
+ * resizing down and up again; part 0 runs on the caller. */
+static void pool_count(void *arg, int part, int parts)
+{
+    int *hits = arg;
+    __atomic_fetch_add(&hits[part], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&hits[8], parts, __ATOMIC_RELAXED);
+}
+
+START_TEST(pool_runs_every_part_once)
+{
+    static const int sizes[] = {1, 2, 4, 1, 3, 2, 1};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        cn_set_threads(sizes[s]);
+        ck_assert_int_eq(cn_pool_size(), sizes[s]);
+        for (int rep = 0; rep < 200; rep++) {
+            int hits[9] = {0};
+            cn_pool_run(pool_count, hits);
+            for (int i = 0; i < 8; i++) ck_assert_int_eq(hits[i], i < sizes[s] ? 1 : 0);
+            ck_assert_int_eq(hits[8], sizes[s] * sizes[s]);
+        }
+    }
+    cn_set_threads(1);
+}
+END_TEST
+
 Suite *suite_tensor(void)
 {
     Suite *s = suite_create("tensor");
@@ -682,6 +709,7 @@ Suite *suite_tensor(void)
     tcase_add_test(tc, same_shape_compares_rank_and_dims);
     tcase_add_loop_test(tc, gemm_matches_naive_all_transposes_and_betas, 0, 8);
     tcase_add_test(tc, elementwise_helpers);
+    tcase_add_test(tc, pool_runs_every_part_once);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("memory");

@@ -17,4 +17,9 @@ cn_var *cn_lstm_cell_h(cn_graph *g, cn_var *gates, cn_var *c_new);
  * r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n), h' = (1 - z) * n + z * h. */
 cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
 
+/* Tests only: the kernel of cn_recurrent's W_hh products. 0 = the default size-based choice, 1 = clipnn's
+ * kernel (rec_gemm) for all three when H % 8 == 0, 2 = OpenBLAS (cn_gemm) for all three. Applies to the
+ * layers built after the call (process-wide, not thread-safe: set it before building graphs). */
+void cn__recurrent_force_kernel(int mode);
+
 #endif

@@ -7,6 +7,7 @@
  * row kernel (gru_step); the LSTM cells compute the same formulas as the layer's row kernels. */
 #include "autograd/cells.h"
 #include "autograd/internal.h"
+#include "tensor/pool.h"
 #include "tensor/vec.h"
 
 #include <stdint.h>
@@ -221,18 +222,20 @@ void cn__gru_cell_backward(cn_var *y)
 }
 
 /* ------------------------------------------------------------------ */
-/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: Bk and C row-major (ldb, ldc in floats), A element
- * (i, k) at A[i sai + k sak] (so A may be read transposed), N a multiple of 8. At the sizes of a recurrent
- * step (M = batch, K and N = H or G*H) OpenBLAS spends a large part of each call packing both operands;
- * here Bk is streamed row by row as it is (backward: W_hh itself; forward: W_hh^T packed once per sequence;
- * dW_hh: the saved h) and A is broadcast element by element, with an R-row x 2-vector block of C in
- * registers. Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
- * increasing k, separate multiply and add: no FMA), then C[i, j] + acc, as sgemm with beta = 1. The result is
- * the same bits whichever variant runs (AVX-512 with 16 lanes, AVX2 or generic with 8): the lanes are
- * independent columns. */
+/* The recurrent products, C[M, N] += A[M, K] Bk[K, N]: C row-major (ldc in floats), A element (i, k) at
+ * A[i sai + k sak] (so A may be read transposed), N a multiple of 8; Bk row-major (ldb) or packed in column
+ * panels (rec_pack). At the sizes of a recurrent step (M = batch, K and N = H or G*H) OpenBLAS spends a
+ * large part of each call packing both operands; here Bk is packed once per sequence (forward: W_hh^T,
+ * backward: W_hh) and A is broadcast element by element, with an R-row x 2-vector block of C in registers.
+ * Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
+ * increasing k), then C[i, j] + acc, as sgemm with beta = 1. The lanes are independent columns, so the
+ * result does not depend on the block shapes. The x86 variants (AVX-512 with 16 lanes, AVX2 with 8) fuse
+ * each multiply-add (FMA, one rounding); the generic variant multiplies and adds separately: so the bits
+ * are fixed for a host (its variant), not across hosts. */
 typedef float v16f __attribute__((vector_size(64)));
 
-#define RGEMM_BLOCK(NAME, VT, W, BC)                                                                            \
+#define MADD_SEP(acc, a, b) ((acc) += (a) * (b))
+#define RGEMM_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
     VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
                       float *C, int ldc)                                                                      \
     {                                                                                                         \
@@ -245,7 +248,7 @@ typedef float v16f __attribute__((vector_size(64)));
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) memcpy(&bv[v], b + W * v, sizeof(VT));        \
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                             \
                 VT av = BC(a[(size_t)r * sai]);                                                                \
-                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[r][v] += av * bv[v];                  \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) MADD(acc[r][v], av, bv[v]);               \
             }                                                                                                 \
         }                                                                                                     \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
@@ -258,44 +261,132 @@ typedef float v16f __attribute__((vector_size(64)));
             }                                                                                                 \
     }
 #define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
-RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F)
-RGEMM_BLOCK(rgemm_block16, v16f, 16, V16F)
+RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
 
-/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. */
+/* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. packed: Bk is in
+ * panels (rec_pack): the K x (V W) block of columns j.. starts at Bk + j K, rows V W floats apart. */
 #define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
     static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
-                     float *C, int ldc)                                                                       \
+                     int packed, float *C, int ldc)                                                           \
     {                                                                                                         \
         for (int j = 0; j < N;) {                                                                             \
             int V = j + 2 * W <= N ? 2 : 1;                                                                   \
+            const float *bj = packed ? Bk + (size_t)j * K : Bk + j;                                           \
+            int lb = packed ? V * W : ldb;                                                                    \
             int i = 0;                                                                                        \
             if (V == 2) {                                                                                     \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
-                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
             } else {                                                                                          \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc);        \
-                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, Bk + j, ldb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
             }                                                                                                 \
             j += V * W;                                                                                       \
         }                                                                                                     \
     }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-__attribute__((target("avx512f"))) RGEMM_DRIVER(rgemm_avx512, rgemm_block16, 16, 8)
-__attribute__((target("avx2"))) RGEMM_DRIVER(rgemm_avx2, rgemm_block8, 8, 4)
+#include <immintrin.h>
+/* The x86 variants contract each multiply-add into one FMA (one rounding instead of two): same order of
+ * k, so still one fixed sum per element, but other bits than the generic variant's. */
+#define MADD_FMA16(acc, a, b) ((acc) = (v16f)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(acc)))
+#define MADD_FMA8(acc, a, b) ((acc) = (v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+RGEMM_BLOCK(rgemm_block16f, v16f, 16, V16F, MADD_FMA16)
+RGEMM_DRIVER(rgemm_avx512, rgemm_block16f, 16, 8)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+RGEMM_BLOCK(rgemm_block8f, v8f, 8, V8F, MADD_FMA8)
+RGEMM_DRIVER(rgemm_avx2, rgemm_block8f, 8, 4)
+#pragma GCC pop_options
 #define RGEMM_X86 1
 #endif
 RGEMM_DRIVER(rgemm_generic, rgemm_block8, 8, 4)
 
-static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, float *C, int ldc)
+/* The variant rec_gemm runs for N columns: 16 lanes (AVX-512), 8 with FMA (AVX2), 8 without (generic). */
+enum { RG_GENERIC, RG_AVX2, RG_AVX512 };
+static int rec_variant(int N)
 {
 #ifdef RGEMM_X86
-    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) { rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
-    if (__builtin_cpu_supports("avx2")) { rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, C, ldc); return; }
+    if (N % 16 == 0 && __builtin_cpu_supports("avx512f")) return RG_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RG_AVX2;
 #endif
-    rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, C, ldc);
+    (void)N;
+    return RG_GENERIC;
+}
+
+static void rec_gemm_v(int variant, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk,
+                       int ldb, int packed, float *C, int ldc)
+{
+    switch (variant) {
+#ifdef RGEMM_X86
+    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
+    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
+#endif
+    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+    }
+}
+
+static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
+                     float *C, int ldc)
+{
+    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+}
+
+/* A per-step product on packed Bk split over the pool by columns, in blocks of 32 (whole panels of every
+ * variant): part i of n always takes the same columns, and each element's sum is the one rec_gemm computes
+ * unsplit, so the result is the same bits for any thread count. */
+typedef struct {
+    int variant, M, N, K, ldc;
+    const float *A, *Bk;
+    size_t sai, sak;
+    float *C;
+} rec_job;
+
+static void rec_part(void *p, int part, int parts)
+{
+    const rec_job *j = p;
+    int blocks = (j->N + 31) / 32, b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
+    int c0 = 32 * b0, c1 = 32 * b1 < j->N ? 32 * b1 : j->N;
+    if (c1 > c0)
+        rec_gemm_v(j->variant, j->M, c1 - c0, j->K, j->A, j->sai, j->sak, j->Bk + (size_t)c0 * j->K, 0, 1, j->C + c0, j->ldc);
+}
+
+/* The smallest per-step product (B x GH x H multiply-adds) for which a layer splits its steps over the
+ * pool: see rec_split. */
+#ifndef REC_SPLIT_MIN
+#define REC_SPLIT_MIN 2097152
+#endif
+
+static void rec_gemm_packed(int split, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, float *C,
+                            int ldc)
+{
+    if (split && N >= 64) {
+        rec_job j = {rec_variant(N), M, N, K, ldc, A, Bk, sai, sak, C};
+        cn_pool_run(rec_part, &j);
+    } else {
+        rec_gemm(M, N, K, A, sai, sak, Bk, 0, 1, C, ldc);
+    }
+}
+
+/* Packs Bk[K, N] (element (k, j) at src[k sk + j sj]) into the panels rec_gemm's variant for N reads: the
+ * columns in blocks of P = 2 vectors (the last block may be 1 vector wide), each block K rows of its width,
+ * contiguous. A panel is then read sequentially instead of one cache line per row of a wide matrix (rows
+ * 2-8 KB apart map to the same few L1 sets and pages). */
+static void rec_pack(float *dst, const float *src, int K, int N, size_t sk, size_t sj)
+{
+    int W = rec_variant(N) == RG_AVX512 ? 16 : 8;
+    for (int j = 0; j < N;) {
+        int P = j + 2 * W <= N ? 2 * W : W;
+        float *d = dst + (size_t)j * K;
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < P; c++) d[(size_t)k * P + c] = src[(size_t)k * sk + (size_t)(j + c) * sj];
+        j += P;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,9 +400,10 @@ static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak
  *   rnn: h = act(xp_t + gh);  lstm / gru: the cells above.
  * The operation order is that of the per-step graph it replaces (linear, add, cell). When H % 8 != 0 every
  * product goes to cn_gemm as in that graph, so the values are the same (only the weight-gradient sums over
- * time are grouped differently). When H % 8 == 0 the three W_hh products (forward, dh, dW_hh) run in
- * rec_gemm above: same operations, but each dot product is summed in rec_gemm's fixed order instead of
- * OpenBLAS's, so values differ from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
+ * time are grouped differently). When H % 8 == 0 the two per-step W_hh products (forward, dh) run in
+ * rec_gemm above, and dW_hh too when W_hh is tiny (rec_dw_kernel; else OpenBLAS): same operations, but each
+ * dot product is summed in rec_gemm's fixed order (with FMA on x86) instead of OpenBLAS's, so values differ
+ * from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
  * activated gates (lstm: i, f, g, o; gru: r, z, n), lstm c and tanh(c), gru gh_n; backward buffers are sized
  * at forward time. The output's gradient buffer accumulates dh in place during backward. */
 
@@ -326,13 +418,127 @@ typedef struct {
     float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru)                           */
     float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
     float *dc;      /* lstm: [B, H] carried dc                                             */
-    float *wt;      /* W_hh^T [H, GH] for rec_gemm (NULL: the products go to cn_gemm)      */
+    float *wt;      /* [H * GH] W_hh^T forward, W_hh backward, packed for rec_gemm (NULL: the per-step
+                       products go to cn_gemm)                                               */
+    int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
 } rec_aux;
 
 /* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
 static int rec_fast(int H) { return H % 8 == 0; }
 
+/* dW_hh = d_gh[1:]^T h[:-1] is one large product ([GH, (T-1)B] x [(T-1)B, H]). rec_gemm reads A (d_gh)
+ * transposed without packing and streams all of it once per 2-vector column block of h, H/32 times: from
+ * memory when d_gh is large. OpenBLAS packs both operands and wins except when W_hh is tiny. Measured by
+ * bench/kernels.sh (2-core AMD EPYC, AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread, T 50, B 32; step ms,
+ * this choice / rec_gemm for dW_hh too / OpenBLAS for all three W_hh products): rnn H 64 0.376 / 0.377 /
+ * 0.456, rnn H 512 16.5 / 17.6 / 22.7, lstm H 64 1.64 / 1.84 / 1.80, lstm H 256 17.4 / 21.2 / 22.7,
+ * lstm H 512 63.9 / 96.1 / 88.4, gru H 64 1.14 / 1.08 / 1.28, gru H 512 45.3 / 49.7 / 63.0 (the per-step
+ * products stay in rec_gemm at every size). So: rec_gemm only while W_hh has at most 64 x 64 elements. */
+static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 64 * 64; }
+
+/* Test hook (internal.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
+ * one, 0 (default) chooses as above. */
+static int rec_force;
+void cn__recurrent_force_kernel(int mode) { rec_force = mode; }
+
 static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1; }
+
+/* The elementwise work of one time step (everything but the W_hh product), for rows b0..b1 of the
+ * batch: every row is independent and every vector kernel gives the same bits wherever a range starts or
+ * ends, so splitting the rows over the pool changes no result. Forward: pre = xp_t + gh, the activations
+ * and cells, h_t (rnn/lstm/gru). Backward: d pre (d gi, d gh for gru), the carried dc (lstm) and the gru's
+ * direct part of dh_{t-1}. */
+typedef struct {
+    int kind, H, GH, B, carry;
+    float *xt;          /* forward: xp_t -> activated gates; backward: the saved activations of step t */
+    float *gh;          /* forward: b_hh + h_{t-1} W_hh^T [B, GH]                                     */
+    float *ht;          /* h_t                                                                      */
+    float *cp, *cn;     /* lstm: c_{t-1}, c_t (forward writes cn)                                    */
+    float *tc, *ghn;    /* lstm tanh(c_t), gru gh_n of step t                                        */
+    const float *hp;    /* h_{t-1}                                                                  */
+    float *dh, *dgi, *dgh, *dc, *dhp;   /* backward: dL/dh_t, d pre / d gi, d gh, carried dc, dL/dh_{t-1} */
+} rec_rows;
+
+static void rec_fwd_rows(const rec_rows *r, size_t b0, size_t b1)
+{
+    int H = r->H, GH = r->GH;
+    size_t nb = b1 - b0, nh = nb * (size_t)H;
+    float *xt = r->xt + b0 * GH, *gh = r->gh + b0 * GH, *ht = r->ht + b0 * H;
+    if (r->kind == CN_REC_TANH || r->kind == CN_REC_RELU) {
+        memcpy(ht, xt, nh * sizeof(float));
+        cn_vadd_into(ht, gh, nh);
+        if (r->kind == CN_REC_TANH) cn_vtanh(ht, ht, nh);
+        else for (size_t i = 0; i < nh; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
+    } else if (r->kind == CN_REC_LSTM) {
+        const float *cp = r->cp + b0 * H;
+        float *cn = r->cn + b0 * H, *tc = r->tc + b0 * H;
+        cn_vadd_into(xt, gh, nb * (size_t)GH);
+        for (size_t b = 0; b < nb; b++) {
+            float *a = xt + b * GH;
+            cn_vsigmoid(a, a, 2 * (size_t)H);
+            cn_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
+            cn_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
+            lstm_c_row(a, cp + b * H, cn + b * H, H);
+        }
+        cn_vtanh(tc, cn, nh);
+        for (size_t b = 0; b < nb; b++) cn_vmul(ht + b * H, xt + b * GH + 3 * H, tc + b * H, (size_t)H);
+    } else {
+        float *ghn = r->ghn + b0 * H;
+        for (size_t b = 0; b < nb; b++) memcpy(ghn + b * H, gh + b * GH + 2 * H, sizeof(float) * (size_t)H);
+        gru_step(xt, gh, r->hp + b0 * H, xt, ht, nb, H);   /* r, z, n overwrite xp_t row by row */
+    }
+}
+
+static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
+{
+    int H = r->H, GH = r->GH;
+    size_t nb = b1 - b0, nh = nb * (size_t)H;
+    const float *ht = r->ht + b0 * H, *dh = r->dh + b0 * H;
+    float *dgi = r->dgi + b0 * GH;
+    if (r->kind == CN_REC_TANH) {
+        cn_vtanh_backward(dgi, dh, ht, nh);
+    } else if (r->kind == CN_REC_RELU) {
+        /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
+        for (size_t i = 0; i < nh; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
+    } else if (r->kind == CN_REC_LSTM) {
+        const float *act = r->xt + b0 * GH, *cp = r->cp + b0 * H, *tc = r->tc + b0 * H;
+        for (size_t b = 0; b < nb; b++)
+            lstm_bwd_row(act + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
+    } else {
+        float *dgh = r->dgh + b0 * GH;
+        memset(dgi, 0, nb * GH * sizeof(float));
+        memset(dgh, 0, nb * GH * sizeof(float));
+        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, dgh,
+                          r->dhp ? r->dhp + b0 * H : NULL, nb, H);
+    }
+}
+
+static void rec_fwd_part(void *p, int part, int parts)
+{
+    const rec_rows *r = p;
+    rec_fwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+}
+
+static void rec_bwd_part(void *p, int part, int parts)
+{
+    const rec_rows *r = p;
+    rec_bwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+}
+
+static void rec_rows_run(int split, rec_rows *r, cn_pool_fn part)
+{
+    if (split) cn_pool_run(part, r);
+    else part(r, 0, 1);
+}
+
+/* Whether a layer splits its time steps over the pool. Each step hands off 2 parts of work (product,
+ * cells) forward and backward, a few microseconds each: that pays only when the step's product is large.
+ * Measured by bench/threads.sh (2-core AMD EPYC, OpenBLAS Cooperlake, T 50, B 32), speedup at 2 threads
+ * and CPU time at 2 / at 1 thread, with every size split (a build with -DREC_SPLIT_MIN=0): rnn H 128
+ * 0.85x / 2.24, gru H 128 0.97x / 1.87, lstm H 128 1.18x / 1.53, rnn H 256 1.17x / 1.60 (B GH H = 2^21
+ * for the last two); with this threshold: lstm H 256 1.41x / 1.27, gru H 256 1.73x / 1.05, rnn H 512
+ * 1.47x / 1.25, lstm H 512 1.67x / 1.08, gru H 512 1.69x / 1.09. Below it the layer runs as at 1 thread. */
+static int rec_split(int pooled, int B, int GH, int H) { return pooled && (long)B * GH * H > REC_SPLIT_MIN; }
 
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
 {
@@ -363,55 +569,56 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         ok = (A->c = cn_arena_floats(&g->arena, (TB + B) * H, 0)) && (A->tc = cn_arena_floats(&g->arena, TB * H, 0)) &&
              (A->dc = cn_arena_floats(&g->arena, BH, 0));
     if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
-    if (ok && rec_fast(H) && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
+    if (ok && rec_fast(H) && rec_force != 2 && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
         ok = (A->dgi = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
         A->dgh = A->dgi;
         if (ok && kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
+    A->dw_kernel = A->wt && (rec_force == 1 || (rec_force == 0 && rec_dw_kernel(GH, H)));
     y->aux = A;
     y->iarg[0] = kind;
     y->iarg[1] = bptt;
     if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
 
+    /* With the pool (threads >= 2) the layer's OpenBLAS products run at 1 OpenBLAS thread, its own work
+     * split over the pool: OpenBLAS's idle workers would otherwise spin on the cores the pool needs. */
+    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
+    if (pooled) cn_blas_set_threads(1);
+    int split = rec_split(pooled, B, GH, H);
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
-    if (A->wt)   /* wt[k, j] = W_hh[j, k] */
-        for (int j = 0; j < GH; j++)
-            for (int k = 0; k < H; k++) A->wt[(size_t)k * GH + j] = w_hh->v.data[(size_t)j * H + k];
+    if (A->wt) rec_pack(A->wt, w_hh->v.data, H, GH, 1, (size_t)H);   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
     for (int t = 0; t < T; t++) {
         float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
         const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm(B, GH, H, hp, H, 1, A->wt, GH, A->gh, GH);                   /* gh += h W_hh^T */
+        if (t && A->wt) rec_gemm_packed(split, B, GH, H, hp, H, 1, A->wt, A->gh, GH);                   /* gh += h W_hh^T */
         else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
-        if (kind == CN_REC_TANH || kind == CN_REC_RELU) {
-            memcpy(ht, xt, BH * sizeof(float));
-            cn_vadd_into(ht, A->gh, BH);
-            if (kind == CN_REC_TANH) cn_vtanh(ht, ht, BH);
-            else for (size_t i = 0; i < BH; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
-        } else if (kind == CN_REC_LSTM) {
-            const float *cp = A->c + t * BH;
-            float *cn = A->c + (t + 1) * BH, *tc = A->tc + t * BH;
-            cn_vadd_into(xt, A->gh, BG);
-            for (int b = 0; b < B; b++) {
-                float *a = xt + (size_t)b * GH;
-                cn_vsigmoid(a, a, 2 * (size_t)H);
-                cn_vtanh(a + 2 * H, a + 2 * H, (size_t)H);
-                cn_vsigmoid(a + 3 * H, a + 3 * H, (size_t)H);
-                lstm_c_row(a, cp + (size_t)b * H, cn + (size_t)b * H, H);
-            }
-            cn_vtanh(tc, cn, BH);
-            for (int b = 0; b < B; b++) cn_vmul(ht + (size_t)b * H, xt + (size_t)b * GH + 3 * H, tc + (size_t)b * H, (size_t)H);
-        } else {
-            float *ghn = A->ghn + t * BH;
-            for (int b = 0; b < B; b++) memcpy(ghn + (size_t)b * H, A->gh + (size_t)b * GH + 2 * H, sizeof(float) * (size_t)H);
-            gru_step(xt, A->gh, hp, xt, ht, (size_t)B, H);   /* r, z, n overwrite xp_t row by row */
-        }
+        int lstm = kind == CN_REC_LSTM;
+        rec_rows r = {kind, H, GH, B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
+                      lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
+                      NULL, NULL, NULL, NULL, NULL};
+        rec_rows_run(split, &r, rec_fwd_part);
     }
+    if (pooled) cn_blas_set_threads(blas_threads);
     return y;
+}
+
+/* dW_hh over the pool: rows of GH in fixed parts, each one OpenBLAS call at 1 thread. */
+typedef struct {
+    int GH, H, K;
+    const float *dgh, *h;
+    float *dw;
+} rec_dw_job;
+
+static void rec_dw_part(void *p, int part, int parts)
+{
+    const rec_dw_job *j = p;
+    int r0 = (int)((long)j->GH * part / parts), r1 = (int)((long)j->GH * (part + 1) / parts);
+    if (r1 > r0) cn_gemm(1, 0, r1 - r0, j->H, j->K, 1.0f, j->dgh + r0, j->GH, j->h, j->H, 1.0f, j->dw + (size_t)r0 * j->H, j->H);
 }
 
 void cn__recurrent_backward(cn_var *y)
@@ -421,41 +628,37 @@ void cn__recurrent_backward(cn_var *y)
     int kind = A->kind, bptt = A->bptt;
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
+    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
+    if (pooled) cn_blas_set_threads(1);   /* as in forward */
+    int split = rec_split(pooled, B, GH, H);
     if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
+    if (A->wt) rec_pack(A->wt, w_hh->v.data, GH, H, (size_t)H, 1);   /* W_hh [GH, H] itself, over forward's W_hh^T */
     for (int t = T - 1; t >= 0; t--) {
         float *dh = y->grad + t * BH;                 /* complete: dY_t + what step t+1 sent back */
         const float *ht = y->v.data + t * BH, *hp = t ? y->v.data + (t - 1) * BH : A->zero;
         float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
         int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
-        if (kind == CN_REC_TANH) {
-            cn_vtanh_backward(dgi, dh, ht, BH);
-        } else if (kind == CN_REC_RELU) {
-            /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
-            for (size_t i = 0; i < BH; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
-        } else if (kind == CN_REC_LSTM) {
-            const float *act = A->act + t * BG, *cp = A->c + t * BH, *tc = A->tc + t * BH;
-            for (int b = 0; b < B; b++)
-                lstm_bwd_row(act + (size_t)b * GH, tc + (size_t)b * H, cp + (size_t)b * H, dh + (size_t)b * H,
-                             A->dc + (size_t)b * H, dgi + (size_t)b * GH, H, carry);
-        } else {
-            memset(dgi, 0, BG * sizeof(float));
-            memset(dgh, 0, BG * sizeof(float));
-            gru_step_backward(dh, A->act + t * BG, A->ghn + t * BH, (size_t)H, hp, dgi, dgh,
-                              carry ? y->grad + (t - 1) * BH : NULL, (size_t)B, H);
-        }
+        rec_rows r = {kind, H, GH, B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
+                      A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
+                      dh, dgi, dgh, A->dc, carry ? y->grad + (t - 1) * BH : NULL};
+        rec_rows_run(split, &r, rec_bwd_part);
         if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
         if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm(B, H, GH, dgh, GH, 1, w_hh->v.data, H, y->grad + (t - 1) * BH, H);
+            rec_gemm_packed(split, B, H, GH, dgh, GH, 1, A->wt, y->grad + (t - 1) * BH, H);
         else if (carry)
             cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
     }
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1 && A->wt)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
-        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, w_hh->grad, H);
-    else if (w_hh->requires_grad && T > 1)
+    if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
+    else if (w_hh->requires_grad && T > 1 && split) {
+        rec_dw_job j = {GH, H, (int)(TB - B), A->dgh + BG, y->v.data, w_hh->grad};
+        cn_pool_run(rec_dw_part, &j);
+    } else if (w_hh->requires_grad && T > 1)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
     if (b_ih->requires_grad) cn_vcolsum_into(b_ih->grad, A->dgi, TB, (size_t)GH);
+    if (pooled) cn_blas_set_threads(blas_threads);
 }
 

@@ -1,4 +1,5 @@
 #include "tensor/tensor.h"
+#include "tensor/pool.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -71,8 +72,13 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void cn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+void cn_set_threads(int n)
+{
+    openblas_set_num_threads(n < 1 ? 1 : n);
+    (void)cn_pool_resize(n);   /* on failure the pool runs inline: same results */
+}
 int cn_blas_threads(void) { return openblas_get_num_threads(); }
+void cn_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 const char *cn_blas_core(void) { const char *c = openblas_get_corename(); return c ? c : "unknown"; }
 const char *cn_blas_config(void) { const char *c = openblas_get_config(); return c ? c : "unknown"; }
 

@@ -1,0 +1,63 @@
+#!/bin/sh
+# clipnn at 1 vs 2 threads (`threads` in a config = cn_set_threads: OpenBLAS's threads and the library's
+# worker pool), per workload and size of bench/bench.c.
+#
+#   bench/threads.sh [BUILD_DIR]      (default build)
+#   THR_REPS=5 THR_SECONDS=0.5 THR_POINTS="rnn:128:32 ..." bench/threads.sh
+#
+# Host figures: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/threads.sh` where the
+# environment forces an OpenBLAS kernel. The 1- and 2-thread processes alternate THR_REPS times; the table
+# gives the median step time of each, the speedup, and the CPU time per step at 2 threads (all threads,
+# from getrusage over the timed steps) over the 2-thread step time: 2.0 = both cores busy the whole step,
+# and over the 1-thread CPU time: the extra CPU the second thread costs. Points are workload:hidden:batch
+# (T 50; mlp: hidden = both widths).
+set -eu
+BUILD=${1:-build}
+REPS=${THR_REPS:-5}
+SECS=${THR_SECONDS:-0.5}
+POINTS=${THR_POINTS:-"rnn:128:32 rnn:256:32 rnn:512:32 lstm:128:32 lstm:256:32 lstm:512:32 gru:128:32 gru:256:32 gru:512:32 mlp:512:32 mlp:512:128 mlp:512:512"}
+CC=${CC:-cc}
+HERE=$(cd "$(dirname "$0")" && pwd)
+cd "$HERE/.."
+
+CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
+LIBS="$(pkg-config --libs openblas libcjson) -lm"
+# shellcheck disable=SC2086
+$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+RAW="$BUILD/threads.raw"
+: > "$RAW"
+for p in $POINTS; do
+    w=${p%%:*}; r=${p#*:}; h=${r%%:*}; b=${r#*:}
+    i=0
+    while [ "$i" -lt "$REPS" ]; do
+        for t in 1 2; do
+            OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$BUILD/bench" "$w" --threads "$t" --seconds "$SECS" --hidden "$h" \
+                --batch "$b" | sed "s/^RESULT /THR point=$p /" >> "$RAW"
+        done
+        i=$((i + 1))
+    done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+values() { grep "^THR point=$1 impl=clipnn workload=[a-z]* threads=$2 " "$RAW" | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
+FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+    eval "val=\${$v:-}"
+    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
+done
+echo "# clipnn, 1 vs 2 threads"
+echo
+echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $(date -u +%Y-%m-%d)."
+echo "Median of $REPS interleaved runs (1 thread, 2 threads, ...) of ${SECS} s each; T 50."
+echo
+echo "| workload | hidden | batch | 1 thread ms | 2 threads ms | speedup | CPU/step at 2 threads / its step time | CPU at 2 / CPU at 1 |"
+echo "|---|---|---|---|---|---|---|---|"
+for p in $POINTS; do
+    w=${p%%:*}; r=${p#*:}; h=${r%%:*}; b=${r#*:}
+    s1=$(values "$p" 1 step_ms | median); s2=$(values "$p" 2 step_ms | median)
+    c1=$(values "$p" 1 cpu_step_ms | median); c2=$(values "$p" 2 cpu_step_ms | median)
+    awk -v w="$w" -v h="$h" -v b="$b" -v s1="$s1" -v s2="$s2" -v c1="$c1" -v c2="$c2" 'BEGIN {
+        printf "| %s | %s | %s | %.4g | %.4g | %.2fx | %.2f | %.2f |\n", w, h, b, s1, s2, s1 / s2, c2 / s2, c2 / c1 }'
+done

@@ -1,0 +1,108 @@
+/* The worker pool of pool.h. A job is published by bumping a generation counter; a worker that finished a
+ * part spins briefly on the counter (the next step's job usually follows within microseconds) and then
+ * sleeps on a condition variable, so an idle pool costs no CPU after POOL_SPIN polls. The caller likewise
+ * polls the count of unfinished parts for a while before it sleeps. */
+#include "tensor/pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+enum { POOL_MAX = 64, POOL_SPIN = 4000 };
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pthread_t tid[POOL_MAX];
+    int workers;            /* running workers (threads - 1)                */
+    unsigned long gen;      /* bumped for every job (atomic)                 */
+    unsigned long start;    /* gen when the workers were started             */
+    int pending;            /* workers still on the current job (atomic)     */
+    int quit;               /* (atomic)                                      */
+    cn_pool_fn fn;
+    void *arg;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *worker(void *p)
+{
+    int id = (int)(long)p;
+    unsigned long seen = pool.start;   /* not pool.gen: a job may be posted before this thread runs */
+    for (;;) {
+        int spin = 0;
+        while (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&pool.quit, __ATOMIC_ACQUIRE) &&
+               spin < POOL_SPIN) {
+            relax();
+            spin++;
+        }
+        if (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen) {
+            pthread_mutex_lock(&pool.mu);
+            while (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&pool.quit, __ATOMIC_ACQUIRE))
+                pthread_cond_wait(&pool.work, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (__atomic_load_n(&pool.quit, __ATOMIC_ACQUIRE)) break;
+        seen = __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE);
+        pool.fn(pool.arg, id, pool.workers + 1);
+        if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&pool.mu);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
+    }
+    return NULL;
+}
+
+static void pool_stop(void)
+{
+    if (!pool.workers) return;
+    pthread_mutex_lock(&pool.mu);
+    __atomic_store_n(&pool.quit, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < pool.workers; i++) pthread_join(pool.tid[i], NULL);
+    pool.workers = 0;
+    pool.quit = 0;
+}
+
+int cn_pool_resize(int n)
+{
+    if (n < 1) n = 1;
+    if (n > POOL_MAX) n = POOL_MAX;
+    if (n - 1 == pool.workers) return 0;
+    pool_stop();
+    static int registered;
+    if (!registered) registered = atexit(pool_stop) == 0;   /* no worker outlives the process's exit */
+    pool.start = pool.gen;
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&pool.tid[pool.workers], NULL, worker, (void *)(long)i) != 0) { pool_stop(); return -1; }
+        pool.workers++;
+    }
+    return 0;
+}
+
+int cn_pool_size(void) { return pool.workers + 1; }
+
+void cn_pool_run(cn_pool_fn fn, void *arg)
+{
+    if (!pool.workers) { fn(arg, 0, 1); return; }
+    pool.fn = fn;
+    pool.arg = arg;
+    __atomic_store_n(&pool.pending, pool.workers, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&pool.mu);
+    __atomic_add_fetch(&pool.gen, 1, __ATOMIC_RELEASE);   /* publishes fn, arg, pending */
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    fn(arg, 0, pool.workers + 1);
+    for (int spin = 0; spin < POOL_SPIN && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE); spin++) relax();
+    if (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&pool.mu);
+        while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
+}

@@ -1,0 +1,26 @@
+/* A small persistent pool of worker threads for the library's own parallel loops (the recurrent layer's
+ * per-step products, cells and dW_hh). cn_set_threads(n) sizes it: n - 1 workers beside the calling
+ * thread, created once and joined when the count changes (cn_set_threads(1) stops them) and at exit. A
+ * worker that finished a part polls for the next one for a few microseconds (POOL_SPIN pauses: the next
+ * time step's work follows at once) and then sleeps on a condition variable, so an idle pool costs no CPU;
+ * a parallel call allocates nothing.
+ *
+ * Determinism: cn_pool_run hands out fixed parts (part i of n always covers the same work), and the
+ * callers split so that every output element is computed by the same operations whatever the split, so
+ * results do not depend on which thread ran a part. Not reentrant: one cn_pool_run at a time, from the
+ * thread that called cn_set_threads (the library's training loop is single-threaded). Internal. */
+#ifndef CN_TENSOR_POOL_H
+#define CN_TENSOR_POOL_H
+
+typedef void (*cn_pool_fn)(void *arg, int part, int parts);
+
+/* Threads a cn_pool_run splits into (1: no workers, fn runs inline). */
+int cn_pool_size(void);
+/* fn(arg, i, n) for i = 0 .. n-1 with n = cn_pool_size(); part 0 runs on the caller; returns when all
+ * parts are done. */
+void cn_pool_run(cn_pool_fn fn, void *arg);
+/* Sizes the pool (called by cn_set_threads); n <= 1 stops the workers. Returns 0, or -1 when a worker
+ * could not be started (then the pool runs inline). */
+int cn_pool_resize(int n);
+
+#endif
