@@ -903,6 +903,46 @@ START_TEST(sweep_with_zero_has_a_linear_axis)
 }
 END_TEST
 
+/* With a test set, the sweep table has the median test metric of the runs that neither diverged nor
+ * blew up, with how many had one when not all did. */
+START_TEST(sweep_table_has_the_test_metric)
+{
+    out o;
+    tmp(&o);
+    cn_report_run runs[5];
+    sweep_run(&o, runs, 0, "n0.1", 1, NORM("0.1"), 0.3, 0, 0);
+    sweep_run(&o, runs, 1, "n1", 1, NORM("1"), 0.2, 0, 0);
+    sweep_run(&o, runs, 2, "n1", 2, NORM("1"), 0.25, 0, 1);   /* blew up: its metric is left out */
+    sweep_run(&o, runs, 3, "n10", 1, NORM("10"), 0.1, 0, 0);
+    sweep_run(&o, runs, 4, "n10", 2, NORM("10"), 0.1, 0, 0);
+    /* test_metric per run: 0.9, 0.8, 0.1, 0.7 and none */
+    const char *metric[] = {"0.9", "0.8", "0.1", "0.7", NULL};
+    for (int i = 0; i < 5; i++) {
+        if (!metric[i]) continue;
+        char p[600];
+        snprintf(p, sizeof p, "%s/summary.json", runs[i].dir);
+        char *js = tu_slurp(p, NULL), *at = strstr(js, "\"test_metric\": null");
+        ck_assert(at != NULL);
+        char buf[2000];
+        snprintf(buf, sizeof buf, "%.*s\"test_metric\": %s%s", (int)(at - js), js, metric[i],
+                 at + strlen("\"test_metric\": null"));
+        FILE *f = fopen(p, "wb");
+        fputs(buf, f);
+        fclose(f);
+        free(js);
+    }
+    report(&o, runs, 5);
+    ck_assert_msg(strstr(o.md, "| clipped steps | median test mae |") != NULL, "%s", o.md);
+    ck_assert(strstr(o.md, "| 0.1 | n0.1 | 1 | 0.3 | s1 0.3 | 0/1 | 0/1 | 0% | 0.9 |"));
+    ck_assert(strstr(o.md, "| 0/2 | 1/2 | 0% | 0.8 |"));            /* n1: the blown-up run's 0.1 left out */
+    ck_assert(strstr(o.md, "| 0/2 | 0/2 | 0% | 0.7 (1 of 2) |"));   /* n10: one of two had a metric */
+    ck_assert(strstr(o.html, "<th>median test mae</th>"));
+    ck_assert(strstr(o.html, "<span class=\"num\">0.7</span> <span class=\"note\">(1 of 2)</span>"));
+    free_dirs(runs, 5);
+    done(&o);
+}
+END_TEST
+
 /* Memory running out anywhere in the sweep section: the buffer says so (or the JSON is NULL with
  * oom set); no crash, no leak (ASan/valgrind runs), and with enough memory the same text as before. */
 START_TEST(sweep_survives_allocation_failure)
@@ -976,6 +1016,7 @@ Suite *suite_report_html(void)
     tcase_add_test(tc, sweep_families_share_a_chart);
     tcase_add_test(tc, sweep_with_zero_has_a_linear_axis);
     tcase_add_test(tc, sweep_survives_allocation_failure);
+    tcase_add_test(tc, sweep_table_has_the_test_metric);
     suite_add_tcase(s, tc);
     return s;
 }
