@@ -9,6 +9,10 @@
 
 enum { POOL_MAX = 64, POOL_SPIN = 4000 };
 
+/* One job at a time: run_mu is held by cn_pool_run and cn_pool_resize for their whole length, so two
+ * threads of a program that train at once take turns on the pool instead of racing on it. */
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t work, done;
@@ -66,29 +70,53 @@ static void pool_stop(void)
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.mu);
     for (int i = 0; i < pool.workers; i++) pthread_join(pool.tid[i], NULL);
-    pool.workers = 0;
+    __atomic_store_n(&pool.workers, 0, __ATOMIC_RELAXED);
     pool.quit = 0;
+}
+
+static void run_locked(cn_pool_fn fn, void *arg);
+
+static void stop_at_exit(void)
+{
+    pthread_mutex_lock(&run_mu);
+    pool_stop();
+    pthread_mutex_unlock(&run_mu);
 }
 
 int cn_pool_resize(int n)
 {
     if (n < 1) n = 1;
     if (n > POOL_MAX) n = POOL_MAX;
-    if (n - 1 == pool.workers) return 0;
-    pool_stop();
-    static int registered;
-    if (!registered) registered = atexit(pool_stop) == 0;   /* no worker outlives the process's exit */
-    pool.start = pool.gen;
-    for (int i = 1; i < n; i++) {
-        if (pthread_create(&pool.tid[pool.workers], NULL, worker, (void *)(long)i) != 0) { pool_stop(); return -1; }
-        pool.workers++;
+    pthread_mutex_lock(&run_mu);
+    int rc = 0;
+    if (n - 1 != pool.workers) {
+        pool_stop();
+        static int registered;
+        if (!registered) registered = atexit(stop_at_exit) == 0;   /* no worker outlives the process's exit */
+        pool.start = pool.gen;
+        for (int i = 1; i < n; i++) {
+            if (pthread_create(&pool.tid[pool.workers], NULL, worker, (void *)(long)i) != 0) {
+                pool_stop();
+                rc = -1;
+                break;
+            }
+            __atomic_store_n(&pool.workers, pool.workers + 1, __ATOMIC_RELAXED);
+        }
     }
-    return 0;
+    pthread_mutex_unlock(&run_mu);
+    return rc;
 }
 
-int cn_pool_size(void) { return pool.workers + 1; }
+int cn_pool_size(void) { return __atomic_load_n(&pool.workers, __ATOMIC_RELAXED) + 1; }
 
 void cn_pool_run(cn_pool_fn fn, void *arg)
+{
+    pthread_mutex_lock(&run_mu);
+    run_locked(fn, arg);
+    pthread_mutex_unlock(&run_mu);
+}
+
+static void run_locked(cn_pool_fn fn, void *arg)
 {
     if (!pool.workers) { fn(arg, 0, 1); return; }
     pool.fn = fn;

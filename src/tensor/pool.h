@@ -7,8 +7,10 @@
  *
  * Determinism: cn_pool_run hands out fixed parts (part i of n always covers the same work), and the
  * callers split so that every output element is computed by the same operations whatever the split, so
- * results do not depend on which thread ran a part. Not reentrant: one cn_pool_run at a time, from the
- * thread that called cn_set_threads (the library's training loop is single-threaded). Internal. */
+ * results do not depend on which thread ran a part. One job at a time: threads of a program that train
+ * at once take turns (cn_pool_run and cn_pool_resize hold one lock for their whole length); a job must not
+ * call cn_pool_run itself. The size is process-wide, like OpenBLAS's thread count: a cn_set_threads in one
+ * thread changes the split of another's next steps. Internal. */
 #ifndef CN_TENSOR_POOL_H
 #define CN_TENSOR_POOL_H
 
