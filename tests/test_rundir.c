@@ -293,10 +293,10 @@ START_TEST(second_compare_into_a_live_compare_is_refused)
     snprintf(want, sizeof want, "cmp: compare in use by pid %ld", (long)pid);
     int rc = run(out, sizeof out, "compare run.json --out cmp --quiet --set train.steps=100000000 "
                                   "--set train.checkpoint_every=20");
-    ck_assert_msg(rc == 2 && strstr(out, want), "second compare: exit %d: %s", rc, out);
+    ck_assert_msg(rc == 2 && strstr(out, want), "second compare: exit %d: %.1500s", rc, out);
     rc = run(out, sizeof out, "compare run.json --out cmp --quiet --seeds 2 --set train.steps=100000000 "
                               "--set train.checkpoint_every=20");
-    ck_assert_msg(rc == 2 && strstr(out, want), "extending the live compare: exit %d: %s", rc, out);
+    ck_assert_msg(rc == 2 && strstr(out, want), "extending the live compare: exit %d: %.1500s", rc, out);
     ck_assert_msg(bg_pid == pid && kill(pid, 0) == 0, "the first compare ended");
     /* the first one is intact: interrupted, it writes its record and its report */
     wait_for_size(at("cmp/noclip/metrics.csv"), 2000);

@@ -402,10 +402,14 @@ static int cmd_compare(int argc, char **argv)
            ended in between is extended, not overwritten. */
         static char dir[sizeof p.dir];
         if (!st) snprintf(dir, sizeof dir, "%s", p.dir);
-        if (!st && !(st = cn_mkdirs(dir)) && !(st = lock_compare(dir, &lock_fd))) {
-            cn_compare_plan_free(&p);
-            o.out_dir = dir;
-            st = cn_compare_plan_make(&o, &p);
+        if (!st) {
+            st = cn_mkdirs(dir);
+            if (!st) st = lock_compare(dir, &lock_fd);
+            cn_compare_plan_free(&p);   /* made again under the lock, or not needed */
+            if (!st) {
+                o.out_dir = dir;
+                st = cn_compare_plan_make(&o, &p);
+            }
         }
     }
     if (!st && dist) {
