@@ -27,11 +27,9 @@ MLP_POINTS="512:1:32 512:1:128 512:1:512"
 CC=${CC:-cc}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
+. "$HERE/common.sh"
 
-CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
-LIBS="$(pkg-config --libs openblas libcjson) -lm"
-# shellcheck disable=SC2086
-$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+build_bench
 
 TORCH=0
 if /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then TORCH=1; fi
@@ -59,18 +57,10 @@ for w in $WORKLOADS; do
     done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 values() { # point impl key
     grep "^GRID point=$1 impl=$2 " "$RAW" | tr ' ' '\n' | sed -n "s/^$3=//p"
 }
-BLAS=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas: \(OpenBLAS [^ ]*\).*/\1/p')
-CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
-FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
-done
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+host_facts
 TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's/^torch=//p' || echo "not available")
 OUT="$BUILD/grid.md"
 {

@@ -15,10 +15,8 @@ POINTS=${KER_POINTS:-"rnn:64 rnn:128 rnn:256 rnn:512 lstm:64 lstm:128 lstm:256 l
 CC=${CC:-cc}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
-CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
-LIBS="$(pkg-config --libs openblas libcjson) -lm"
-# shellcheck disable=SC2086
-$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+. "$HERE/common.sh"
+build_bench
 RAW="$BUILD/kernels.raw"
 : > "$RAW"
 for p in $POINTS; do
@@ -32,15 +30,8 @@ for p in $POINTS; do
         i=$((i + 1))
     done
 done
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 values() { grep "^KER point=$1 kernel=$2 " "$RAW" | tr ' ' '\n' | sed -n 's/^step_ms=//p'; }
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
-CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
-FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
-done
+host_facts
 echo "# Recurrent W_hh kernels"
 echo
 echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; 1 thread; $(date -u +%Y-%m-%d)."

@@ -15,6 +15,7 @@ N=${MEM_N:-20000}
 STEPS=${MEM_STEPS:-300}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
+. "$HERE/common.sh"
 BIN=$BUILD/clipnn
 [ -x "$BIN" ] || { echo "memory.sh: $BIN not built (run make)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "memory.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
@@ -39,12 +40,21 @@ cat > "$TMP/mlp.json" <<JSON
  "train": {"steps": $STEPS, "batch_size": 128, "log_every": 10, "eval_every": 0}}
 JSON
 data_kb=$(( $(stat -c %s "$TMP/x.npy") / 1024 + $(stat -c %s "$TMP/y.npy") / 1024 ))
-base=$(OPENBLAS_NUM_THREADS=1 /usr/bin/time -f %M "$BIN" --version 2>&1 >/dev/null | tail -n 1)
-peak=$(OPENBLAS_NUM_THREADS=1 /usr/bin/time -f %M "$BIN" train "$TMP/mlp.json" --out "$TMP/run" --quiet 2>&1 >/dev/null | tail -n 1)
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+# GNU time writes %M (peak resident kB) to a file; a failed run is an error, not a figure
+peak_of() { # command...
+    if ! OPENBLAS_NUM_THREADS=1 /usr/bin/time -f %M -o "$TMP/time" "$@" >"$TMP/out" 2>&1; then
+        echo "memory.sh: failed: $*" >&2
+        cat "$TMP/out" >&2
+        exit 1
+    fi
+    tail -n 1 "$TMP/time"
+}
+base=$(peak_of "$BIN" --version)
+peak=$(peak_of "$BIN" train "$TMP/mlp.json" --out "$TMP/run" --quiet)
+host_facts
 echo "# Peak memory, mlp on $N x 784 float32 examples ($((data_kb / 1024)) MiB of data), $STEPS steps"
 echo
-echo "Machine: ${CPU:-unknown}; one BLAS thread; $(date -u +%Y-%m-%d). Increment = peak resident size minus the"
+echo "Machine: ${CPU:-unknown}; OpenBLAS kernel $CORE; $FORCED; one BLAS thread; $(date -u +%Y-%m-%d). Increment = peak resident size minus the"
 echo "program's own baseline (clipnn: \`clipnn --version\`; PyTorch: right after \`import torch\`)."
 echo
 echo "| impl | baseline MiB | peak MiB | increment MiB | increment / data |"

@@ -29,12 +29,10 @@ ARGS=${PROF_ARGS:-}
 CC=${CC:-cc}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
+. "$HERE/common.sh"
 command -v perf >/dev/null 2>&1 || { echo "profile.sh: perf not found" >&2; exit 1; }
 
-CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
-LIBS="$(pkg-config --libs openblas libcjson) -lm"
-# shellcheck disable=SC2086
-$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+build_bench
 MAP="$BUILD/profile.map"
 nm -l --defined-only "$BUILD/bench" | awk 'NF >= 4 && ($2 == "t" || $2 == "T") { f = $4; sub(/:[0-9]+$/, "", f); print $3, f }' > "$MAP"
 
@@ -57,13 +55,7 @@ classify() { # stdin: "pct dso symbol" lines -> "class pct"
 }
 
 CLASSES="rec_gemm OpenBLAS activations cells elementwise clip optimizer framework kernel"
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
-CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
-FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
-done
+host_facts
 echo "# Step profile (perf, steady state)"
 echo
 echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $THR thread(s); $(date -u +%Y-%m-%d)."

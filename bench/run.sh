@@ -21,12 +21,9 @@ WORKLOADS=${BENCH_WORKLOADS:-"rnn lstm gru mlp tiny"}
 CC=${CC:-cc}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
+. "$HERE/common.sh"
 
-# Same flags as the Makefile's objects (see `make -n`), plus the sgemm timing wrapper (inactive unless --breakdown).
-CFLAGS_ALL="-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L -fno-fast-math -Isrc -I$BUILD $(pkg-config --cflags openblas libcjson)"
-LIBS="$(pkg-config --libs openblas libcjson) -lm"
-# shellcheck disable=SC2086
-$CC $CFLAGS_ALL -o "$BUILD/bench" bench/bench.c "$BUILD/libclipnn.a" $LIBS -Wl,--wrap=cblas_sgemm
+build_bench
 
 TORCH=0
 if /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then TORCH=1; fi
@@ -61,7 +58,6 @@ done
 field() { # line key -> value
     printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 values() { # impl workload threads key
     grep "^RESULT impl=$1 workload=$2 threads=$3 " "$RAW" | tr ' ' '\n' | sed -n "s/^$4=//p"
 }
@@ -70,16 +66,7 @@ target() {
 }
 
 OUT="$BUILD/bench.md"
-# The kernel OpenBLAS chose at run time, and whether the environment forced one (then the figures are not
-# the host's default).
-BLAS=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas: \(OpenBLAS [^ ]*\).*/\1/p')
-CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
-FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
-done
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+host_facts
 TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's/^torch=//p' || echo "not available")
 {
     echo "# clipnn benchmark"

@@ -17,6 +17,7 @@ STEPS=${SCALE_STEPS:-200}
 REPS=${SCALE_REPS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
+. "$HERE/common.sh"
 BIN="$BUILD/clipnn"
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "## Data-parallel scaling"; echo; echo "mpirun not found (make deps installs Open MPI): skipped."; exit 0
@@ -48,7 +49,6 @@ JSON
 # parameters: mlp 784*512+512 + 512*512+512 + 512*10+10; lstm 4*128*(2+128) + 2*4*128 (two biases) + 128+1
 params() { case $1 in mlp) echo 669706;; lstm) echo 67713;; esac; }
 sps() { sed -n 's/.*"steps_per_s":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$1/summary.json"; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "## Data-parallel scaling (mpirun, 1 BLAS thread per rank)"
 echo
