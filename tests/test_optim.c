@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include "optim/optim.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* One parameter "w" [3] (plus "b" [1] when two) with given values and gradients. */
@@ -276,6 +277,64 @@ START_TEST(step_allocates_nothing)
 }
 END_TEST
 
+/* With threads >= 2 a large update runs in slices over the worker pool: every optimizer configuration
+ * gives the bits of one thread on a block of 100003 parameters (not a whole number of slices or vectors),
+ * over three steps with fresh gradients. */
+static void big_run(const char *json, int threads, float *out, size_t n)
+{
+    cn_set_threads(threads);
+    cn_paramset ps;
+    cJSON *j = NULL;
+    cn_optim *o = NULL;
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "w", 1, (int[]){(int)n}, NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    uint64_t r = 12345;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        ps.data[i] = (float)((double)(r >> 40) / (double)(1ull << 24) - 0.5);
+    }
+    ck_assert_ok(cn_json_parse(json, "optimizer", &j));
+    ck_assert_ok(cn_optim_from_json(j, "optimizer", &ps, &o));
+    for (int step = 0; step < 3; step++) {
+        for (size_t i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            ps.grad[i] = (float)((double)(r >> 40) / (double)(1ull << 24) - 0.5) * (float)(step + 1);
+        }
+        ck_assert_ok(cn_optim_step(o, &ps, 0.01));
+    }
+    memcpy(out, ps.data, n * sizeof(float));
+    cn_optim_free(o);
+    cJSON_Delete(j);
+    cn_paramset_free(&ps);
+    cn_set_threads(1);
+}
+
+START_TEST(threaded_update_equals_one_thread)
+{
+    static const char *cfgs[] = {
+        "{\"type\":\"sgd\",\"lr\":0.1}",
+        "{\"type\":\"sgd\",\"lr\":0.1,\"momentum\":0.9,\"weight_decay\":0.01}",
+        "{\"type\":\"sgd\",\"lr\":0.1,\"momentum\":0.9,\"nesterov\":true}",
+        "{\"type\":\"adam\",\"weight_decay\":0.01}",
+        "{\"type\":\"adamw\"}",
+    };
+    enum { N = 100003 };
+    float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        big_run(cfgs[c], 1, a, N);
+        for (int threads = 2; threads <= 3; threads++) {
+            big_run(cfgs[c], threads, b, N);
+            ck_assert_msg(memcmp(a, b, N * sizeof(float)) == 0, "%s: %d threads differ from 1", cfgs[c], threads);
+        }
+    }
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Schedules */
 
@@ -383,6 +442,7 @@ Suite *suite_optim(void)
     tcase_add_test(tc, step_allocates_nothing);
     suite_add_tcase(s, tc);
     tc = tcase_create("schedule");
+    tcase_add_test(tc, threaded_update_equals_one_thread);
     tcase_add_test(tc, schedule_constant_and_null);
     tcase_add_test(tc, schedule_step_decays_every_step_size);
     tcase_add_test(tc, schedule_cosine_start_middle_end_after);

@@ -130,6 +130,49 @@ START_TEST(gemm_matches_naive_all_transposes_and_betas)
 }
 END_TEST
 
+/* Products large enough to split over the pool (threads 2 and 3): C by rows (M >= N) and by columns
+ * (N > M), every transpose, beta 0 and 1, strided; each equals the naive product within float rounding,
+ * the padding between C's rows stays untouched, and a rerun gives the same bits. */
+START_TEST(split_gemm_matches_naive_and_reruns_identically)
+{
+    int combo = _i;    /* loop test: ta, tb, beta, which dimension is longer */
+    int ta = combo & 1, tb = (combo >> 1) & 1, wide = (combo >> 3) & 1;
+    float beta = (combo >> 2) & 1 ? 1.0f : 0.0f;
+    int M = wide ? 40 : 203, N = wide ? 230 : 37, K = 150, PAD = 3;   /* M N K >= 2^20 */
+    int a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+    int lda = a_cols + PAD, ldb = b_cols + PAD, ldc = N + PAD;
+    size_t nc = (size_t)M * ldc;
+    float *A = malloc(sizeof(float) * (size_t)a_rows * lda), *B = malloc(sizeof(float) * (size_t)b_rows * ldb);
+    float *C0 = malloc(sizeof(float) * nc), *C = malloc(sizeof(float) * nc), *C2 = malloc(sizeof(float) * nc),
+          *R = malloc(sizeof(float) * nc);
+    ck_assert(A && B && C0 && C && C2 && R);
+    tu_fill_uniform(A, (size_t)a_rows * lda, 40 + combo, -1, 1);
+    tu_fill_uniform(B, (size_t)b_rows * ldb, 50 + combo, -1, 1);
+    tu_fill_uniform(C0, nc, 60 + combo, -1, 1);
+    memcpy(R, C0, sizeof(float) * nc);
+    naive_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, R, ldc);
+    for (int threads = 2; threads <= 3; threads++) {
+        cn_set_threads(threads);
+        memcpy(C, C0, sizeof(float) * nc);
+        memcpy(C2, C0, sizeof(float) * nc);
+        cn_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C, ldc);
+        cn_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C2, ldc);
+        ck_assert_msg(memcmp(C, C2, sizeof(float) * nc) == 0, "combo %d threads %d: rerun differs", combo, threads);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                size_t k = (size_t)i * ldc + j;
+                if (j < N)
+                    ck_assert_msg(fabsf(C[k] - R[k]) <= 1e-4f, "combo %d threads %d C[%d,%d] = %g, naive %g", combo,
+                                  threads, i, j, (double)C[k], (double)R[k]);
+                else
+                    ck_assert_msg(memcmp(&C[k], &C0[k], sizeof(float)) == 0, "combo %d: padding C[%d,%d] written", combo, i, j);
+            }
+    }
+    cn_set_threads(1);
+    free(A); free(B); free(C0); free(C); free(C2); free(R);
+}
+END_TEST
+
 /* ---- arena ---- */
 
 START_TEST(arena_allocations_are_64_byte_aligned)
@@ -741,6 +784,7 @@ Suite *suite_tensor(void)
     tcase_add_test(tc, numel_rows_cols_of_rank_1_to_4);
     tcase_add_test(tc, same_shape_compares_rank_and_dims);
     tcase_add_loop_test(tc, gemm_matches_naive_all_transposes_and_betas, 0, 8);
+    tcase_add_loop_test(tc, split_gemm_matches_naive_and_reruns_identically, 0, 16);
     tcase_add_test(tc, elementwise_helpers);
     tcase_add_test(tc, pool_runs_every_part_once);
     tcase_add_test(tc, pool_is_shared_by_threads_in_turn);

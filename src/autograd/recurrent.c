@@ -337,42 +337,6 @@ static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak
     rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
 }
 
-/* A per-step product on packed Bk split over the pool by columns, in blocks of 32 (whole panels of every
- * variant): part i of n always takes the same columns, and each element's sum is the one rec_gemm computes
- * unsplit, so the result is the same bits for any thread count. */
-typedef struct {
-    int variant, M, N, K, ldc;
-    const float *A, *Bk;
-    size_t sai, sak;
-    float *C;
-} rec_job;
-
-static void rec_part(void *p, int part, int parts)
-{
-    const rec_job *j = p;
-    int blocks = (j->N + 31) / 32, b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
-    int c0 = 32 * b0, c1 = 32 * b1 < j->N ? 32 * b1 : j->N;
-    if (c1 > c0)
-        rec_gemm_v(j->variant, j->M, c1 - c0, j->K, j->A, j->sai, j->sak, j->Bk + (size_t)c0 * j->K, 0, 1, j->C + c0, j->ldc);
-}
-
-/* The smallest per-step product (B x GH x H multiply-adds) for which a layer splits its steps over the
- * pool: see rec_split. */
-#ifndef REC_SPLIT_MIN
-#define REC_SPLIT_MIN 2097152
-#endif
-
-static void rec_gemm_packed(int split, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, float *C,
-                            int ldc)
-{
-    if (split && N >= 64) {
-        rec_job j = {rec_variant(N), M, N, K, ldc, A, Bk, sai, sak, C};
-        cn_pool_run(rec_part, &j);
-    } else {
-        rec_gemm(M, N, K, A, sai, sak, Bk, 0, 1, C, ldc);
-    }
-}
-
 /* Packs Bk[K, N] (element (k, j) at src[k sk + j sj]) into the panels rec_gemm's variant for N reads: the
  * columns in blocks of P = 2 vectors (the last block may be 1 vector wide), each block K rows of its width,
  * contiguous. A panel is then read sequentially instead of one cache line per row of a wide matrix (rows
@@ -513,32 +477,96 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
     }
 }
 
+/* With the pool (threads >= 2) a layer splits its batch: rows of a recurrent layer never meet (h_t's
+ * row b depends on h_{t-1}'s row b only, forward and backward), so each thread runs the whole recurrence,
+ * every time step, for its own rows, and the pass needs one hand-off instead of one or two per step. Rows
+ * go out in fixed blocks of 8 (rec_gemm's row block); each element is computed by the same operations as
+ * unsplit (rec_gemm's sums run over k in a fixed order whatever the rows; the cells are row by row), so
+ * on the rec_gemm path any thread count gives the bits of one thread. The weight gradients, sums over
+ * rows and steps, follow as whole products (cn_gemm splits those itself). A layer splits when each thread
+ * gets at least REC_SPLIT_ROWS rows and the pass is worth a hand-off (REC_SPLIT_MIN multiply-adds of
+ * W_hh products); measured by bench/threads.sh, see docs/performance.md. */
+#ifndef REC_SPLIT_MIN
+#define REC_SPLIT_MIN 262144.0
+#endif
+#define REC_SPLIT_ROWS 8
+
+typedef struct {
+    rec_aux *A;
+    int T, B, H, GH;
+    const float *w_hh, *b_hh;
+    float *y, *dy;   /* the output [T, B, H] and its gradient (backward) */
+} rec_seq;
+
+static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
+{
+    rec_aux *A = q->A;
+    int kind = A->kind, H = q->H, GH = q->GH, nb = b1 - b0;
+    size_t BH = (size_t)q->B * H, BG = (size_t)q->B * GH;
+    for (int t = 0; t < q->T; t++) {
+        float *xt = A->act + t * BG, *ht = q->y + t * BH;
+        const float *hp = t ? q->y + (t - 1) * BH : A->zero;
+        for (int b = b0; b < b1; b++) memcpy(A->gh + (size_t)b * GH, q->b_hh, sizeof(float) * (size_t)GH);
+        if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, A->gh + (size_t)b0 * GH, GH);   /* gh += h W_hh^T */
+        else if (t) cn_gemm(0, 1, nb, GH, H, 1.0f, hp + (size_t)b0 * H, H, q->w_hh, H, 1.0f, A->gh + (size_t)b0 * GH, GH);
+        int lstm = kind == CN_REC_LSTM;
+        rec_rows r = {kind, H, GH, q->B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
+                      lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
+                      NULL, NULL, NULL, NULL, NULL};
+        rec_fwd_rows(&r, (size_t)b0, (size_t)b1);
+    }
+}
+
+static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
+{
+    rec_aux *A = q->A;
+    int kind = A->kind, bptt = A->bptt, H = q->H, GH = q->GH, nb = b1 - b0;
+    size_t BH = (size_t)q->B * H, BG = (size_t)q->B * GH;
+    for (int t = q->T - 1; t >= 0; t--) {
+        float *dh = q->dy + t * BH;                   /* complete: dY_t + what step t+1 sent back */
+        const float *ht = q->y + t * BH, *hp = t ? q->y + (t - 1) * BH : A->zero;
+        float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
+        int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
+        rec_rows r = {kind, H, GH, q->B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
+                      A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
+                      dh, dgi, dgh, A->dc, carry ? q->dy + (t - 1) * BH : NULL};
+        rec_bwd_rows(&r, (size_t)b0, (size_t)b1);
+        if (!carry) continue;
+        float *dhp = q->dy + (t - 1) * BH + (size_t)b0 * H;
+        if (A->wt) /* dh_{t-1} += d gh_t W_hh */
+            rec_gemm(nb, H, GH, dgh + (size_t)b0 * GH, GH, 1, A->wt, 0, 1, dhp, H);
+        else
+            cn_gemm(0, 0, nb, H, GH, 1.0f, dgh + (size_t)b0 * GH, GH, q->w_hh, H, 1.0f, dhp, H);
+    }
+}
+
 static void rec_fwd_part(void *p, int part, int parts)
 {
-    const rec_rows *r = p;
-    rec_fwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+    const rec_seq *q = p;
+    int blocks = (q->B + REC_SPLIT_ROWS - 1) / REC_SPLIT_ROWS;
+    int b0 = REC_SPLIT_ROWS * (int)((long)blocks * part / parts), b1 = REC_SPLIT_ROWS * (int)((long)blocks * (part + 1) / parts);
+    if (b1 > q->B) b1 = q->B;
+    if (b1 > b0) rec_fwd_seq(q, b0, b1);
 }
 
 static void rec_bwd_part(void *p, int part, int parts)
 {
-    const rec_rows *r = p;
-    rec_bwd_rows(r, (size_t)r->B * part / parts, (size_t)r->B * (part + 1) / parts);
+    const rec_seq *q = p;
+    int blocks = (q->B + REC_SPLIT_ROWS - 1) / REC_SPLIT_ROWS;
+    int b0 = REC_SPLIT_ROWS * (int)((long)blocks * part / parts), b1 = REC_SPLIT_ROWS * (int)((long)blocks * (part + 1) / parts);
+    if (b1 > q->B) b1 = q->B;
+    if (b1 > b0) rec_bwd_seq(q, b0, b1);
 }
 
-static void rec_rows_run(int split, rec_rows *r, cn_pool_fn part)
+static void rec_seq_run(const rec_seq *q, cn_pool_fn part)
 {
-    if (split) cn_pool_run(part, r);
-    else part(r, 0, 1);
+    int parts = cn_pool_size();
+    if (parts > 1 && !cn_pool_in_job() && q->B >= parts * REC_SPLIT_ROWS &&
+        (double)(q->T - 1) * q->B * q->GH * q->H >= REC_SPLIT_MIN)
+        cn_pool_run(part, (void *)q);
+    else
+        part((void *)q, 0, 1);
 }
-
-/* Whether a layer splits its time steps over the pool. Each step hands off 2 parts of work (product,
- * cells) forward and backward, a few microseconds each: that pays only when the step's product is large.
- * Measured by bench/threads.sh (2-core AMD EPYC, OpenBLAS Cooperlake, T 50, B 32), speedup at 2 threads
- * and CPU time at 2 / at 1 thread, with every size split (a build with -DREC_SPLIT_MIN=0): rnn H 128
- * 0.85x / 2.24, gru H 128 0.97x / 1.87, lstm H 128 1.18x / 1.53, rnn H 256 1.17x / 1.60 (B GH H = 2^21
- * for the last two); with this threshold: lstm H 256 1.41x / 1.27, gru H 256 1.73x / 1.05, rnn H 512
- * 1.47x / 1.25, lstm H 512 1.67x / 1.08, gru H 512 1.69x / 1.09. Below it the layer runs as at 1 thread. */
-static int rec_split(int pooled, int B, int GH, int H) { return pooled && (long)B * GH * H > REC_SPLIT_MIN; }
 
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
 {
@@ -582,83 +610,35 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     y->iarg[1] = bptt;
     if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
 
-    /* With the pool (threads >= 2) the layer's OpenBLAS products run at 1 OpenBLAS thread, its own work
-     * split over the pool: OpenBLAS's idle workers would otherwise spin on the cores the pool needs. */
-    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
-    if (pooled) cn_blas_set_threads(1);
-    int split = rec_split(pooled, B, GH, H);
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
     if (A->wt) rec_pack(A->wt, w_hh->v.data, H, GH, 1, (size_t)H);   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
-    for (int t = 0; t < T; t++) {
-        float *xt = A->act + t * BG, *ht = y->v.data + t * BH;
-        const float *hp = t ? y->v.data + (t - 1) * BH : A->zero;
-        for (int b = 0; b < B; b++) memcpy(A->gh + (size_t)b * GH, b_hh->v.data, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm_packed(split, B, GH, H, hp, H, 1, A->wt, A->gh, GH);                   /* gh += h W_hh^T */
-        else if (t) cn_gemm(0, 1, B, GH, H, 1.0f, hp, H, w_hh->v.data, H, 1.0f, A->gh, GH);
-        int lstm = kind == CN_REC_LSTM;
-        rec_rows r = {kind, H, GH, B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
-                      lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
-                      NULL, NULL, NULL, NULL, NULL};
-        rec_rows_run(split, &r, rec_fwd_part);
-    }
-    if (pooled) cn_blas_set_threads(blas_threads);
+    rec_seq q = {A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, NULL};
+    rec_seq_run(&q, rec_fwd_part);
     return y;
-}
-
-/* dW_hh over the pool: rows of GH in fixed parts, each one OpenBLAS call at 1 thread. */
-typedef struct {
-    int GH, H, K;
-    const float *dgh, *h;
-    float *dw;
-} rec_dw_job;
-
-static void rec_dw_part(void *p, int part, int parts)
-{
-    const rec_dw_job *j = p;
-    int r0 = (int)((long)j->GH * part / parts), r1 = (int)((long)j->GH * (part + 1) / parts);
-    if (r1 > r0) cn_gemm(1, 0, r1 - r0, j->H, j->K, 1.0f, j->dgh + r0, j->GH, j->h, j->H, 1.0f, j->dw + (size_t)r0 * j->H, j->H);
 }
 
 void cn__recurrent_backward(cn_var *y)
 {
     cn_var *x = y->in[0], *w_ih = y->in[1], *w_hh = y->in[2], *b_ih = y->in[3], *b_hh = y->in[4];
     const rec_aux *A = y->aux;
-    int kind = A->kind, bptt = A->bptt;
+    int kind = A->kind;
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
-    int blas_threads = cn_blas_threads(), pooled = cn_pool_size() > 1 && blas_threads > 1;
-    if (pooled) cn_blas_set_threads(1);   /* as in forward */
-    int split = rec_split(pooled, B, GH, H);
     if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
     if (A->wt) rec_pack(A->wt, w_hh->v.data, GH, H, (size_t)H, 1);   /* W_hh [GH, H] itself, over forward's W_hh^T */
-    for (int t = T - 1; t >= 0; t--) {
-        float *dh = y->grad + t * BH;                 /* complete: dY_t + what step t+1 sent back */
-        const float *ht = y->v.data + t * BH, *hp = t ? y->v.data + (t - 1) * BH : A->zero;
-        float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
-        int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
-        rec_rows r = {kind, H, GH, B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
-                      A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
-                      dh, dgi, dgh, A->dc, carry ? y->grad + (t - 1) * BH : NULL};
-        rec_rows_run(split, &r, rec_bwd_part);
-        if (b_hh->requires_grad) cn_vcolsum_into(b_hh->grad, dgh, (size_t)B, (size_t)GH);   /* newest step first, as the per-step graph */
-        if (carry && A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm_packed(split, B, H, GH, dgh, GH, 1, A->wt, y->grad + (t - 1) * BH, H);
-        else if (carry)
-            cn_gemm(0, 0, B, H, GH, 1.0f, dgh, GH, w_hh->v.data, H, 1.0f, y->grad + (t - 1) * BH, H);
-    }
+    rec_seq q = {(rec_aux *)A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, y->grad};
+    rec_seq_run(&q, rec_bwd_part);
+    if (b_hh->requires_grad)   /* newest step first, as the per-step graph */
+        for (int t = T - 1; t >= 0; t--) cn_vcolsum_into(b_hh->grad, A->dgh + t * BG, (size_t)B, (size_t)GH);
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
         rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
-    else if (w_hh->requires_grad && T > 1 && split) {
-        rec_dw_job j = {GH, H, (int)(TB - B), A->dgh + BG, y->v.data, w_hh->grad};
-        cn_pool_run(rec_dw_part, &j);
-    } else if (w_hh->requires_grad && T > 1)
+    else if (w_hh->requires_grad && T > 1)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
     if (b_ih->requires_grad) cn_vcolsum_into(b_ih->grad, A->dgi, TB, (size_t)GH);
-    if (pooled) cn_blas_set_threads(blas_threads);
 }
 

@@ -26,6 +26,11 @@ static struct {
     void *arg;
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
+/* Set on the workers for their life and on the caller while it runs part 0. */
+static _Thread_local int in_job;
+
+int cn_pool_in_job(void) { return in_job; }
+
 static inline void relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -36,6 +41,7 @@ static inline void relax(void)
 static void *worker(void *p)
 {
     int id = (int)(long)p;
+    in_job = 1;
     unsigned long seen = pool.start;   /* not pool.gen: a job may be posted before this thread runs */
     for (;;) {
         int spin = 0;
@@ -126,7 +132,9 @@ static void run_locked(cn_pool_fn fn, void *arg)
     __atomic_add_fetch(&pool.gen, 1, __ATOMIC_RELEASE);   /* publishes fn, arg, pending */
     pthread_cond_broadcast(&pool.work);
     pthread_mutex_unlock(&pool.mu);
+    in_job = 1;
     fn(arg, 0, pool.workers + 1);
+    in_job = 0;
     for (int spin = 0; spin < POOL_SPIN && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE); spin++) relax();
     if (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&pool.mu);

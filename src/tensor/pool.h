@@ -24,5 +24,7 @@ void cn_pool_run(cn_pool_fn fn, void *arg);
 /* Sizes the pool (called by cn_set_threads); n <= 1 stops the workers. Returns 0, or -1 when a worker
  * could not be started (then the pool runs inline). */
 int cn_pool_resize(int n);
+/* Whether the calling thread is running a part of a pool job (then it must not call cn_pool_run). */
+int cn_pool_in_job(void);
 
 #endif

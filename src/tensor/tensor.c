@@ -64,21 +64,70 @@ void cn_tensor_free(cn_tensor *t)
     if (t) t->data = NULL;
 }
 
-void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
-             const float *A, int lda, const float *B, int ldb, float beta,
-             float *C, int ldc)
+static void gemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
 {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* A product of at least GEMM_SPLIT_MIN multiply-adds runs over the pool when there is one: C's rows (or its
+ * columns, whichever dimension is longer) in fixed parts of whole blocks of 16, each part one OpenBLAS call
+ * at 1 thread with the whole K, so each element's sum is one call's and the split depends only on the
+ * thread count. Below it the product runs on the calling thread (a hand-off costs a few microseconds).
+ * Measured by bench/threads.sh; see docs/performance.md. */
+#ifndef GEMM_SPLIT_MIN
+#define GEMM_SPLIT_MIN 1048576.0
+#endif
+
+typedef struct {
+    int ta, tb, M, N, K, by_rows;
+    float alpha, beta;
+    const float *A, *B;
+    int lda, ldb, ldc;
+    float *C;
+} gemm_job;
+
+static void gemm_part(void *p, int part, int parts)
+{
+    const gemm_job *j = p;
+    int len = j->by_rows ? j->M : j->N, blocks = (len + 15) / 16;
+    int i0 = 16 * (int)((long)blocks * part / parts), i1 = 16 * (int)((long)blocks * (part + 1) / parts);
+    if (i1 > len) i1 = len;
+    if (i1 <= i0) return;
+    if (j->by_rows)   /* rows i0..i1 of C: rows of A, or columns when A is stored transposed */
+        gemm1(j->ta, j->tb, i1 - i0, j->N, j->K, j->alpha, j->A + (j->ta ? (size_t)i0 : (size_t)i0 * j->lda), j->lda,
+              j->B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc, j->ldc);
+    else              /* columns i0..i1 of C: columns of B, or rows when B is stored transposed */
+        gemm1(j->ta, j->tb, j->M, i1 - i0, j->K, j->alpha, j->A, j->lda,
+              j->B + (j->tb ? (size_t)i0 * j->ldb : (size_t)i0), j->ldb, j->beta, j->C + i0, j->ldc);
+}
+
+void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc)
+{
+    int parts = cn_pool_size();
+    if (parts > 1 && !cn_pool_in_job() && (double)M * N * K >= GEMM_SPLIT_MIN && (M >= 32 || N >= 32)) {
+        gemm_job j = {trans_a, trans_b, M, N, K, M >= N, alpha, beta, A, B, lda, ldb, ldc, C};
+        cn_pool_run(gemm_part, &j);
+    } else
+        gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* OpenBLAS always runs at 1 thread here: with threads >= 2 the library splits the products itself (above)
+ * and its own loops over the pool, so OpenBLAS's workers never spin on the cores the pool needs. Only when
+ * the pool's workers could not be started does OpenBLAS get the threads instead. */
+static int lib_threads = 1;
+
 void cn_set_threads(int n)
 {
-    openblas_set_num_threads(n < 1 ? 1 : n);
-    (void)cn_pool_resize(n);   /* on failure the pool runs inline: same results */
+    if (n < 1) n = 1;
+    lib_threads = n;
+    int pool_ok = cn_pool_resize(n) == 0;
+    openblas_set_num_threads(pool_ok ? 1 : n);
 }
-int cn_blas_threads(void) { return openblas_get_num_threads(); }
-void cn_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+int cn_blas_threads(void) { return lib_threads; }
 const char *cn_blas_core(void) { const char *c = openblas_get_corename(); return c ? c : "unknown"; }
 const char *cn_blas_config(void) { const char *c = openblas_get_config(); return c ? c : "unknown"; }
 

@@ -42,15 +42,14 @@ void cn_tensor_free(cn_tensor *t);
 void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc);
-/* Threads for this process (n >= 1): OpenBLAS's and the library's worker pool (tensor/pool.h). */
+/* Threads for this process (n >= 1): the library's worker pool (tensor/pool.h), which splits large matrix
+ * products (cn_gemm) and the recurrent layers' steps; OpenBLAS itself runs at 1 thread. */
 void cn_set_threads(int n);
-/* OpenBLAS's thread count alone (the recurrent layer runs its OpenBLAS products at 1 thread while it
- * splits its own work over the pool, so that the two sets of threads do not compete for the cores). */
-void cn_blas_set_threads(int n);
-/* What decides the rounding of the matrix products, recorded with every run: OpenBLAS's thread count, the
- * CPU kernel it selected at run time (openblas_get_corename: "Haswell", "Zen", "SkylakeX", ...) and its
- * build configuration (openblas_get_config: version and options). Another core or thread count splits and
- * orders the sums differently, so results agree only to rounding. */
+/* What decides the rounding of the matrix products, recorded with every run: the thread count set by
+ * cn_set_threads (it decides how products are split), the CPU kernel OpenBLAS selected at run time
+ * (openblas_get_corename: "Haswell", "Zen", "SkylakeX", ...) and its build configuration
+ * (openblas_get_config: version and options). Another core or thread count splits and orders the sums
+ * differently, so results agree only to rounding. */
 int cn_blas_threads(void);
 const char *cn_blas_core(void);
 const char *cn_blas_config(void);
