@@ -923,8 +923,9 @@ static size_t recurrent_run(int kind, int T, int B, int H, float *out)
 }
 
 /* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
- * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, H 256 with B 40
- * is past rec_split's threshold for every kind: products, cells and dW_hh split over the pool). */
+ * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, B 40 splits into
+ * rows 0-15 and 16-39 for every kind from H 20: the whole recurrence runs per row block on the pool, and
+ * the weight-gradient products split themselves). */
 START_TEST(recurrent_reruns_are_bit_identical)
 {
     static const int hs[] = {8, 20, 96, 256};
@@ -949,9 +950,9 @@ START_TEST(recurrent_reruns_are_bit_identical)
                 }
         }
     }
-    /* the pool splits the per-step products by columns and the cells by rows without changing any sum:
-     * with every W_hh product in rec_gemm (H % 8 == 0), 2 threads give the bits of 1 (OpenBLAS's products
-     * may differ between thread counts: not checked here) */
+    /* the pool splits the batch rows without changing any sum: with every W_hh product in rec_gemm
+     * (H % 8 == 0), 2 threads give the bits of 1 (OpenBLAS's products, split by cn_gemm, may differ between
+     * thread counts: not checked here) */
     cn__recurrent_force_kernel(1);
     for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {

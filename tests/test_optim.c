@@ -277,9 +277,9 @@ START_TEST(step_allocates_nothing)
 }
 END_TEST
 
-/* With threads >= 2 a large update runs in slices over the worker pool: every optimizer configuration
- * gives the bits of one thread on a block of 100003 parameters (not a whole number of slices or vectors),
- * over three steps with fresh gradients. */
+/* The update does not depend on the thread count (threads >= 2 start the worker pool, which the update
+ * does not use: split, it was slower on the build machine, docs/performance.md): every optimizer
+ * configuration gives the bits of one thread on a block of 100003 parameters, over three steps. */
 static void big_run(const char *json, int threads, float *out, size_t n)
 {
     cn_set_threads(threads);

@@ -341,10 +341,13 @@ static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak
  * columns in blocks of P = 2 vectors (the last block may be 1 vector wide), each block K rows of its width,
  * contiguous. A panel is then read sequentially instead of one cache line per row of a wide matrix (rows
  * 2-8 KB apart map to the same few L1 sets and pages). */
-static void rec_pack(float *dst, const float *src, int K, int N, size_t sk, size_t sj)
+static int rec_pack_width(int N) { return rec_variant(N) == RG_AVX512 ? 16 : 8; }
+
+/* Columns j0 .. j1 of the packing (j0, j1 on block boundaries: multiples of 2 vectors, or N). */
+static void rec_pack_cols(float *dst, const float *src, int K, int N, size_t sk, size_t sj, int j0, int j1)
 {
-    int W = rec_variant(N) == RG_AVX512 ? 16 : 8;
-    for (int j = 0; j < N;) {
+    int W = rec_pack_width(N);
+    for (int j = j0; j < j1;) {
         int P = j + 2 * W <= N ? 2 * W : W;
         float *d = dst + (size_t)j * K;
         for (int k = 0; k < K; k++)
@@ -540,32 +543,88 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
     }
 }
 
+/* Part i of n of 0 .. len in whole units (the last part ends at len). */
+static void rec_range(int len, int unit, int part, int parts, int *i0, int *i1)
+{
+    int blocks = (len + unit - 1) / unit;
+    *i0 = unit * (int)((long)blocks * part / parts);
+    *i1 = unit * (int)((long)blocks * (part + 1) / parts);
+    if (*i0 > len) *i0 = len;
+    if (*i1 > len) *i1 = len;
+}
+
 static void rec_fwd_part(void *p, int part, int parts)
 {
     const rec_seq *q = p;
-    int blocks = (q->B + REC_SPLIT_ROWS - 1) / REC_SPLIT_ROWS;
-    int b0 = REC_SPLIT_ROWS * (int)((long)blocks * part / parts), b1 = REC_SPLIT_ROWS * (int)((long)blocks * (part + 1) / parts);
-    if (b1 > q->B) b1 = q->B;
+    int b0, b1;
+    rec_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
     if (b1 > b0) rec_fwd_seq(q, b0, b1);
 }
 
 static void rec_bwd_part(void *p, int part, int parts)
 {
     const rec_seq *q = p;
-    int blocks = (q->B + REC_SPLIT_ROWS - 1) / REC_SPLIT_ROWS;
-    int b0 = REC_SPLIT_ROWS * (int)((long)blocks * part / parts), b1 = REC_SPLIT_ROWS * (int)((long)blocks * (part + 1) / parts);
-    if (b1 > q->B) b1 = q->B;
+    int b0, b1;
+    rec_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
     if (b1 > b0) rec_bwd_seq(q, b0, b1);
 }
 
-static void rec_seq_run(const rec_seq *q, cn_pool_fn part)
+/* The layer's other passes over whole arrays, split the same way when the layer splits (by rows or by
+ * columns: every element gets the operations it gets unsplit): the bias rows of xp, the packing of W_hh,
+ * and the bias gradients (column sums over every step and row, newest step first as the per-step graph). */
+typedef struct {
+    float *dst;
+    const float *src;
+    int rows, cols;   /* fill: rows of dst, each a copy of src [cols]; pack: K, N */
+    size_t sk, sj;
+} rec_copy_job;
+
+static void rec_fill_part(void *p, int part, int parts)
+{
+    const rec_copy_job *j = p;
+    int r0, r1;
+    rec_range(j->rows, 64, part, parts, &r0, &r1);
+    for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->cols, j->src, sizeof(float) * (size_t)j->cols);
+}
+
+static void rec_pack_part(void *p, int part, int parts)
+{
+    const rec_copy_job *j = p;
+    int c0, c1;
+    rec_range(j->cols, 2 * rec_pack_width(j->cols), part, parts, &c0, &c1);
+    rec_pack_cols(j->dst, j->src, j->rows, j->cols, j->sk, j->sj, c0, c1);
+}
+
+typedef struct {
+    const rec_aux *A;
+    float *gbh, *gbi;   /* b_hh, b_ih gradients (NULL: not needed) */
+    int T, B, GH;
+} rec_bias_job;
+
+static void rec_bias_part(void *p, int part, int parts)
+{
+    const rec_bias_job *j = p;
+    int c0, c1;
+    rec_range(j->GH, 16, part, parts, &c0, &c1);
+    if (c1 <= c0) return;
+    size_t BG = (size_t)j->B * j->GH, w = (size_t)(c1 - c0);
+    if (j->gbh)
+        for (int t = j->T - 1; t >= 0; t--) cn_vcolsum_ld(j->gbh + c0, j->A->dgh + t * BG + c0, (size_t)j->B, w, (size_t)j->GH);
+    if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->dgi + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
+}
+
+/* Whether a layer splits over the pool: each thread gets at least REC_SPLIT_ROWS rows and the W_hh
+ * products are worth the hand-offs. */
+static int rec_splits(int T, int B, int GH, int H)
 {
     int parts = cn_pool_size();
-    if (parts > 1 && !cn_pool_in_job() && q->B >= parts * REC_SPLIT_ROWS &&
-        (double)(q->T - 1) * q->B * q->GH * q->H >= REC_SPLIT_MIN)
-        cn_pool_run(part, (void *)q);
-    else
-        part((void *)q, 0, 1);
+    return parts > 1 && !cn_pool_in_job() && B >= parts * REC_SPLIT_ROWS && (double)(T - 1) * B * GH * H >= REC_SPLIT_MIN;
+}
+
+static void rec_run(int split, cn_pool_fn fn, void *arg)
+{
+    if (split) cn_pool_run(fn, arg);
+    else fn(arg, 0, 1);
 }
 
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
@@ -610,12 +669,17 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     y->iarg[1] = bptt;
     if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
 
+    int split = rec_splits(T, B, GH, H);
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
-    for (size_t r = 0; r < TB; r++) memcpy(A->act + r * GH, b_ih->v.data, sizeof(float) * (size_t)GH);
+    rec_copy_job fill = {A->act, b_ih->v.data, (int)TB, GH, 0, 0};
+    rec_run(split, rec_fill_part, &fill);
     cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
-    if (A->wt) rec_pack(A->wt, w_hh->v.data, H, GH, 1, (size_t)H);   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
+    if (A->wt) {   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
+        rec_copy_job pack = {A->wt, w_hh->v.data, H, GH, 1, (size_t)H};
+        rec_run(split, rec_pack_part, &pack);
+    }
     rec_seq q = {A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, NULL};
-    rec_seq_run(&q, rec_fwd_part);
+    rec_run(split, rec_fwd_part, &q);
     return y;
 }
 
@@ -627,11 +691,15 @@ void cn__recurrent_backward(cn_var *y)
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
     if (kind == CN_REC_LSTM) memset(A->dc, 0, BH * sizeof(float));
-    if (A->wt) rec_pack(A->wt, w_hh->v.data, GH, H, (size_t)H, 1);   /* W_hh [GH, H] itself, over forward's W_hh^T */
+    int split = rec_splits(T, B, GH, H);
+    if (A->wt) {   /* W_hh [GH, H] itself, over forward's W_hh^T */
+        rec_copy_job pack = {A->wt, w_hh->v.data, GH, H, (size_t)H, 1};
+        rec_run(split, rec_pack_part, &pack);
+    }
     rec_seq q = {(rec_aux *)A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, y->grad};
-    rec_seq_run(&q, rec_bwd_part);
-    if (b_hh->requires_grad)   /* newest step first, as the per-step graph */
-        for (int t = T - 1; t >= 0; t--) cn_vcolsum_into(b_hh->grad, A->dgh + t * BG, (size_t)B, (size_t)GH);
+    rec_run(split, rec_bwd_part, &q);
+    rec_bias_job bias = {A, b_hh->requires_grad ? b_hh->grad : NULL, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH};
+    if (bias.gbh || bias.gbi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
         rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
@@ -639,6 +707,5 @@ void cn__recurrent_backward(cn_var *y)
         cn_gemm(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad) cn_gemm(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
-    if (b_ih->requires_grad) cn_vcolsum_into(b_ih->grad, A->dgi, TB, (size_t)GH);
 }
 

@@ -3,7 +3,6 @@
  * over the flat parameter block; the state arrays have the same layout as ps->data. */
 #include "optim/optim.h"
 #include "json/json.h"
-#include "tensor/pool.h"
 #include "tensor/vec.h"
 
 #include <limits.h>
@@ -183,62 +182,17 @@ static VCLONES int sgd_dispatch(float *p, const float *g, float *buf, size_t n, 
     }
 }
 
-/* With the pool (threads >= 2) a large update runs in fixed slices of whole 8-float vectors, one per thread:
- * every element gets the same operations as in one loop, so the result does not depend on the split. */
-#define OPT_SPLIT_MIN 65536
-
-typedef struct {
-    size_t n;
-    void (*run)(const void *job, size_t j0, size_t j1);
-    const void *job;
-} opt_slices;
-
-static void opt_part(void *arg, int part, int parts)
-{
-    const opt_slices *sl = arg;
-    size_t vecs = (sl->n + 7) / 8, j0 = 8 * (vecs * (size_t)part / (size_t)parts), j1 = 8 * (vecs * (size_t)(part + 1) / (size_t)parts);
-    if (j1 > sl->n) j1 = sl->n;
-    if (j1 > j0) sl->run(sl->job, j0, j1);
-}
-
-static void opt_run(void (*run)(const void *, size_t, size_t), const void *job, size_t n)
-{
-    if (n >= OPT_SPLIT_MIN && cn_pool_size() > 1 && !cn_pool_in_job()) {
-        opt_slices sl = {n, run, job};
-        cn_pool_run(opt_part, &sl);
-    } else
-        run(job, 0, n);
-}
-
-typedef struct {
-    float *p, *buf;
-    const float *g;
-    float wd, mom, damp1, neg_lr;
-    int has_wd, has_buf, first, nesterov;
-} sgd_job;
-
-static void sgd_slice(const void *arg, size_t j0, size_t j1)
-{
-    const sgd_job *j = arg;
-    (void)sgd_dispatch(j->p + j0, j->g + j0, j->buf ? j->buf + j0 : NULL, j1 - j0, j->wd, j->mom, j->damp1, j->neg_lr,
-                       j->has_wd, j->has_buf, j->first, j->nesterov);
-}
-
 /* torch _single_tensor_sgd. Gaps between parameters (alignment padding) hold zeros in data and grad and
  * stay zero, so the loop runs over the whole block. */
 static cn_status sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
 {
-    sgd_job j = {p, o->buf1, g, (float)o->weight_decay, (float)o->momentum, (float)(1.0 - o->dampening), (float)-lr,
-                 0, 0, 0, 0};
-    j.has_wd = j.wd != 0.0f;
-    j.has_buf = j.buf != NULL;
-    j.first = j.buf && o->step == 0;
-    j.nesterov = j.buf && o->nesterov;
-    /* an empty call tells whether the combination has a loop, before anything is updated */
-    if (sgd_dispatch(p, g, j.buf, 0, j.wd, j.mom, j.damp1, j.neg_lr, j.has_wd, j.has_buf, j.first, j.nesterov))
+    const float wd = (float)o->weight_decay, mom = (float)o->momentum, damp1 = (float)(1.0 - o->dampening);
+    const float neg_lr = (float)-lr;
+    float *buf = o->buf1;
+    int has_wd = wd != 0.0f, has_buf = buf != NULL, first = buf && o->step == 0, nesterov = buf && o->nesterov;
+    if (sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, has_wd, has_buf, first, nesterov))
         return cn_error(CN_ERR_STATE, "optimizer step: no sgd loop for weight decay %d, buffer %d, first step %d, nesterov %d",
-                        j.has_wd, j.has_buf, j.first, j.nesterov);
-    opt_run(sgd_slice, &j, n);
+                        has_wd, has_buf, first, nesterov);
     return CN_OK;
 }
 
@@ -306,26 +260,6 @@ __attribute__((target("avx"))) static void adam_avx(const adam_k *k, float *p, c
 }
 #endif
 
-typedef struct {
-    const adam_k *k;
-    float *p;
-    const float *g;
-    float *m, *v;
-    int decay_on, grad_wd;
-} adam_job;
-
-static void adam_slice(const void *arg, size_t j0, size_t j1)
-{
-    const adam_job *j = arg;
-#ifdef ADAM_AVX
-    if (__builtin_cpu_supports("avx")) {
-        adam_avx(j->k, j->p + j0, j->g + j0, j->m + j0, j->v + j0, j1 - j0, j->decay_on, j->grad_wd);
-        return;
-    }
-#endif
-    adam_generic(j->k, j->p + j0, j->g + j0, j->m + j0, j->v + j0, j1 - j0, j->decay_on, j->grad_wd);
-}
-
 static void adam_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
 {
     long long t = o->step + 1;
@@ -343,8 +277,14 @@ static void adam_step(cn_optim *o, float *p, const float *g, size_t n, double lr
     k.neg_step_size = (float)-(lr / bc1);
     k.bc2_sqrt = (float)sqrt(bc2);
     k.eps = (float)o->eps;
-    adam_job j = {&k, p, g, o->buf1, o->buf2, adamw && k.wd != 0.0f, !adamw && k.wd != 0.0f};
-    opt_run(adam_slice, &j, n);
+    int decay_on = adamw && k.wd != 0.0f, grad_wd = !adamw && k.wd != 0.0f;
+#ifdef ADAM_AVX
+    if (__builtin_cpu_supports("avx")) {
+        adam_avx(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
+        return;
+    }
+#endif
+    adam_generic(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
 }
 
 cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)

@@ -1,5 +1,5 @@
-/* A small persistent pool of worker threads for the library's own parallel loops (the recurrent layer's
- * per-step products, cells and dW_hh). cn_set_threads(n) sizes it: n - 1 workers beside the calling
+/* A small persistent pool of worker threads for the library's own parallel loops (large matrix products in
+ * cn_gemm, a recurrent layer's batch rows, the optimizer update). cn_set_threads(n) sizes it: n - 1 workers beside the calling
  * thread, created once and joined when the count changes (cn_set_threads(1) stops them) and at exit. A
  * worker that finished a part polls for the next one for a few microseconds (POOL_SPIN pauses: the next
  * time step's work follows at once) and then sleeps on a condition variable, so an idle pool costs no CPU;

@@ -98,15 +98,17 @@ VCLONES void cn_vadd_into(float *y, const float *x, size_t n)
 }
 
 /* db[o] += sum over rows r of d[r, o] (rows in order), d [R, C] */
-VCLONES void cn_vcolsum_into(float *db, const float *d, size_t R, size_t C)
+VCLONES void cn_vcolsum_ld(float *db, const float *d, size_t R, size_t C, size_t ld)
 {
     for (size_t r = 0; r < R; r++) {
-        const float *row = d + r * C;
+        const float *row = d + r * ld;
         size_t i = 0;
         for (; i + 8 <= C; i += 8) vst(db + i, vld(db + i) + vld(row + i));
         for (; i < C; i++) db[i] += row[i];
     }
 }
+
+void cn_vcolsum_into(float *db, const float *d, size_t R, size_t C) { cn_vcolsum_ld(db, d, R, C, C); }
 
 /* y[i] = a[i] * b[i] */
 VCLONES void cn_vmul(float *y, const float *a, const float *b, size_t n)

@@ -46,6 +46,9 @@ void cn_vadd_into(float *y, const float *x, size_t n);
 void cn_vmul(float *y, const float *a, const float *b, size_t n);
 /* db[c] += sum over rows r of d[r, c], rows in order; d is [R, C] row-major */
 void cn_vcolsum_into(float *db, const float *d, size_t R, size_t C);
+/* The same over the first C columns of rows ld floats apart (each column summed row by row in order, so
+ * a range of columns gets the bits of the whole). */
+void cn_vcolsum_ld(float *db, const float *d, size_t R, size_t C, size_t ld);
 /* relu keeping NaN: y = x < 0 ? 0 : x */
 void cn_vrelu(float *y, const float *x, size_t n);
 /* relu backward (PyTorch threshold_backward): dx += x <= 0 ? 0 : dy, so a NaN input passes dy */
