@@ -74,10 +74,12 @@ static void gemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, co
 /* A product of at least GEMM_SPLIT_MIN multiply-adds runs over the pool when there is one: C's rows (or its
  * columns, whichever dimension is longer) in fixed parts of whole blocks of 16, each part one OpenBLAS call
  * at 1 thread with the whole K, so each element's sum is one call's and the split depends only on the
- * thread count. Below it the product runs on the calling thread (a hand-off costs a few microseconds).
- * Measured by bench/threads.sh; see docs/performance.md. */
+ * thread count. Smaller products run on the calling thread: measured by bench/threads.sh (2-core AMD EPYC,
+ * OpenBLAS Cooperlake), the mlp at batch 32 (products of 0.16-13 M multiply-adds) ran at 0.82x of one
+ * thread with 1.8x its CPU time when they were split from 1 M, at 1.0x with this threshold; the larger
+ * products (the mlp at batch 128 and 512, a recurrent layer's weight gradients) split as before. */
 #ifndef GEMM_SPLIT_MIN
-#define GEMM_SPLIT_MIN 1048576.0
+#define GEMM_SPLIT_MIN 16777216.0
 #endif
 
 typedef struct {
