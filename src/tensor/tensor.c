@@ -71,17 +71,13 @@ static void gemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* A product of at least GEMM_SPLIT_MIN multiply-adds runs over the pool when there is one: C's rows (or its
+/* A product of at least CN_GEMM_SPLIT_MIN (tensor.h) multiply-adds runs over the pool when there is one: C's rows (or its
  * columns, whichever dimension is longer) in fixed parts of whole blocks of 16, each part one OpenBLAS call
  * at 1 thread with the whole K, so each element's sum is one call's and the split depends only on the
  * thread count. Smaller products run on the calling thread: measured by bench/threads.sh (2-core AMD EPYC,
  * OpenBLAS Cooperlake), the mlp at batch 32 (products of 0.16-13 M multiply-adds) ran at 0.82x of one
  * thread with 1.8x its CPU time when they were split from 1 M, at 1.0x with this threshold; the larger
  * products (the mlp at batch 128 and 512, a recurrent layer's weight gradients) split as before. */
-#ifndef GEMM_SPLIT_MIN
-#define GEMM_SPLIT_MIN 16777216.0
-#endif
-
 typedef struct {
     int ta, tb, M, N, K, by_rows;
     float alpha, beta;
@@ -110,7 +106,7 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              float *C, int ldc)
 {
     int parts = cn_pool_size();
-    if (parts > 1 && !cn_pool_in_job() && (double)M * N * K >= GEMM_SPLIT_MIN && (M >= 32 || N >= 32)) {
+    if (parts > 1 && !cn_pool_in_job() && (double)M * N * K >= CN_GEMM_SPLIT_MIN && (M >= 32 || N >= 32)) {
         gemm_job j = {trans_a, trans_b, M, N, K, M >= N, alpha, beta, A, B, lda, ldb, ldc, C};
         cn_pool_run(gemm_part, &j);
     } else

@@ -39,6 +39,11 @@ void cn_tensor_free(cn_tensor *t);
 /* ---- Matrix product (row-major) through cblas_sgemm ----
  * C[M,N] = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
  * lda/ldb/ldc are the row strides of A, B, C as stored. */
+/* With threads >= 2, products of at least this many multiply-adds are split over the worker pool (see
+ * tensor.c for the rule and its measurement). */
+#ifndef CN_GEMM_SPLIT_MIN
+#define CN_GEMM_SPLIT_MIN 16777216.0
+#endif
 void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc);
