@@ -334,13 +334,13 @@ static cn_status check_same_config(const cn_session *s, const cn_st_file *f, con
     char diff[1024] = "";
     int count = 0;
     config_diff(then, s->cfg.root, "", diff, sizeof diff, &count);
-    /* Another OpenBLAS thread count splits the sums of the matrix products differently: the resumed run
+    /* Another thread count splits the sums of the matrix products differently: the resumed run
      * would part from the uninterrupted one at the first step (by rounding, then by more on a chaotic run). */
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(then, "threads");
     int then_threads = cJSON_IsNumber(th) ? th->valueint : 1;
     cJSON_Delete(then);
     if (!count && then_threads != s->cfg.threads && !s->allow_thread_change)
-        return cn_error(CN_ERR_ARG, "%s: threads: the run was trained with %d OpenBLAS thread%s, the config now says %d; "
+        return cn_error(CN_ERR_ARG, "%s: threads: the run was trained with %d thread%s, the config now says %d; "
                         "another thread count changes the rounding of the matrix products, so the resumed run would not "
                         "be bit-identical to an uninterrupted one. Keep \"threads\": %d, or pass --allow-thread-change",
                         file, then_threads, then_threads == 1 ? "" : "s", s->cfg.threads, then_threads);
