@@ -116,7 +116,7 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 /* OpenBLAS always runs at 1 thread here: with threads >= 2 the library splits the products itself (above)
  * and its own loops over the pool, so OpenBLAS's workers never spin on the cores the pool needs. Only when
  * the pool's workers could not be started does OpenBLAS get the threads instead. */
-static int lib_threads = 1;
+static int lib_threads;   /* 0 until cn_set_threads: then OpenBLAS's own setting stands */
 
 void cn_set_threads(int n)
 {
@@ -125,7 +125,7 @@ void cn_set_threads(int n)
     int pool_ok = cn_pool_resize(n) == 0;
     openblas_set_num_threads(pool_ok ? 1 : n);
 }
-int cn_blas_threads(void) { return lib_threads; }
+int cn_blas_threads(void) { return lib_threads ? lib_threads : openblas_get_num_threads(); }
 const char *cn_blas_core(void) { const char *c = openblas_get_corename(); return c ? c : "unknown"; }
 const char *cn_blas_config(void) { const char *c = openblas_get_config(); return c ? c : "unknown"; }
 
