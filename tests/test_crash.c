@@ -79,16 +79,7 @@ static void setup_disk(void) { make_tmp(0); }
 static void teardown(void) { tu_remove_tree(tmp); }
 
 /* Runs `cd tmp && clipnn ARGS` to completion; returns its exit code (128 + signal if killed). */
-static int run(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096], cmd[8192];   /* tmp 256 + bin 2048 + args 4096 fit */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", tmp, bin, args);
-    return tu_shell(out, n, cmd);
-}
+#define run(out, n, ...) tu_run_clipnn(out, n, tmp, __VA_ARGS__)
 
 /* Starts `clipnn train crash.json --out DIR --quiet [--set S]...` in tmp, output discarded. */
 static pid_t start_train(const char *dir, const char *set1, const char *set2)
@@ -111,30 +102,6 @@ static pid_t start_train(const char *dir, const char *set1, const char *set2)
 }
 
 /* The data section of a safetensors file (after the 8-byte length and the JSON header); *n its size. */
-static char *tensor_bytes(const char *path, size_t *n)
-{
-    size_t len;
-    char *s = slurp(path, &len);
-    ck_assert_msg(s != NULL, "cannot read %s", path);
-    ck_assert_uint_ge(len, 8);
-    uint64_t h = 0;
-    for (int i = 7; i >= 0; i--) h = h << 8 | (unsigned char)s[i];
-    ck_assert_uint_le(8 + h, len);
-    *n = len - 8 - (size_t)h;
-    memmove(s, s + 8 + h, *n);
-    return s;
-}
-
-static void assert_same_tensors(const char *a, const char *b)
-{
-    size_t na, nb;
-    char *x = tensor_bytes(a, &na), *y = tensor_bytes(b, &nb);
-    ck_assert_msg(na == nb, "%s has %zu tensor bytes, %s %zu", a, na, b, nb);
-    ck_assert_msg(memcmp(x, y, na) == 0, "tensors of %s and %s differ", a, b);
-    free(x);
-    free(y);
-}
-
 /* The checkpoint reads, is a clipnn checkpoint, and returns its step. */
 static long long checkpoint_step(const char *path)
 {
@@ -286,7 +253,7 @@ START_TEST(sigkill_while_checkpointing_leaves_a_readable_checkpoint)
                                   "--set train.checkpoint_every=0", dir);
         ck_assert_msg(rc == 0, "run %d (killed after %ld us at step %lld): resume exit %d: %s", i, delay_us, step, rc, out);
         ck_assert(exists(path_in(full, "summary.json")));
-        assert_same_tensors(ref, ck);
+        tu_assert_same_tensors(ref, ck);
         /* metrics.csv: the header and steps 1..200 once each, in order */
         char *m = slurp(path_in(full, "metrics.csv"), NULL);
         ck_assert_ptr_nonnull(m);
@@ -338,7 +305,7 @@ START_TEST(sigint_ends_cleanly_and_resume_continues)
     char ref[512];
     snprintf(ref, sizeof ref, "%s/ref/checkpoint.safetensors", tmp);
     ck_assert_int_eq(checkpoint_step(path_in(full, "checkpoint.safetensors")), steps + 5);
-    assert_same_tensors(ref, path_in(full, "checkpoint.safetensors"));
+    tu_assert_same_tensors(ref, path_in(full, "checkpoint.safetensors"));
 }
 END_TEST
 
@@ -360,7 +327,7 @@ START_TEST(resume_from_any_step_is_bit_identical)
         char p[512];
         snprintf(p, sizeof p, "%s/p%d/checkpoint.safetensors", tmp, at[i]);
         ck_assert_int_eq(checkpoint_step(p), 15);
-        assert_same_tensors(full, p);
+        tu_assert_same_tensors(full, p);
     }
 }
 END_TEST

@@ -221,16 +221,7 @@ END_TEST
 
 /* ---- the program ---- */
 
-static int run(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096], cmd[4096 + sizeof bin + 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
-    return tu_shell(out, n, cmd);
-}
+#define run(out, n, ...) tu_run_clipnn(out, n, NULL, __VA_ARGS__)
 
 static int rows_of(const char *path)
 {

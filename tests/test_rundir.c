@@ -96,15 +96,7 @@ static int sh(char *out, size_t n, const char *fmt, ...)
 }
 
 /* `cd tmp && clipnn ARGS 2>&1` */
-static int run(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return sh(out, n, "'%s' %s 2>&1", bin, args);
-}
+#define run(out, n, ...) tu_run_clipnn(out, n, tmp, __VA_ARGS__)
 
 /* Starts `clipnn CMD run.json --out DIR --quiet --set S...` in tmp, output discarded. */
 static pid_t start_cmd(const char *cmd, const char *dir, const char *const *sets, int n_sets)
@@ -157,29 +149,6 @@ static void listing(const char *dir, char *out, size_t n)
 }
 
 /* The data section of a safetensors file (after the length and the JSON header). */
-static char *tensor_bytes(const char *path, size_t *n)
-{
-    size_t len;
-    char *s = tu_slurp(path, &len);
-    ck_assert_msg(s != NULL, "cannot read %s", path);
-    ck_assert_uint_ge(len, 8);
-    uint64_t h = 0;
-    for (int i = 7; i >= 0; i--) h = h << 8 | (unsigned char)s[i];
-    ck_assert_uint_le(8 + h, len);
-    *n = len - 8 - (size_t)h;
-    memmove(s, s + 8 + h, *n);
-    return s;
-}
-
-static void assert_same_tensors(const char *a, const char *b)
-{
-    size_t na, nb;
-    char *x = tensor_bytes(a, &na), *y = tensor_bytes(b, &nb);
-    ck_assert_msg(na == nb && memcmp(x, y, na) == 0, "tensors of %s and %s differ", a, b);
-    free(x);
-    free(y);
-}
-
 /* A checkpoint's step and its config (metadata), as cJSON. */
 static long long checkpoint_meta(const char *path, cJSON **config)
 {
@@ -357,7 +326,7 @@ START_TEST(runs_started_together_leave_one_run)
     ck_assert_msg(!strcmp(a, b), "metrics.csv is not the run of seed %d alone", 100 + ran);
     free(a);
     free(b);
-    assert_same_tensors(at("same/checkpoint.safetensors"), at("alone/checkpoint.safetensors"));
+    tu_assert_same_tensors(at("same/checkpoint.safetensors"), at("alone/checkpoint.safetensors"));
 }
 END_TEST
 
@@ -563,7 +532,7 @@ static void interrupted_equals_uninterrupted(int sig)
     ck_assert_msg(!strcmp(a, b), "interrupted at step %lld: metrics.csv differs", k);
     free(a);
     free(b);
-    assert_same_tensors(at("int/checkpoint.safetensors"), at("ref/checkpoint.safetensors"));
+    tu_assert_same_tensors(at("int/checkpoint.safetensors"), at("ref/checkpoint.safetensors"));
     cJSON *sa = read_json(at("int/summary.json")), *sb = read_json(at("ref/summary.json"));
     const char *keys[] = {"steps", "final_loss", "test_loss", "test_metric", "clip_frac"};
     for (int i = 0; i < 5; i++)

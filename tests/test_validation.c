@@ -41,16 +41,7 @@ static int exists(const char *name)
 }
 
 /* Runs `cd tmp && clipnn ARGS` (stdout and stderr into out); returns the exit code. */
-static int run(char *out, size_t n, const char *fmt, ...)
-{
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", tmp, bin, args);
-    return tu_shell(out, n, cmd);
-}
+#define run(out, n, ...) tu_run_clipnn(out, n, tmp, __VA_ARGS__)
 
 /* Same with stdout only (stderr discarded): what a command prints as its result. */
 static int run_stdout(char *out, size_t n, const char *fmt, ...)

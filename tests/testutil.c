@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +79,40 @@ void tu_remove_tree(const char *dir)
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%.1000s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int tu_run_clipnn(char *out, size_t n, const char *dir, const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    if (dir) snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, tu_clipnn_bin(), args);
+    else snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", tu_clipnn_bin(), args);
+    return tu_shell(out, n, cmd);
+}
+
+char *tu_tensor_bytes(const char *path, size_t *n)
+{
+    size_t len;
+    char *s = tu_slurp(path, &len);
+    ck_assert_msg(s != NULL, "cannot read %s", path);
+    ck_assert_uint_ge(len, 8);
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--) h = h << 8 | (unsigned char)s[i];
+    ck_assert_uint_le(8 + h, len);
+    *n = len - 8 - (size_t)h;
+    memmove(s, s + 8 + h, *n);
+    return s;
+}
+
+void tu_assert_same_tensors(const char *a, const char *b)
+{
+    size_t na, nb;
+    char *x = tu_tensor_bytes(a, &na), *y = tu_tensor_bytes(b, &nb);
+    ck_assert_msg(na == nb, "%s has %zu tensor bytes, %s %zu", a, na, b, nb);
+    ck_assert_msg(memcmp(x, y, na) == 0, "tensors of %s and %s differ", a, b);
+    free(x);
+    free(y);
 }

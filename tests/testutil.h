@@ -29,6 +29,14 @@ const char *tu_clipnn_bin(void);
 /* Runs a shell command, stdout+stderr into out (NUL-terminated); returns the exit code,
  * 128 + signal if it was killed. */
 int tu_shell(char *out, size_t n, const char *cmd);
+/* Runs the program with args (a printf format giving a shell fragment), from directory dir when dir is not
+ * NULL; stdout+stderr into out (NUL-terminated). Returns the exit code as tu_shell does. */
+int tu_run_clipnn(char *out, size_t n, const char *dir, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The tensor bytes of a safetensors file (everything after its header), malloc'd, their count in *n;
+ * fails the test if the file does not read. */
+char *tu_tensor_bytes(const char *path, size_t *n);
+/* Fails the test unless two safetensors files hold the same tensor bytes. */
+void tu_assert_same_tensors(const char *a, const char *b);
 /* A whole file, NUL-terminated (free it); NULL if it cannot be read. *len may be NULL. */
 char *tu_slurp(const char *path, size_t *len);
 /* mkdtemp under base ("/tmp", "/dev/shm") with the given name prefix, into buf. */
