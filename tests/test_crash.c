@@ -50,14 +50,6 @@ static const char *path_in(const char *dir, const char *file)
     return p[k];
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *slurp(const char *path, size_t *len) { return tu_slurp(path, len); }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
@@ -69,7 +61,7 @@ static void make_tmp(int fast)
     const char *base = fast && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(tmp, sizeof tmp, "%s/clipnn-crash-XXXXXX", base);
     ck_assert_ptr_nonnull(mkdtemp(tmp));
-    write_text(path_in(tmp, "crash.json"), crash_config);
+    tu_write_text(path_in(tmp, "crash.json"), crash_config);
     snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
 }
 

@@ -60,14 +60,6 @@ static const char *path_in(const char *base, const char *rel)
     return p[k];
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Runs `cmd` in the temp directory; returns the exit code (output in `out`). */
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -246,8 +238,8 @@ static const char *const lstm_config =
 
 static void write_configs(void)
 {
-    write_text(path_in(tmp, "mlp.json"), mlp_config);
-    write_text(path_in(tmp, "lstm.json"), lstm_config);
+    tu_write_text(path_in(tmp, "mlp.json"), mlp_config);
+    tu_write_text(path_in(tmp, "lstm.json"), lstm_config);
     char text[3000];
     size_t k = 0;
     static const char *const words[] = {"the ", "gradient ", "clips ", "at ", "one ", "norm, ", "and ", "rank ", "sums.\n"};
@@ -257,7 +249,7 @@ static void write_configs(void)
         k += strlen(w);
     }
     text[k] = '\0';
-    write_text(path_in(tmp, "text.txt"), text);
+    tu_write_text(path_in(tmp, "text.txt"), text);
 }
 
 static void check_equivalence(const char *config)
@@ -323,8 +315,8 @@ END_TEST
 /* Example 3 (in rank 1's half of the first batch of 4) is 3e38: its forward pass overflows. */
 START_TEST(test_nonfinite_one_rank)
 {
-    write_text(path_in(tmp, "big.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,0\n3e38,3e38,1\n1,1,0\n2,2,1\n3,3,0\n4,4,1\n");
-    write_text(path_in(tmp, "big.json"),
+    tu_write_text(path_in(tmp, "big.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,0\n3e38,3e38,1\n1,1,0\n2,2,1\n3,3,0\n4,4,1\n");
+    tu_write_text(path_in(tmp, "big.json"),
                "{\"name\": \"big\", \"data\": {\"kind\": \"csv\", \"path\": \"big.csv\", \"target\": \"y\", \"shuffle\": false},\n"
                " \"model\": [{\"type\": \"linear\", \"out\": 4}, {\"type\": \"linear\", \"out\": 1}],\n"
                " \"loss\": \"mse\", \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1},\n"
@@ -468,7 +460,7 @@ END_TEST
 
 START_TEST(test_refused_without_mpi)
 {
-    write_text(path_in(tmp, "mlp.json"), "{}");
+    tu_write_text(path_in(tmp, "mlp.json"), "{}");
     ck_assert_int_eq(sh("OMPI_COMM_WORLD_SIZE=2 '%s' train mlp.json 2>&1", bin), 2);
     ck_assert_msg(strstr(out, "built without MPI") != NULL, "%s", out);
 }

@@ -49,14 +49,6 @@ static double num(const cJSON *o, const char *key)
     ck_assert_msg(fabs(g_ - w_) <= 1e-12 * fabs(w_) + 1e-15, "%s: got %.17g, expected %.17g", what, g_, w_); \
 } while (0)
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* ---- figures ---- */
 
 START_TEST(fixture_figures_match_numpy)
@@ -167,11 +159,11 @@ START_TEST(no_finite_norm_is_a_clear_error)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/metrics.csv", tmp);
-    write_text(path, "step,loss,grad_norm_pre\n1,nan,nan\n2,inf,inf\n");
+    tu_write_text(path, "step,loss,grad_norm_pre\n1,nan,nan\n2,inf,inf\n");
     cn_probe p;
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "no finite grad_norm_pre in 2 rows") != NULL, "%s", cn_errmsg());
-    write_text(path, "step,loss,grad_norm_pre\n");
+    tu_write_text(path, "step,loss,grad_norm_pre\n");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(cn_errmsg(), "no finite grad_norm_pre in 0 rows"));
     cn_error_clear();
@@ -183,19 +175,19 @@ START_TEST(malformed_rows_name_the_line_and_column)
     char path[512];
     snprintf(path, sizeof path, "%s/metrics.csv", tmp);
     cn_probe p;
-    write_text(path, "step,grad_norm_pre,gn_pre.0.weight\n1,0.5,0.5\n2,fast,0.4\n");
+    tu_write_text(path, "step,grad_norm_pre,gn_pre.0.weight\n1,0.5,0.5\n2,fast,0.4\n");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "line 3, column \"grad_norm_pre\": not a number") != NULL, "%s", cn_errmsg());
-    write_text(path, "step,grad_norm_pre,gn_pre.0.weight\n1,0.5,x\n");
+    tu_write_text(path, "step,grad_norm_pre,gn_pre.0.weight\n1,0.5,x\n");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "line 2, column \"0.weight\"") != NULL, "%s", cn_errmsg());
-    write_text(path, "step,grad_norm_pre\n1,0.5,7\n");
+    tu_write_text(path, "step,grad_norm_pre\n1,0.5,7\n");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "line 2: 3 fields, the header has 2") != NULL, "%s", cn_errmsg());
-    write_text(path, "step,loss\n1,0.5\n");
+    tu_write_text(path, "step,loss\n1,0.5\n");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "no column \"grad_norm_pre\"") != NULL, "%s", cn_errmsg());
-    write_text(path, "");
+    tu_write_text(path, "");
     ck_assert_int_eq(cn_probe_analyze(tmp, &p), CN_ERR_ARG);
     ck_assert_msg(strstr(cn_errmsg(), "no header line") != NULL, "%s", cn_errmsg());
     cn_error_clear();
@@ -207,7 +199,7 @@ START_TEST(one_row_probe)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/metrics.csv", tmp);
-    write_text(path, "step,grad_norm_pre\r\n7,2.5\r\n");
+    tu_write_text(path, "step,grad_norm_pre\r\n7,2.5\r\n");
     cn_probe p;
     ck_assert_ok(cn_probe_analyze(tmp, &p));
     ck_assert_int_eq(p.rows, 1);

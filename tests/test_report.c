@@ -33,14 +33,6 @@ static char *slurp(const char *path)
     return p;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    fputs(text, f);
-    fclose(f);
-}
-
 static void make_tmpdir(char *out, size_t n)
 {
     snprintf(out, n, "/tmp/clipnn-report-XXXXXX");
@@ -429,10 +421,10 @@ START_TEST(malformed_metrics_number_fails_run_naming_line_and_column)
     make_tmpdir(run, sizeof run);
     char p[400], *s = slurp("data/report/norm-s1/summary.json");
     snprintf(p, sizeof p, "%s/summary.json", run);
-    write_text(p, s);
+    tu_write_text(p, s);
     free(s);
     snprintf(p, sizeof p, "%s/metrics.csv", run);
-    write_text(p, "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold\n"
+    tu_write_text(p, "step,epoch,loss,lr,grad_norm_pre,grad_norm_post,clip_coef,clip_threshold\n"
                   "1,0,0.5,0.1,1,1,1,1\n2,0,zero,0.1,1,1,1,1\n");
     cn_report_run runs[] = {{"bad", 1, run, 0, NULL}};
     outputs o;
@@ -655,7 +647,7 @@ static void write_long_run(const char *dir)
         fprintf(f, "%d,0,%.6g,0.1,%g,1,1,inf,0,0.5,0,0,1\n", s, 1.0 / s, s == 2345 ? 1e6 : 1.0);
     fclose(f);
     snprintf(p, sizeof p, "%s/summary.json", dir);
-    write_text(p, "{\"steps\": 5000, \"final_loss\": 0.0002, \"test_loss\": null, \"test_metric\": null,"
+    tu_write_text(p, "{\"steps\": 5000, \"final_loss\": 0.0002, \"test_loss\": null, \"test_metric\": null,"
                   "\"diverged\": false, \"diverged_at_step\": null, \"clip_frac\": 0, \"max_grad_norm_pre\": 1e6,"
                   "\"steps_per_s\": 100}");
 }
@@ -699,10 +691,10 @@ START_TEST(exploding_run_does_not_flatten_the_log_axis)
     char run[256], p[400];
     make_tmpdir(run, sizeof run);
     snprintf(p, sizeof p, "%s/metrics.csv", run);
-    write_text(p, "step,loss,grad_norm_pre,clip_coef,clip_threshold\n1,1,1,1,nan\n2,1e20,1e10,1,nan\n"
+    tu_write_text(p, "step,loss,grad_norm_pre,clip_coef,clip_threshold\n1,1,1,1,nan\n2,1e20,1e10,1,nan\n"
                   "3,1e40,1e30,1,nan\n4,nan,inf,1,nan\n");
     snprintf(p, sizeof p, "%s/summary.json", run);
-    write_text(p, "{\"steps\": 4, \"final_loss\": null, \"diverged\": true, \"diverged_at_step\": 4}");
+    tu_write_text(p, "{\"steps\": 4, \"final_loss\": null, \"diverged\": true, \"diverged_at_step\": 4}");
     cn_report_run runs[] = {{"boom", 1, run, 3, NULL}, {"norm", 1, "data/report/norm-s1", 0, NULL}};
     outputs o;
     write_report(&o, runs, 2);
@@ -721,7 +713,7 @@ START_TEST(unwritable_output_is_an_io_error)
     char dir[256], blocker[300], out[400];
     make_tmpdir(dir, sizeof dir);
     snprintf(blocker, sizeof blocker, "%s/file", dir);
-    write_text(blocker, "x");
+    tu_write_text(blocker, "x");
     snprintf(out, sizeof out, "%s/sub", blocker);   /* a directory under a regular file */
     cn_status st = cn_report_write(out, "x", fixture_runs, N_FIXTURE, NULL);
     ck_assert_int_ne(st, CN_OK);

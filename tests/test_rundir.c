@@ -56,21 +56,13 @@ static const char *at(const char *name)
     return p[k];
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *slurp(const char *path) { return tu_slurp(path, NULL); }
 
 static void setup(void)
 {
     tu_make_tmpdir(tmp, sizeof tmp, "/tmp", "clipnn-rundir");
     snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
-    write_text(at("run.json"), run_config);
+    tu_write_text(at("run.json"), run_config);
 }
 
 static void teardown(void)
@@ -335,8 +327,8 @@ START_TEST(resume_removes_a_dead_writers_temp_files_only)
 {
     char out[8192], names[2048];
     ck_assert_int_eq(run(out, sizeof out, "train run.json --out r --quiet --set train.steps=4"), 0);
-    write_text(at("r/checkpoint.safetensors.tmp.999999"), "torn");
-    write_text(at("r/notes.tmp.1"), "mine");
+    tu_write_text(at("r/checkpoint.safetensors.tmp.999999"), "torn");
+    tu_write_text(at("r/notes.tmp.1"), "mine");
     int rc = run(out, sizeof out, "train run.json --resume r/checkpoint.safetensors --quiet --set train.steps=6");
     ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
     listing(at("r"), names, sizeof names);
@@ -354,7 +346,7 @@ START_TEST(out_refuses_a_directory_that_holds_anything)
         snprintf(dir, sizeof dir, "d%d", i);
         ck_assert_int_eq(mkdir(at(dir), 0777), 0);
         snprintf(p, sizeof p, "%s/%s", dir, held[i]);
-        write_text(at(p), "keep me\n");
+        tu_write_text(at(p), "keep me\n");
         int rc = run(out, sizeof out, "train run.json --out %s --quiet", dir);
         ck_assert_msg(rc == 2 && strstr(out, held[i]) && strstr(out, dir), "%s: exit %d: %s", held[i], rc, out);
         ck_assert_msg(strstr(out, i ? "already holds a run" : "is not empty"), "%s: %s", held[i], out);
@@ -373,14 +365,14 @@ START_TEST(out_refuses_a_directory_that_holds_anything)
     ck_assert_int_eq(mkdir(at("many"), 0777), 0);
     for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof p, "many/f%d", i);
-        write_text(at(p), "x");
+        tu_write_text(at(p), "x");
     }
     rc = run(out, sizeof out, "train run.json --out many --quiet");
     ck_assert_msg(rc == 2 && strstr(out, "and 2 more"), "exit %d: %s", rc, out);
     /* / and a file */
     rc = run(out, sizeof out, "train run.json --out / --quiet");
     ck_assert_msg(rc == 2 && strstr(out, "/ is not empty"), "exit %d: %s", rc, out);
-    write_text(at("afile"), "x");
+    tu_write_text(at("afile"), "x");
     rc = run(out, sizeof out, "train run.json --out afile --quiet");
     ck_assert_msg(rc == 2 && strstr(out, "not a directory"), "exit %d: %s", rc, out);
 }
@@ -396,8 +388,8 @@ START_TEST(out_accepts_a_new_or_empty_directory)
     ck_assert_msg(rc == 0, "new: exit %d: %s", rc, out);
     /* train.log (compare writes the run's output there) and an ended run's lock are no content */
     ck_assert_int_eq(mkdir(at("logged"), 0777), 0);
-    write_text(at("logged/train.log"), "");
-    write_text(at("logged/.lock"), "12345\n");
+    tu_write_text(at("logged/train.log"), "");
+    tu_write_text(at("logged/.lock"), "12345\n");
     rc = run(out, sizeof out, "train run.json --out logged --quiet --set train.steps=3");
     ck_assert_msg(rc == 0, "train.log and .lock: exit %d: %s", rc, out);
     ck_assert(access(at("logged/summary.json"), F_OK) == 0);
@@ -471,8 +463,8 @@ START_TEST(unwritable_stdout_is_exit_1)
 {
     char out[16384];
     ck_assert_int_eq(run(out, sizeof out, "train run.json --out a --quiet --set train.steps=3"), 0);
-    write_text(at("text.txt"), "the quick brown fox jumps over the lazy dog, again and again and again.\n");
-    write_text(at("text.json"),
+    tu_write_text(at("text.txt"), "the quick brown fox jumps over the lazy dog, again and again and again.\n");
+    tu_write_text(at("text.json"),
                "{\"name\": \"text\", \"data\": {\"kind\": \"text\", \"path\": \"text.txt\", \"seq_len\": 8, \"test_fraction\": 0},"
                " \"model\": [{\"type\": \"embedding\", \"vocab\": 256, \"dim\": 4},"
                " {\"type\": \"rnn\", \"hidden\": 8, \"output\": \"sequence\"}, {\"type\": \"linear\", \"out\": 256}],"
@@ -617,15 +609,15 @@ START_TEST(fifo_inputs_are_refused_without_blocking)
     ck_assert_int_eq(run(out, sizeof out, "train run.json --out a --quiet --set train.steps=3"), 0);
     ck_assert_int_eq(mkfifo(at("fifo"), 0600), 0);
     ck_assert_int_eq(mkfifo(at("fifo.json"), 0600), 0);
-    write_text(at("csv.json"),
+    tu_write_text(at("csv.json"),
                "{\"data\": {\"kind\": \"csv\", \"path\": \"fifo\", \"target\": \"y\", \"target_kind\": \"class\"},"
                " \"model\": [{\"type\": \"linear\", \"out\": 2}], \"loss\": \"cross_entropy\","
                " \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1}, \"train\": {\"steps\": 2, \"batch_size\": 2}}\n");
-    write_text(at("npy.json"),
+    tu_write_text(at("npy.json"),
                "{\"data\": {\"kind\": \"npy\", \"x\": \"fifo\", \"y\": \"fifo\"},"
                " \"model\": [{\"type\": \"linear\", \"out\": 2}], \"loss\": \"cross_entropy\","
                " \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1}, \"train\": {\"steps\": 2, \"batch_size\": 2}}\n");
-    write_text(at("text.json"),
+    tu_write_text(at("text.json"),
                "{\"data\": {\"kind\": \"text\", \"path\": \"fifo\", \"seq_len\": 8},"
                " \"model\": [{\"type\": \"embedding\", \"vocab\": 256, \"dim\": 4},"
                " {\"type\": \"rnn\", \"hidden\": 8, \"output\": \"sequence\"}, {\"type\": \"linear\", \"out\": 256}],"

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,4 +116,12 @@ void tu_assert_same_tensors(const char *a, const char *b)
     ck_assert_msg(memcmp(x, y, na) == 0, "tensors of %s and %s differ", a, b);
     free(x);
     free(y);
+}
+
+void tu_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
 }

@@ -35,6 +35,8 @@ int tu_run_clipnn(char *out, size_t n, const char *dir, const char *fmt, ...) __
 /* The tensor bytes of a safetensors file (everything after its header), malloc'd, their count in *n;
  * fails the test if the file does not read. */
 char *tu_tensor_bytes(const char *path, size_t *n);
+/* Writes text to path (replacing it); fails the test if the file cannot be opened. */
+void tu_write_text(const char *path, const char *text);
 /* Fails the test unless two safetensors files hold the same tensor bytes. */
 void tu_assert_same_tensors(const char *a, const char *b);
 /* A whole file, NUL-terminated (free it); NULL if it cannot be read. *len may be NULL. */
