@@ -543,21 +543,11 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
     }
 }
 
-/* Part i of n of 0 .. len in whole units (the last part ends at len). */
-static void rec_range(int len, int unit, int part, int parts, int *i0, int *i1)
-{
-    int blocks = (len + unit - 1) / unit;
-    *i0 = unit * (int)((long)blocks * part / parts);
-    *i1 = unit * (int)((long)blocks * (part + 1) / parts);
-    if (*i0 > len) *i0 = len;
-    if (*i1 > len) *i1 = len;
-}
-
 static void rec_fwd_part(void *p, int part, int parts)
 {
     const rec_seq *q = p;
     int b0, b1;
-    rec_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
+    cn_pool_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
     if (b1 > b0) rec_fwd_seq(q, b0, b1);
 }
 
@@ -565,7 +555,7 @@ static void rec_bwd_part(void *p, int part, int parts)
 {
     const rec_seq *q = p;
     int b0, b1;
-    rec_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
+    cn_pool_range(q->B, REC_SPLIT_ROWS, part, parts, &b0, &b1);
     if (b1 > b0) rec_bwd_seq(q, b0, b1);
 }
 
@@ -583,7 +573,7 @@ static void rec_fill_part(void *p, int part, int parts)
 {
     const rec_copy_job *j = p;
     int r0, r1;
-    rec_range(j->rows, 64, part, parts, &r0, &r1);
+    cn_pool_range(j->rows, 64, part, parts, &r0, &r1);
     for (int r = r0; r < r1; r++) memcpy(j->dst + (size_t)r * j->cols, j->src, sizeof(float) * (size_t)j->cols);
 }
 
@@ -591,7 +581,7 @@ static void rec_pack_part(void *p, int part, int parts)
 {
     const rec_copy_job *j = p;
     int c0, c1;
-    rec_range(j->cols, 2 * rec_pack_width(j->cols), part, parts, &c0, &c1);
+    cn_pool_range(j->cols, 2 * rec_pack_width(j->cols), part, parts, &c0, &c1);
     rec_pack_cols(j->dst, j->src, j->rows, j->cols, j->sk, j->sj, c0, c1);
 }
 
@@ -605,7 +595,7 @@ static void rec_bias_part(void *p, int part, int parts)
 {
     const rec_bias_job *j = p;
     int c0, c1;
-    rec_range(j->GH, 16, part, parts, &c0, &c1);
+    cn_pool_range(j->GH, 16, part, parts, &c0, &c1);
     if (c1 <= c0) return;
     size_t BG = (size_t)j->B * j->GH, w = (size_t)(c1 - c0);
     if (j->gbh)

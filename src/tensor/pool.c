@@ -31,6 +31,15 @@ static _Thread_local int in_job;
 
 int cn_pool_in_job(void) { return in_job; }
 
+void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1)
+{
+    long blocks = (len + unit - 1) / unit;
+    *i0 = unit * (int)(blocks * part / parts);
+    *i1 = unit * (int)(blocks * (part + 1) / parts);
+    if (*i0 > len) *i0 = len;
+    if (*i1 > len) *i1 = len;
+}
+
 static inline void relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

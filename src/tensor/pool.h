@@ -1,5 +1,5 @@
 /* A small persistent pool of worker threads for the library's own parallel loops (large matrix products in
- * cn_gemm, a recurrent layer's batch rows, the optimizer update). cn_set_threads(n) sizes it: n - 1 workers beside the calling
+ * cn_gemm, a recurrent layer's batch rows and its other whole-array passes). cn_set_threads(n) sizes it: n - 1 workers beside the calling
  * thread, created once and joined when the count changes (cn_set_threads(1) stops them) and at exit. A
  * worker that finished a part polls for the next one for a few microseconds (POOL_SPIN pauses: the next
  * time step's work follows at once) and then sleeps on a condition variable, so an idle pool costs no CPU;
@@ -24,6 +24,9 @@ void cn_pool_run(cn_pool_fn fn, void *arg);
 /* Sizes the pool (called by cn_set_threads); n <= 1 stops the workers. Returns 0, or -1 when a worker
  * could not be started (then the pool runs inline). */
 int cn_pool_resize(int n);
+/* Part `part` of `parts` of the range 0 .. len in whole units of `unit` (the last part ends at len):
+ * [*i0, *i1), empty when there are fewer units than parts. Fixed for a given part count. */
+void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1);
 /* Whether the calling thread is running a part of a pool job (then it must not call cn_pool_run). */
 int cn_pool_in_job(void);
 

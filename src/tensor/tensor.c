@@ -71,10 +71,10 @@ static void gemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* A product of at least CN_GEMM_SPLIT_MIN (tensor.h) multiply-adds runs over the pool when there is one: C's rows (or its
- * columns, whichever dimension is longer) in fixed parts of whole blocks of 16, each part one OpenBLAS call
- * at 1 thread with the whole K, so each element's sum is one call's and the split depends only on the
- * thread count. Smaller products run on the calling thread: measured by bench/threads.sh (2-core AMD EPYC,
+/* A product of at least CN_GEMM_SPLIT_MIN (tensor.h) multiply-adds runs over the pool when there is one:
+ * C's rows (or its columns, whichever dimension is longer) in fixed parts of whole blocks of 16
+ * (cn_pool_range), each part one OpenBLAS call at 1 thread with the whole K, so each element's sum is one
+ * call's and the split depends only on the thread count. Smaller products run on the calling thread: measured by bench/threads.sh (2-core AMD EPYC,
  * OpenBLAS Cooperlake), the mlp at batch 32 (products of 0.16-13 M multiply-adds) ran at 0.82x of one
  * thread with 1.8x its CPU time when they were split from 1 M, at 1.0x with this threshold; the larger
  * products (the mlp at batch 128 and 512, a recurrent layer's weight gradients) split as before. */
@@ -89,9 +89,8 @@ typedef struct {
 static void gemm_part(void *p, int part, int parts)
 {
     const gemm_job *j = p;
-    int len = j->by_rows ? j->M : j->N, blocks = (len + 15) / 16;
-    int i0 = 16 * (int)((long)blocks * part / parts), i1 = 16 * (int)((long)blocks * (part + 1) / parts);
-    if (i1 > len) i1 = len;
+    int i0, i1;
+    cn_pool_range(j->by_rows ? j->M : j->N, 16, part, parts, &i0, &i1);
     if (i1 <= i0) return;
     if (j->by_rows)   /* rows i0..i1 of C: rows of A, or columns when A is stored transposed */
         gemm1(j->ta, j->tb, i1 - i0, j->N, j->K, j->alpha, j->A + (j->ta ? (size_t)i0 : (size_t)i0 * j->lda), j->lda,

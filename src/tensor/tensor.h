@@ -51,8 +51,9 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * products (cn_gemm) and the recurrent layers' steps; OpenBLAS itself runs at 1 thread. */
 void cn_set_threads(int n);
 /* What decides the rounding of the matrix products, recorded with every run: the thread count set by
- * cn_set_threads (it decides how products are split; OpenBLAS's own count before any call), the CPU kernel OpenBLAS selected at run time
- * (openblas_get_corename: "Haswell", "Zen", "SkylakeX", ...) and its build configuration
+ * cn_set_threads (it decides how products are split; OpenBLAS's own count before any call), the CPU
+ * kernel OpenBLAS selected at run time (openblas_get_corename: "Haswell", "Zen", "SkylakeX", ...) and its
+ * build configuration
  * (openblas_get_config: version and options). Another core or thread count splits and orders the sums
  * differently, so results agree only to rounding. */
 int cn_blas_threads(void);
