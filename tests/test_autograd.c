@@ -1029,6 +1029,69 @@ START_TEST(vtanh_vsigmoid_max_ulp_error_is_small)
 }
 END_TEST
 
+/* The kernels' widths give the same bits: a long array runs through the widest vectors the CPU has (16
+ * lanes with AVX-512), one element at a time through the 8-lane tail vector. Inputs: every float pattern
+ * of a stride through all 2^32 (NaN, inf, subnormals, both signs) and the dense grid. */
+START_TEST(vtanh_vsigmoid_same_bits_at_every_width)
+{
+    enum { N = 1 << 17 };
+    float *x = malloc(sizeof(float) * N), *t = malloc(sizeof(float) * N), *s = malloc(sizeof(float) * N);
+    ck_assert_ptr_nonnull(x); ck_assert_ptr_nonnull(t); ck_assert_ptr_nonnull(s);
+    for (int i = 0; i < N; i++) {
+        if (i % 2) {
+            uint32_t u = (uint32_t)i * 2654435761u;
+            memcpy(&x[i], &u, sizeof u);
+        } else
+            x[i] = -20.0f + (float)i / 3000.0f;
+    }
+    cn_vtanh(t, x, N);
+    cn_vsigmoid(s, x, N);
+    for (int i = 0; i < N; i++) {
+        float one_t, one_s;
+        cn_vtanh(&one_t, x + i, 1);
+        cn_vsigmoid(&one_s, x + i, 1);
+        ck_assert_msg(memcmp(&one_t, &t[i], sizeof(float)) == 0, "tanh(%a): %a in bulk, %a alone", (double)x[i], (double)t[i], (double)one_t);
+        ck_assert_msg(memcmp(&one_s, &s[i], sizeof(float)) == 0, "sigmoid(%a): %a in bulk, %a alone", (double)x[i], (double)s[i], (double)one_s);
+    }
+    free(x); free(t); free(s);
+}
+END_TEST
+
+/* The vector backward and column-sum kernels against plain scalar loops, bit for bit, at lengths and
+ * widths around the vector and register-block sizes. */
+START_TEST(backward_and_colsum_kernels_match_scalar_loops)
+{
+    enum { R = 37, LD = 75 };
+    float d[R * LD], y[R * LD], dy[R * LD], a[R * LD], b[R * LD];
+    uint32_t st = 12345;
+    for (int i = 0; i < R * LD; i++) {
+        st = st * 1664525u + 1013904223u;
+        d[i] = (float)(st >> 8) / 16777216.0f * 4.0f - 2.0f;
+        y[i] = (float)((st >> 4) % 2001) / 1000.0f - 1.0f;
+        dy[i] = (float)((st >> 12) % 4001) / 997.0f - 2.0f;
+    }
+    for (size_t n = 0; n <= 41; n++) {
+        for (size_t i = 0; i < n; i++) a[i] = b[i] = d[i];
+        cn_vtanh_backward_add(a, dy, y, n);
+        for (size_t i = 0; i < n; i++) b[i] += dy[i] * (1.0f - y[i] * y[i]);
+        ck_assert(memcmp(a, b, n * sizeof(float)) == 0);
+        cn_vsigmoid_backward_add(a, dy, y, n);
+        for (size_t i = 0; i < n; i++) b[i] += dy[i] * y[i] * (1.0f - y[i]);
+        ck_assert(memcmp(a, b, n * sizeof(float)) == 0);
+    }
+    size_t widths[] = {0, 1, 7, 8, 9, 31, 32, 33, 40, 64, 70, 75};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+        for (size_t rows = 0; rows <= R; rows += 6) {
+            size_t C = widths[w];
+            for (size_t c = 0; c < C; c++) a[c] = b[c] = y[c];
+            cn_vcolsum_ld(a, d, rows, C, LD);
+            for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < C; c++) b[c] += d[r * LD + c];
+            ck_assert_msg(memcmp(a, b, C * sizeof(float)) == 0, "C %zu, rows %zu", C, rows);
+        }
+}
+END_TEST
+
 START_TEST(forward_gru_cell)
 {
     cn_graph g;
@@ -1690,6 +1753,8 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
+    tcase_add_test(tc, vtanh_vsigmoid_same_bits_at_every_width);
+    tcase_add_test(tc, backward_and_colsum_kernels_match_scalar_loops);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

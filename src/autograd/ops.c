@@ -194,14 +194,14 @@ static void transpose_backward(cn_var *y)
 static void tanh_fwd(float *o, const float *x, size_t n) { cn_vtanh(o, x, n); }
 static void tanh_bwd(float *dx, const float *dy, const float *x, const float *o, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - o[i] * o[i]);
+    cn_vtanh_backward_add(dx, dy, o, n);
 }
 
 /* sigmoid: o = 1 / (1 + e^-x);  dx += dy o (1 - o) */
 static void sigmoid_fwd(float *o, const float *x, size_t n) { cn_vsigmoid(o, x, n); }
 static void sigmoid_bwd(float *dx, const float *dy, const float *x, const float *o, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * o[i] * (1.0f - o[i]);
+    cn_vsigmoid_backward_add(dx, dy, o, n);
 }
 
 /* relu keeps NaN: o = x < 0 ? 0 : x (x > 0 is false for NaN, so the test is x < 0);

@@ -55,6 +55,10 @@ void cn_vrelu(float *y, const float *x, size_t n);
 void cn_vrelu_backward_into(float *dx, const float *dy, const float *x, size_t n);
 /* tanh backward from the output: d = dy (1 - y^2) (written, not added) */
 void cn_vtanh_backward(float *d, const float *dy, const float *y, size_t n);
+/* the same added: dx += dy (1 - y^2) */
+void cn_vtanh_backward_add(float *dx, const float *dy, const float *y, size_t n);
+/* sigmoid backward from the output, added: dx += dy y (1 - y) */
+void cn_vsigmoid_backward_add(float *dx, const float *dy, const float *y, size_t n);
 
 /* Sum of squares, sum and maximum of |g| over n floats, accumulated in double in a fixed order that does
  * not depend on the machine or the clone: element j goes to lane j % 8 and the lanes are summed as
