@@ -1061,8 +1061,8 @@ END_TEST
  * widths around the vector and register-block sizes. */
 START_TEST(backward_and_colsum_kernels_match_scalar_loops)
 {
-    enum { R = 37, LD = 75 };
-    float d[R * LD], y[R * LD], dy[R * LD], a[R * LD], b[R * LD];
+    enum { R = 150, LD = 75 };   /* R past the kernel's 64-row blocks */
+    static float d[R * LD], y[R * LD], dy[R * LD], a[R * LD], b[R * LD];
     uint32_t st = 12345;
     for (int i = 0; i < R * LD; i++) {
         st = st * 1664525u + 1013904223u;
@@ -1081,7 +1081,7 @@ START_TEST(backward_and_colsum_kernels_match_scalar_loops)
     }
     size_t widths[] = {0, 1, 7, 8, 9, 31, 32, 33, 40, 64, 70, 75};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
-        for (size_t rows = 0; rows <= R; rows += 6) {
+        for (size_t rows = 0; rows <= R; rows += rows < 70 ? 1 : 40) {
             size_t C = widths[w];
             for (size_t c = 0; c < C; c++) a[c] = b[c] = y[c];
             cn_vcolsum_ld(a, d, rows, C, LD);

@@ -130,32 +130,35 @@ VCLONES void cn_vadd_into(float *y, const float *x, size_t n)
 /* db[o] += sum over rows r of d[r, o] (rows in order), d [R, C] */
 VCLONES void cn_vcolsum_ld(float *db, const float *d, size_t R, size_t C, size_t ld)
 {
-    /* 32 columns at a time in registers down all the rows (no load and store of db per row); each column
-     * still adds its rows in order, so the bits are those of a plain row-by-row loop */
-    size_t c = 0;
-    for (; c + 32 <= C; c += 32) {
-        v8f a0 = vld(db + c), a1 = vld(db + c + 8), a2 = vld(db + c + 16), a3 = vld(db + c + 24);
-        for (size_t r = 0; r < R; r++) {
-            const float *row = d + r * ld + c;
-            a0 += vld(row);
-            a1 += vld(row + 8);
-            a2 += vld(row + 16);
-            a3 += vld(row + 24);
+    /* Blocks of 64 rows (a block stays in cache while its columns are summed), and in a block 32 columns
+     * at a time in registers down the rows (no load and store of db per row). Each column still adds its
+     * rows in order, so the bits are those of a plain row-by-row loop. */
+    for (size_t r0 = 0; r0 < R; r0 += 64) {
+        size_t r1 = R - r0 < 64 ? R : r0 + 64, c = 0;
+        for (; c + 32 <= C; c += 32) {
+            v8f a0 = vld(db + c), a1 = vld(db + c + 8), a2 = vld(db + c + 16), a3 = vld(db + c + 24);
+            for (size_t r = r0; r < r1; r++) {
+                const float *row = d + r * ld + c;
+                a0 += vld(row);
+                a1 += vld(row + 8);
+                a2 += vld(row + 16);
+                a3 += vld(row + 24);
+            }
+            vst(db + c, a0);
+            vst(db + c + 8, a1);
+            vst(db + c + 16, a2);
+            vst(db + c + 24, a3);
         }
-        vst(db + c, a0);
-        vst(db + c + 8, a1);
-        vst(db + c + 16, a2);
-        vst(db + c + 24, a3);
-    }
-    for (; c + 8 <= C; c += 8) {
-        v8f a = vld(db + c);
-        for (size_t r = 0; r < R; r++) a += vld(d + r * ld + c);
-        vst(db + c, a);
-    }
-    for (; c < C; c++) {
-        float a = db[c];
-        for (size_t r = 0; r < R; r++) a += d[r * ld + c];
-        db[c] = a;
+        for (; c + 8 <= C; c += 8) {
+            v8f a = vld(db + c);
+            for (size_t r = r0; r < r1; r++) a += vld(d + r * ld + c);
+            vst(db + c, a);
+        }
+        for (; c < C; c++) {
+            float a = db[c];
+            for (size_t r = r0; r < r1; r++) a += d[r * ld + c];
+            db[c] = a;
+        }
     }
 }
 
