@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include "optim/optim.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,9 +278,21 @@ START_TEST(step_allocates_nothing)
 }
 END_TEST
 
-/* The update does not depend on the thread count (threads >= 2 start the worker pool, which the update
- * does not use: split, it was slower on the build machine, docs/performance.md): every optimizer
- * configuration gives the bits of one thread on a block of 100003 parameters, over three steps. */
+/* The update does not depend on the thread count: with threads >= 2 it runs over the worker pool in the
+ * parameter block's ranges (cn_paramset_for_ranges: rows of the parameters of at least 32 rows and
+ * CN_PARAM_SPLIT_MIN floats, the rest whole on the calling thread). Every optimizer configuration gives
+ * the bits of one thread, over three steps, on a block with split parameters ([300, 333], [40, 1000]),
+ * parameters kept whole ([31, 1000]: too few rows; [1003]: one dimension) and the gaps between them. */
+enum { BIG_PARAMS = 5 };
+static const int big_shapes[BIG_PARAMS][2] = {{300, 333}, {31, 1000}, {1003, 0}, {40, 1000}, {7, 3}};
+
+static void zero_gaps(const cn_paramset *ps, float *x)   /* the gaps between parameters hold zeros */
+{
+    for (int i = 0; i + 1 < ps->count; i++)
+        memset(x + ps->info[i].offset + ps->info[i].numel, 0,
+               (ps->info[i + 1].offset - ps->info[i].offset - ps->info[i].numel) * sizeof(float));
+}
+
 static void big_run(const char *json, int threads, float *out, size_t n)
 {
     cn_set_threads(threads);
@@ -287,13 +300,26 @@ static void big_run(const char *json, int threads, float *out, size_t n)
     cJSON *j = NULL;
     cn_optim *o = NULL;
     cn_paramset_init(&ps);
-    ck_assert_ok(cn_paramset_add(&ps, "w", 1, (int[]){(int)n}, NULL));
+    for (int i = 0; i < BIG_PARAMS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        ck_assert_ok(cn_paramset_add(&ps, name, big_shapes[i][1] ? 2 : 1, big_shapes[i], NULL));
+    }
     ck_assert_ok(cn_paramset_finalize(&ps));
+    ck_assert_uint_eq(ps.total, n);
+    int split = 0;
+    for (int i = 0; i < ps.count; i++) {
+        size_t j0, j1;
+        cn_paramset_part(&ps, i, 0, 2, &j0, &j1);
+        split += j1 - j0 < ps.info[i].numel;
+    }
+    ck_assert_int_eq(split, 2);   /* the two large matrices are split, the rest is not */
     uint64_t r = 12345;
     for (size_t i = 0; i < n; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         ps.data[i] = (float)((double)(r >> 40) / (double)(1ull << 24) - 0.5);
     }
+    zero_gaps(&ps, ps.data);
     ck_assert_ok(cn_json_parse(json, "optimizer", &j));
     ck_assert_ok(cn_optim_from_json(j, "optimizer", &ps, &o));
     for (int step = 0; step < 3; step++) {
@@ -301,6 +327,7 @@ static void big_run(const char *json, int threads, float *out, size_t n)
             r = r * 6364136223846793005ull + 1442695040888963407ull;
             ps.grad[i] = (float)((double)(r >> 40) / (double)(1ull << 24) - 0.5) * (float)(step + 1);
         }
+        zero_gaps(&ps, ps.grad);
         ck_assert_ok(cn_optim_step(o, &ps, 0.01));
     }
     memcpy(out, ps.data, n * sizeof(float));
@@ -319,7 +346,14 @@ START_TEST(threaded_update_equals_one_thread)
         "{\"type\":\"adam\",\"weight_decay\":0.01}",
         "{\"type\":\"adamw\"}",
     };
-    enum { N = 100003 };
+    cn_paramset ps;   /* the block's size, gaps included */
+    cn_paramset_init(&ps);
+    for (int i = 0; i < BIG_PARAMS; i++)
+        ck_assert_ok(cn_paramset_add(&ps, (const char *[]){"a", "b", "c", "d", "e"}[i], big_shapes[i][1] ? 2 : 1,
+                                     big_shapes[i], NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    const size_t N = ps.total;
+    cn_paramset_free(&ps);
     float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);

@@ -174,6 +174,92 @@ START_TEST(split_gemm_matches_naive_and_reruns_identically)
 }
 END_TEST
 
+/* The parameter block's ranges (cn_paramset_for_ranges): at every thread count each element of every
+ * parameter is handed out exactly once; a parameter of >= 32 rows and CN_PARAM_SPLIT_MIN floats is split
+ * by rows in cn_pool_range's blocks of 16, the rest goes whole to part 0. */
+static void count_range(const void *job, size_t j0, size_t j1)
+{
+    int *count = (int *)job;
+    for (size_t j = j0; j < j1; j++) __atomic_add_fetch(&count[j], 1, __ATOMIC_RELAXED);
+}
+
+START_TEST(param_ranges_cover_each_element_once)
+{
+    static const int shapes[][2] = {{300, 333}, {31, 1000}, {1003, 0}, {40, 1000}, {7, 3}};
+    enum { P = sizeof shapes / sizeof shapes[0] };
+    cn_paramset ps;
+    cn_paramset_init(&ps);
+    for (int i = 0; i < P; i++)
+        ck_assert_ok(cn_paramset_add(&ps, (const char *[]){"a", "b", "c", "d", "e"}[i], shapes[i][1] ? 2 : 1, shapes[i], NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
+    int *count = calloc(ps.total, sizeof(int));
+    ck_assert_ptr_nonnull(count);
+    for (int threads = 1; threads <= 4; threads++) {
+        cn_set_threads(threads);
+        memset(count, 0, ps.total * sizeof(int));
+        cn_paramset_for_ranges(&ps, count_range, count);
+        for (int i = 0; i < P; i++)
+            for (size_t j = 0; j < ps.info[i].numel; j++)
+                ck_assert_msg(count[ps.info[i].offset + j] == 1, "threads %d: param %d element %zu handed out %d times",
+                              threads, i, j, count[ps.info[i].offset + j]);
+        for (int i = 0; i < P; i++) {
+            int split = shapes[i][1] && shapes[i][0] >= 32 && ps.info[i].numel >= CN_PARAM_SPLIT_MIN;
+            size_t row = ps.info[i].numel / (size_t)shapes[i][0];
+            for (int part = 0; part < threads; part++) {
+                size_t j0, j1;
+                int r0, r1;
+                cn_paramset_part(&ps, i, part, threads, &j0, &j1);
+                if (split && threads > 1) {
+                    cn_pool_range(shapes[i][0], 16, part, threads, &r0, &r1);
+                    ck_assert_uint_eq(j0, ps.info[i].offset + (size_t)r0 * row);
+                    ck_assert_uint_eq(j1, ps.info[i].offset + (size_t)r1 * row);
+                } else
+                    ck_assert_uint_eq(j1 - j0, part == 0 ? ps.info[i].numel : 0);
+            }
+        }
+    }
+    cn_set_threads(1);
+    free(count);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
+/* cn_gemm_rows (a gradient, split by C's rows) and cn_gemm_cols (X W^T, split by C's columns) split by the
+ * parameter's size, not the product's: with a K that keeps the product below CN_GEMM_SPLIT_MIN, at 2 and
+ * 3 threads every element of a NaN-filled C is written (beta 0), matches the naive product, and a rerun
+ * gives the same bits. */
+START_TEST(param_products_split_by_the_parameter)
+{
+    int cols = _i;   /* 0: cn_gemm_rows, C [P, Q]; 1: cn_gemm_cols, C [M, P] with W [P, Q] */
+    const int P = 200, Q = 150, Kr = 24, Mc = 24;
+    ck_assert((double)P * Q >= CN_PARAM_SPLIT_MIN && (double)P * Q * Kr < CN_GEMM_SPLIT_MIN);
+    int M = cols ? Mc : P, N = cols ? P : Q, K = cols ? Q : Kr;
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc),
+          *C2 = malloc(sizeof(float) * nc), *R = malloc(sizeof(float) * nc);
+    ck_assert(A && B && C && C2 && R);
+    tu_fill_uniform(A, na, 70 + cols, -1, 1);
+    tu_fill_uniform(B, nb, 80 + cols, -1, 1);
+    for (size_t i = 0; i < nc; i++) R[i] = 0.0f;
+    naive_gemm(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, R, N);   /* B stored [N, K]: op(B) = B^T */
+    for (int threads = 2; threads <= 3; threads++) {
+        cn_set_threads(threads);
+        for (int rerun = 0; rerun < 2; rerun++) {
+            float *out = rerun ? C2 : C;
+            for (size_t i = 0; i < nc; i++) out[i] = NAN;   /* beta 0: every element written */
+            if (cols) cn_gemm_cols(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, out, N);
+            else cn_gemm_rows(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, out, N);
+        }
+        ck_assert_msg(memcmp(C, C2, sizeof(float) * nc) == 0, "cols %d threads %d: rerun differs", cols, threads);
+        for (size_t i = 0; i < nc; i++)
+            ck_assert_msg(fabsf(C[i] - R[i]) <= 1e-4f, "cols %d threads %d: C[%zu] = %g, naive %g", cols, threads, i,
+                          (double)C[i], (double)R[i]);
+    }
+    cn_set_threads(1);
+    free(A); free(B); free(C); free(C2); free(R);
+}
+END_TEST
+
 /* ---- arena ---- */
 
 START_TEST(arena_allocations_are_64_byte_aligned)
@@ -786,6 +872,8 @@ Suite *suite_tensor(void)
     tcase_add_test(tc, same_shape_compares_rank_and_dims);
     tcase_add_loop_test(tc, gemm_matches_naive_all_transposes_and_betas, 0, 8);
     tcase_add_loop_test(tc, split_gemm_matches_naive_and_reruns_identically, 0, 16);
+    tcase_add_loop_test(tc, param_products_split_by_the_parameter, 0, 2);
+    tcase_add_test(tc, param_ranges_cover_each_element_once);
     tcase_add_test(tc, elementwise_helpers);
     tcase_add_test(tc, pool_runs_every_part_once);
     tcase_add_test(tc, pool_is_shared_by_threads_in_turn);

@@ -152,7 +152,7 @@ cn_var *cn_linear(cn_graph *g, cn_var *x, cn_var *w, cn_var *b)
         for (int r = 0; r < R; r++) memcpy(y->v.data + (size_t)r * O, b->v.data, sizeof(float) * (size_t)O);
         beta = 1.0f;
     }
-    cn_gemm(0, 1, R, O, I, 1.0f, x->v.data, I, w->v.data, I, beta, y->v.data, O);
+    cn_gemm_cols(0, 1, R, O, I, 1.0f, x->v.data, I, w->v.data, I, beta, y->v.data, O);
     return y;
 }
 
@@ -161,7 +161,7 @@ static void linear_backward(cn_var *y)
     cn_var *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
     int O = w->v.shape[0], I = w->v.shape[1], R = (int)cn_rows(&x->v);
     if (x->requires_grad) cn_gemm(0, 0, R, I, O, 1.0f, y->grad, O, w->v.data, I, 1.0f, x->grad, I);
-    if (w->requires_grad) cn_gemm(1, 0, O, I, R, 1.0f, y->grad, O, x->v.data, I, 1.0f, w->grad, I);
+    if (w->requires_grad) cn_gemm_rows(1, 0, O, I, R, 1.0f, y->grad, O, x->v.data, I, 1.0f, w->grad, I);
     if (b && b->requires_grad) cn_vcolsum_into(b->grad, y->grad, (size_t)R, (size_t)O);   /* rows in order */
 }
 

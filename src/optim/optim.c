@@ -1,6 +1,7 @@
 /* SGD, Adam and AdamW with PyTorch 1.13's update rules (torch/optim/sgd.py, adam.py, adamw.py,
- * _single_tensor_* functions). All parameters share one hyper-parameter group, so each update is one loop
- * over the flat parameter block; the state arrays have the same layout as ps->data. */
+ * _single_tensor_* functions). All parameters share one hyper-parameter group, so each update is one
+ * elementwise pass over the flat parameter block (split over the worker pool at threads >= 2); the state
+ * arrays have the same layout as ps->data. */
 #include "optim/optim.h"
 #include "json/json.h"
 #include "tensor/vec.h"
@@ -182,17 +183,38 @@ static VCLONES int sgd_dispatch(float *p, const float *g, float *buf, size_t n, 
     }
 }
 
-/* torch _single_tensor_sgd. Gaps between parameters (alignment padding) hold zeros in data and grad and
- * stay zero, so the loop runs over the whole block. */
-static cn_status sgd_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
+/* The update runs over the parameter block's ranges (cn_paramset_for_ranges, tensor.h): with threads >= 2
+ * each thread updates the rows of every parameter whose gradient it wrote (cn_gemm_rows) and whose weights
+ * it reads in the forward pass. The update is elementwise, so every element gets the same operations
+ * whatever the split; measured by bench/threads.sh (docs/performance.md). */
+typedef struct {
+    float *p, *buf;
+    const float *g;
+    float wd, mom, damp1, neg_lr;
+    int has_wd, has_buf, first, nesterov;
+} sgd_job;
+
+static void sgd_range(const void *arg, size_t j0, size_t j1)
 {
-    const float wd = (float)o->weight_decay, mom = (float)o->momentum, damp1 = (float)(1.0 - o->dampening);
-    const float neg_lr = (float)-lr;
-    float *buf = o->buf1;
-    int has_wd = wd != 0.0f, has_buf = buf != NULL, first = buf && o->step == 0, nesterov = buf && o->nesterov;
-    if (sgd_dispatch(p, g, buf, n, wd, mom, damp1, neg_lr, has_wd, has_buf, first, nesterov))
+    const sgd_job *j = arg;
+    (void)sgd_dispatch(j->p + j0, j->g + j0, j->buf ? j->buf + j0 : NULL, j1 - j0, j->wd, j->mom, j->damp1,
+                       j->neg_lr, j->has_wd, j->has_buf, j->first, j->nesterov);
+}
+
+/* torch _single_tensor_sgd */
+static cn_status sgd_step(cn_optim *o, const cn_paramset *ps, double lr)
+{
+    sgd_job j = {ps->data, o->buf1, ps->grad, (float)o->weight_decay, (float)o->momentum, (float)(1.0 - o->dampening),
+                 (float)-lr, 0, 0, 0, 0};
+    j.has_wd = j.wd != 0.0f;
+    j.has_buf = j.buf != NULL;
+    j.first = j.buf && o->step == 0;
+    j.nesterov = j.buf && o->nesterov;
+    /* an empty call tells whether the combination has a loop, before anything is updated */
+    if (sgd_dispatch(j.p, j.g, j.buf, 0, j.wd, j.mom, j.damp1, j.neg_lr, j.has_wd, j.has_buf, j.first, j.nesterov))
         return cn_error(CN_ERR_STATE, "optimizer step: no sgd loop for weight decay %d, buffer %d, first step %d, nesterov %d",
-                        has_wd, has_buf, first, nesterov);
+                        j.has_wd, j.has_buf, j.first, j.nesterov);
+    cn_paramset_for_ranges(ps, sgd_range, &j);
     return CN_OK;
 }
 
@@ -260,7 +282,26 @@ __attribute__((target("avx"))) static void adam_avx(const adam_k *k, float *p, c
 }
 #endif
 
-static void adam_step(cn_optim *o, float *p, const float *g, size_t n, double lr)
+typedef struct {
+    adam_k k;
+    float *p, *m, *v;
+    const float *g;
+    int decay_on, grad_wd;
+} adam_job;
+
+static void adam_range(const void *arg, size_t j0, size_t j1)
+{
+    const adam_job *j = arg;
+#ifdef ADAM_AVX
+    if (__builtin_cpu_supports("avx")) {
+        adam_avx(&j->k, j->p + j0, j->g + j0, j->m + j0, j->v + j0, j1 - j0, j->decay_on, j->grad_wd);
+        return;
+    }
+#endif
+    adam_generic(&j->k, j->p + j0, j->g + j0, j->m + j0, j->v + j0, j1 - j0, j->decay_on, j->grad_wd);
+}
+
+static void adam_step(cn_optim *o, const cn_paramset *ps, double lr)
 {
     long long t = o->step + 1;
     const int adamw = o->type == OPT_ADAMW;
@@ -277,14 +318,8 @@ static void adam_step(cn_optim *o, float *p, const float *g, size_t n, double lr
     k.neg_step_size = (float)-(lr / bc1);
     k.bc2_sqrt = (float)sqrt(bc2);
     k.eps = (float)o->eps;
-    int decay_on = adamw && k.wd != 0.0f, grad_wd = !adamw && k.wd != 0.0f;
-#ifdef ADAM_AVX
-    if (__builtin_cpu_supports("avx")) {
-        adam_avx(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
-        return;
-    }
-#endif
-    adam_generic(&k, p, g, o->buf1, o->buf2, n, decay_on, grad_wd);
+    adam_job j = {k, ps->data, o->buf1, o->buf2, ps->grad, adamw && k.wd != 0.0f, !adamw && k.wd != 0.0f};
+    cn_paramset_for_ranges(ps, adam_range, &j);
 }
 
 cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
@@ -298,9 +333,9 @@ cn_status cn_optim_step(cn_optim *o, cn_paramset *ps, double lr)
     /* the step count never wraps (a loaded state is at most the run's step; this guards other callers) */
     if (o->step == LLONG_MAX) return cn_error(CN_ERR_STATE, "optimizer step: the step count is at its maximum");
     if (o->type == OPT_SGD) {
-        if ((st = sgd_step(o, ps->data, ps->grad, ps->total, lr))) return st;
+        if ((st = sgd_step(o, ps, lr))) return st;
     } else {
-        adam_step(o, ps->data, ps->grad, ps->total, lr);
+        adam_step(o, ps, lr);
     }
     o->step++;
     return CN_OK;

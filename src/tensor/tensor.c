@@ -112,6 +112,32 @@ void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
         gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* The parameter's rows decide (tensor.h): C's rows for a gradient [M, N], C's columns for X W^T with W [N, K]. */
+static void gemm_param(int by_rows, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int P = by_rows ? M : N, Q = by_rows ? N : K;
+    if (cn_pool_size() > 1 && !cn_pool_in_job() && P >= 32 && (double)P * Q >= CN_PARAM_SPLIT_MIN) {
+        gemm_job j = {trans_a, trans_b, M, N, K, by_rows, alpha, beta, A, B, lda, ldb, ldc, C};
+        cn_pool_run(gemm_part, &j);
+    } else
+        gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cn_gemm_rows(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc)
+{
+    gemm_param(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cn_gemm_cols(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc)
+{
+    gemm_param(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* OpenBLAS always runs at 1 thread here: with threads >= 2 the library splits the products itself (above)
  * and its own loops over the pool, so OpenBLAS's workers never spin on the cores the pool needs. Only when
  * the pool's workers could not be started does OpenBLAS get the threads instead. */
@@ -291,9 +317,65 @@ static cn_tensor param_view(const cn_paramset *ps, int i, float *base)
 cn_tensor cn_param_value(const cn_paramset *ps, int i) { return param_view(ps, i, ps->data); }
 cn_tensor cn_param_grad(const cn_paramset *ps, int i) { return param_view(ps, i, ps->grad); }
 
+/* Whether parameter i's rows are split over the pool: the same rule as cn_gemm_rows for its gradient
+ * [shape[0], numel / shape[0]]. */
+static int param_splits(const cn_param_info *pi)
+{
+    return pi->ndim >= 2 && pi->shape[0] >= 32 && pi->numel >= CN_PARAM_SPLIT_MIN;
+}
+
+void cn_paramset_part(const cn_paramset *ps, int i, int part, int parts, size_t *j0, size_t *j1)
+{
+    const cn_param_info *pi = &ps->info[i];
+    if (!param_splits(pi) || parts < 2) {   /* the whole parameter on part 0, the calling thread */
+        *j0 = pi->offset;
+        *j1 = part == 0 ? pi->offset + pi->numel : pi->offset;
+        return;
+    }
+    int r0, r1;
+    size_t row = pi->numel / (size_t)pi->shape[0];
+    cn_pool_range(pi->shape[0], 16, part, parts, &r0, &r1);
+    *j0 = pi->offset + (size_t)r0 * row;
+    *j1 = pi->offset + (size_t)r1 * row;
+}
+
+typedef struct {
+    const cn_paramset *ps;
+    cn_range_fn fn;
+    const void *job;
+} ranges_job;
+
+static void ranges_part(void *arg, int part, int parts)
+{
+    const ranges_job *r = arg;
+    for (int i = 0; i < r->ps->count; i++) {
+        size_t j0, j1;
+        cn_paramset_part(r->ps, i, part, parts, &j0, &j1);
+        if (j1 > j0) r->fn(r->job, j0, j1);
+    }
+}
+
+void cn_paramset_for_ranges(const cn_paramset *ps, cn_range_fn fn, const void *job)
+{
+    int split = 0;
+    if (cn_pool_size() > 1 && !cn_pool_in_job())
+        for (int i = 0; i < ps->count && !split; i++) split = param_splits(&ps->info[i]);
+    if (split) {
+        ranges_job r = {ps, fn, job};
+        cn_pool_run(ranges_part, &r);
+    } else
+        fn(job, 0, ps->total);
+}
+
+static void zero_range(const void *job, size_t j0, size_t j1)
+{
+    float *g = (float *)job;
+    memset(g + j0, 0, (j1 - j0) * sizeof(float));
+}
+
 void cn_paramset_zero_grad(cn_paramset *ps)
 {
-    if (ps->grad) memset(ps->grad, 0, ps->total * sizeof(float));
+    if (ps->grad) cn_paramset_for_ranges(ps, zero_range, ps->grad);
 }
 
 /* ---- elementwise ---- */

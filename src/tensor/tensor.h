@@ -47,6 +47,18 @@ void cn_tensor_free(cn_tensor *t);
 void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc);
+/* The same for the products that touch a parameter's rows, split with the pool exactly when the
+ * parameter is (P >= 32 rows and P Q >= CN_PARAM_SPLIT_MIN floats, the rule of cn_paramset_part below)
+ * and along those rows, in the parameter's blocks of 16 (cn_pool_range): part p works on the rows that
+ * part p of cn_paramset_for_ranges zeroes and updates, so each row of a weight and of its gradient stays
+ * on one core. cn_gemm_rows: a gradient C = dW [M, N] (P = M, Q = N), split by C's rows.
+ * cn_gemm_cols: a forward product C [M, N] = X W^T with W [N, K] (P = N, Q = K), split by C's columns. */
+void cn_gemm_rows(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
+void cn_gemm_cols(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
 /* Threads for this process (n >= 1): the library's worker pool (tensor/pool.h), which splits large matrix
  * products (cn_gemm) and the recurrent layers' steps; OpenBLAS itself runs at 1 thread. */
 void cn_set_threads(int n);
@@ -110,6 +122,22 @@ int  cn_paramset_find(const cn_paramset *ps, const char *name);  /* -1 if absent
 cn_tensor cn_param_value(const cn_paramset *ps, int i);
 cn_tensor cn_param_grad(const cn_paramset *ps, int i);
 void cn_paramset_zero_grad(cn_paramset *ps);
+/* Passes over the whole block on the worker pool (threads >= 2, tensor/pool.h). A parameter of at least
+ * two dimensions, 32 rows and CN_PARAM_SPLIT_MIN floats is split: part p of n handles whole rows (first
+ * dimension) in blocks of 16 (cn_pool_range), the rows its gradient's product (cn_gemm_rows) writes on
+ * that part's thread, so gradient zeroing, the product and the optimizer update touch each row on one
+ * core. A smaller parameter goes whole to part 0, the calling thread, which computes its gradient.
+ * cn_paramset_part gives parameter i's range [j0, j1) in floats for a part (empty: j0 == j1).
+ * cn_paramset_for_ranges calls fn(job, j0, j1) for every range of every part, each part on its thread,
+ * when some parameter is split and the pool has more than one thread; otherwise once, fn(job, 0, total),
+ * over the whole block (gaps between parameters included: they hold zeros). For elementwise passes only:
+ * the result must not depend on the split. */
+#ifndef CN_PARAM_SPLIT_MIN
+#define CN_PARAM_SPLIT_MIN 16384
+#endif
+typedef void (*cn_range_fn)(const void *job, size_t j0, size_t j1);
+void cn_paramset_part(const cn_paramset *ps, int i, int part, int parts, size_t *j0, size_t *j1);
+void cn_paramset_for_ranges(const cn_paramset *ps, cn_range_fn fn, const void *job);
 
 /* ---- Elementwise helpers on raw arrays ---- */
 void cn_fill(float *x, size_t n, float v);
