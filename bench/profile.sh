@@ -12,7 +12,7 @@
 #               rgemm_*, rec_pack)
 #   OpenBLAS    every other matrix product (libopenblas: kernels and their packing)
 #   activations sigmoid / tanh / their backward (src/tensor/vec.c cn_vsigmoid, cn_vtanh*, and the 16-lane
-#               act16)
+#               tanh16, sigmoid16)
 #   cells       the rest of the recurrent layer: gate and cell elementwise work, bias rows, BPTT loop
 #               (src/autograd/recurrent.c)
 #   elementwise the other vector kernels, the autograd ops, memcpy / memset (src/tensor/vec.c, ops.c, libc)
@@ -46,7 +46,7 @@ classify() { # stdin: "pct dso symbol" lines -> "class pct"
             else if (dso ~ /openblas/) c = "OpenBLAS";
             else if (dso ~ /^libc/) c = "elementwise";
             else if (s ~ /^rgemm_/ || s ~ /^rec_pack/) c = "rec_gemm";
-            else if (f ~ /src\/tensor\/vec\.c$/ && (s ~ /^cn_vsigmoid/ || s ~ /^cn_vtanh/ || s ~ /^act16/)) c = "activations";
+            else if (f ~ /src\/tensor\/vec\.c$/ && (s ~ /^cn_vsigmoid/ || s ~ /^cn_vtanh/ || s ~ /^(tanh|sigmoid)16/)) c = "activations";
             else if (f ~ /src\/autograd\/recurrent\.c$/) c = "cells";
             else if (f ~ /src\/tensor\/vec\.c$/ || f ~ /src\/autograd\/ops\.c$/) c = "elementwise";
             else if (f ~ /src\/clip\//) c = "clip";

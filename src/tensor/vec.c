@@ -52,16 +52,20 @@ VINLINE v16f vsel16(v16i m, v16f a, v16f b) { return (v16f)(((v16u)m & (v16u)a) 
 #define ACT_NAME(n) n##16
 #include "tensor/vec_act.h"
 
-/* The whole 16-float vectors of x through tanh (sigmoid = 0) or sigmoid; returns how many elements it did. */
-__attribute__((target("avx512f"))) static size_t act16(float *o, const float *x, size_t n, int sigmoid)
+VINLINE v16f vld16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
+VINLINE void vst16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+
+/* The whole 16-float vectors of x; each returns how many elements it did. */
+__attribute__((target("avx512f"))) static size_t tanh16(float *o, const float *x, size_t n)
 {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v16f v;
-        memcpy(&v, x + i, sizeof v);
-        v = sigmoid ? vsigmoid16(v) : vtanh16(v);
-        memcpy(o + i, &v, sizeof v);
-    }
+    for (; i + 16 <= n; i += 16) vst16(o + i, vtanh16(vld16(x + i)));
+    return i;
+}
+__attribute__((target("avx512f"))) static size_t sigmoid16(float *o, const float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) vst16(o + i, vsigmoid16(vld16(x + i)));
     return i;
 }
 static int have_avx512(void)
@@ -74,8 +78,8 @@ static int have_avx512(void)
     }
     return k;
 }
-static size_t wide_tanh(float *o, const float *x, size_t n) { return have_avx512() ? act16(o, x, n, 0) : 0; }
-static size_t wide_sigmoid(float *o, const float *x, size_t n) { return have_avx512() ? act16(o, x, n, 1) : 0; }
+static size_t wide_tanh(float *o, const float *x, size_t n) { return have_avx512() ? tanh16(o, x, n) : 0; }
+static size_t wide_sigmoid(float *o, const float *x, size_t n) { return have_avx512() ? sigmoid16(o, x, n) : 0; }
 #else
 static size_t wide_tanh(float *o, const float *x, size_t n) { return 0; }
 static size_t wide_sigmoid(float *o, const float *x, size_t n) { return 0; }
