@@ -486,7 +486,7 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
  * go out in fixed blocks of 8 (rec_gemm's row block); each element is computed by the same operations as
  * unsplit (rec_gemm's sums run over k in a fixed order whatever the rows; the cells are row by row), so
  * on the rec_gemm path any thread count gives the bits of one thread. The weight gradients, sums over
- * rows and steps, follow as whole products (cn_gemm splits those itself). A layer splits when each thread
+ * rows and steps, follow as whole products (cn_gemm_rows splits those by W's rows). A layer splits when each thread
  * gets at least REC_SPLIT_ROWS rows and the pass is worth a hand-off (REC_SPLIT_MIN multiply-adds of
  * W_hh products); measured by bench/threads.sh, see docs/performance.md. */
 #ifndef REC_SPLIT_MIN
@@ -607,8 +607,8 @@ static void rec_bias_part(void *p, int part, int parts)
  * products are worth the hand-offs. */
 static int rec_splits(int T, int B, int GH, int H)
 {
-    int parts = cn_pool_size();
-    return parts > 1 && !cn_pool_in_job() && B >= parts * REC_SPLIT_ROWS && (double)(T - 1) * B * GH * H >= REC_SPLIT_MIN;
+    int parts = cn_pool_parts();
+    return parts > 1 && B >= parts * REC_SPLIT_ROWS && (double)(T - 1) * B * GH * H >= REC_SPLIT_MIN;
 }
 
 static void rec_run(int split, cn_pool_fn fn, void *arg)

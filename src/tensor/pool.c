@@ -31,6 +31,8 @@ static _Thread_local int in_job;
 
 int cn_pool_in_job(void) { return in_job; }
 
+int cn_pool_parts(void) { return in_job ? 1 : cn_pool_size(); }
+
 void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1)
 {
     long blocks = (len + unit - 1) / unit;

@@ -29,5 +29,7 @@ int cn_pool_resize(int n);
 void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1);
 /* Whether the calling thread is running a part of a pool job (then it must not call cn_pool_run). */
 int cn_pool_in_job(void);
+/* How many parts a job started here would run in: the pool's size, or 1 inside a job (no nesting). */
+int cn_pool_parts(void);
 
 #endif

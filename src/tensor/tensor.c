@@ -100,42 +100,41 @@ static void gemm_part(void *p, int part, int parts)
               j->B + (j->tb ? (size_t)i0 * j->ldb : (size_t)i0), j->ldb, j->beta, j->C + i0, j->ldc);
 }
 
-void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
-             const float *A, int lda, const float *B, int ldb, float beta,
-             float *C, int ldc)
+/* One product, split over the pool by C's rows (by_rows) or columns when `split`, else one call here. */
+static void gemm_run(int split, int by_rows, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    int parts = cn_pool_size();
-    if (parts > 1 && !cn_pool_in_job() && (double)M * N * K >= CN_GEMM_SPLIT_MIN && (M >= 32 || N >= 32)) {
-        gemm_job j = {trans_a, trans_b, M, N, K, M >= N, alpha, beta, A, B, lda, ldb, ldc, C};
-        cn_pool_run(gemm_part, &j);
-    } else
-        gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-/* The parameter's rows decide (tensor.h): C's rows for a gradient [M, N], C's columns for X W^T with W [N, K]. */
-static void gemm_param(int by_rows, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    int P = by_rows ? M : N, Q = by_rows ? N : K;
-    if (cn_pool_size() > 1 && !cn_pool_in_job() && P >= 32 && (double)P * Q >= CN_PARAM_SPLIT_MIN) {
+    if (split) {
         gemm_job j = {trans_a, trans_b, M, N, K, by_rows, alpha, beta, A, B, lda, ldb, ldc, C};
         cn_pool_run(gemm_part, &j);
     } else
         gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void cn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc)
+{
+    int split = cn_pool_parts() > 1 && (double)M * N * K >= CN_GEMM_SPLIT_MIN && (M >= 32 || N >= 32);
+    gemm_run(split, M >= N, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Whether a parameter of P rows of Q floats is split by rows when the pool is (tensor.h): for its products
+ * and its passes alike. */
+static int param_rule(int P, double Q) { return P >= 32 && P * Q >= CN_PARAM_SPLIT_MIN; }
+
 void cn_gemm_rows(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc)
 {
-    gemm_param(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(cn_pool_parts() > 1 && param_rule(M, N), 1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void cn_gemm_cols(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc)
 {
-    gemm_param(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(cn_pool_parts() > 1 && param_rule(N, K), 0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* OpenBLAS always runs at 1 thread here: with threads >= 2 the library splits the products itself (above)
@@ -317,11 +316,10 @@ static cn_tensor param_view(const cn_paramset *ps, int i, float *base)
 cn_tensor cn_param_value(const cn_paramset *ps, int i) { return param_view(ps, i, ps->data); }
 cn_tensor cn_param_grad(const cn_paramset *ps, int i) { return param_view(ps, i, ps->grad); }
 
-/* Whether parameter i's rows are split over the pool: the same rule as cn_gemm_rows for its gradient
- * [shape[0], numel / shape[0]]. */
+/* Whether a parameter is split by rows when the pool is: the rule of cn_gemm_rows for its gradient. */
 static int param_splits(const cn_param_info *pi)
 {
-    return pi->ndim >= 2 && pi->shape[0] >= 32 && pi->numel >= CN_PARAM_SPLIT_MIN;
+    return pi->ndim >= 2 && param_rule(pi->shape[0], (double)(pi->numel / (size_t)pi->shape[0]));
 }
 
 void cn_paramset_part(const cn_paramset *ps, int i, int part, int parts, size_t *j0, size_t *j1)
@@ -358,7 +356,7 @@ static void ranges_part(void *arg, int part, int parts)
 void cn_paramset_for_ranges(const cn_paramset *ps, cn_range_fn fn, const void *job)
 {
     int split = 0;
-    if (cn_pool_size() > 1 && !cn_pool_in_job())
+    if (cn_pool_parts() > 1)
         for (int i = 0; i < ps->count && !split; i++) split = param_splits(&ps->info[i]);
     if (split) {
         ranges_job r = {ps, fn, job};
