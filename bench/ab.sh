@@ -43,11 +43,11 @@ for p in $POINTS; do
     done
 done
 
-values() { grep "^AB point=$1 side=$2 impl=clipnn workload=[a-z]* threads=$3 " "$RAW" | tr ' ' '\n' | sed -n "s/^$4=//p"; }
+values() { raw_values "$RAW" "AB point=$1 side=$2 impl=clipnn workload=[a-z]* threads=$3 " "$4"; }
 host_facts
 echo "# Two builds side by side"
 echo
-echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $(date -u +%Y-%m-%d)."
+machine_line
 echo "Base: $BASE ($(git -C "$BASE_SRC" rev-parse --short HEAD 2>/dev/null || echo '?')); this: $BUILD ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))."
 echo "Median of $REPS alternating runs of ${SECS} s each; T 50. CPU: CPU time of all threads per step."
 echo

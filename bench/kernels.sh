@@ -30,11 +30,11 @@ for p in $POINTS; do
         i=$((i + 1))
     done
 done
-values() { grep "^KER point=$1 kernel=$2 " "$RAW" | tr ' ' '\n' | sed -n 's/^step_ms=//p'; }
+values() { raw_values "$RAW" "KER point=$1 kernel=$2 " step_ms; }
 host_facts
 echo "# Recurrent W_hh kernels"
 echo
-echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; 1 thread; $(date -u +%Y-%m-%d)."
+machine_line "1 thread"
 echo "Median step ms of $REPS interleaved runs of ${SECS} s; T 50, batch 32."
 echo
 echo "| workload | hidden | default (dW_hh in OpenBLAS past 64 x 64) | all rec_gemm | all OpenBLAS |"

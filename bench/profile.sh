@@ -59,7 +59,7 @@ CLASSES="rec_gemm OpenBLAS activations cells elementwise clip optimizer framewor
 host_facts
 echo "# Step profile (perf, steady state)"
 echo
-echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $THR thread(s); $(date -u +%Y-%m-%d)."
+machine_line "$THR thread(s)"
 echo "Share of the samples of $SECS s of training steps per class (self time; see bench/profile.sh). Workload"
 echo "options: ${ARGS:-defaults of bench/bench.c}."
 echo

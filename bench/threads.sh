@@ -37,11 +37,11 @@ for p in $POINTS; do
     done
 done
 
-values() { grep "^THR point=$1 impl=clipnn workload=[a-z]* threads=$2 " "$RAW" | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+values() { raw_values "$RAW" "THR point=$1 impl=clipnn workload=[a-z]* threads=$2 " "$3"; }
 host_facts
 echo "# clipnn, 1 vs 2 threads"
 echo
-echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $(date -u +%Y-%m-%d)."
+machine_line
 echo "Median of $REPS interleaved runs (1 thread, 2 threads, ...) of ${SECS} s each; T 50."
 echo
 echo "| workload | hidden | batch | 1 thread ms | 2 threads ms | speedup | speedup range over the reps | CPU/step at 2 threads / its step time | CPU at 2 / CPU at 1 |"
