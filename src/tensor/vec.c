@@ -68,18 +68,8 @@ __attribute__((target("avx512f"))) static size_t sigmoid16(float *o, const float
     for (; i + 16 <= n; i += 16) vst16(o + i, vsigmoid16(vld16(x + i)));
     return i;
 }
-static int have_avx512(void)
-{
-    static int known = -1;
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (k < 0) {
-        k = __builtin_cpu_supports("avx512f") != 0;
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
-    }
-    return k;
-}
-static size_t wide_tanh(float *o, const float *x, size_t n) { return have_avx512() ? tanh16(o, x, n) : 0; }
-static size_t wide_sigmoid(float *o, const float *x, size_t n) { return have_avx512() ? sigmoid16(o, x, n) : 0; }
+static size_t wide_tanh(float *o, const float *x, size_t n) { return __builtin_cpu_supports("avx512f") ? tanh16(o, x, n) : 0; }
+static size_t wide_sigmoid(float *o, const float *x, size_t n) { return __builtin_cpu_supports("avx512f") ? sigmoid16(o, x, n) : 0; }
 #else
 static size_t wide_tanh(float *o, const float *x, size_t n) { return 0; }
 static size_t wide_sigmoid(float *o, const float *x, size_t n) { return 0; }
