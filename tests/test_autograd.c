@@ -884,7 +884,11 @@ START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
 END_TEST
 
 /* The fused layer's output and every input gradient, concatenated into out (returns the count). */
-static size_t recurrent_run(int kind, int T, int B, int H, float *out)
+/* One recurrent layer on fixed data, loss sum(y * wy): writes y and the five inputs' gradients to out and
+ * returns their count. twice: a second backward on the same graph after zeroing the gradients, whose
+ * results are written instead (the first backward overwrote the saved gates: the layer runs its forward
+ * again); y's values must not change. */
+static size_t recurrent_run_n(int kind, int T, int B, int H, float *out, int twice)
 {
     enum { F = 3 };
     int G = kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1, GH = G * H;
@@ -909,7 +913,16 @@ static size_t recurrent_run(int kind, int T, int B, int H, float *out)
     cn_var *in[5] = {cn_leaf(&g, &tx, NULL), cn_leaf(&g, &tih, NULL), cn_leaf(&g, &thh, NULL), cn_leaf(&g, &tbi, NULL),
                      cn_leaf(&g, &tbh, NULL)};
     cn_var *y = cn_recurrent(&g, kind, in[0], in[1], in[2], in[3], in[4], 0);
-    ck_assert_ok(cn_backward(&g, cn_sum(&g, cn_mul(&g, y, cn_input(&g, &twy)))));
+    cn_var *loss = cn_sum(&g, cn_mul(&g, y, cn_input(&g, &twy)));
+    ck_assert_ok(cn_backward(&g, loss));
+    if (twice) {
+        float *y1 = malloc(ny * 4);
+        memcpy(y1, y->v.data, ny * 4);
+        for (int k = 0; k < 5; k++) memset(in[k]->grad, 0, cn_numel(&in[k]->v) * 4);
+        ck_assert_ok(cn_backward(&g, loss));
+        ck_assert_msg(memcmp(y1, y->v.data, ny * 4) == 0, "kind %d H %d: the second backward changed y", kind, H);
+        free(y1);
+    }
     size_t n = 0;
     memcpy(out, y->v.data, ny * 4);
     n += ny;
@@ -921,6 +934,8 @@ static size_t recurrent_run(int kind, int T, int B, int H, float *out)
     free(x); free(wih); free(whh); free(bih); free(bhh); free(wy);
     return n;
 }
+
+static size_t recurrent_run(int kind, int T, int B, int H, float *out) { return recurrent_run_n(kind, T, B, H, out, 0); }
 
 /* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
  * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, B 40 splits into
@@ -964,6 +979,35 @@ START_TEST(recurrent_reruns_are_bit_identical)
             ck_assert_uint_eq(na, nb);
             ck_assert_msg(memcmp(a, b, na * 4) == 0, "kind %d H %d: 2 threads differ from 1", kind, hs[i]);
         }
+    cn__recurrent_force_kernel(0);
+    cn_set_threads(1);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* Backward writes d pre over the saved gates; a second backward on the same graph (cn_backward allows it)
+ * must run the layer's forward again and give the first one's gradients bit for bit: every kind, every
+ * kernel choice, 1 and 2 threads (B 40 splits from H 20). */
+START_TEST(recurrent_second_backward_gives_the_same_gradients)
+{
+    static const int hs[] = {8, 20, 96};
+    int T = 5, B = 40;
+    size_t cap = (size_t)T * B * 96 + (size_t)T * B * 3 + 4 * 96 * (3 + 96 + 2);
+    float *a = malloc(cap * 4), *b = malloc(cap * 4);
+    for (int threads = 1; threads <= 2; threads++) {
+        cn_set_threads(threads);
+        for (int mode = 0; mode <= 2; mode++) {
+            cn__recurrent_force_kernel(mode);
+            for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
+                for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+                    size_t na = recurrent_run_n(kind, T, B, hs[i], a, 0), nb = recurrent_run_n(kind, T, B, hs[i], b, 1);
+                    ck_assert_uint_eq(na, nb);
+                    ck_assert_msg(memcmp(a, b, na * 4) == 0, "kind %d H %d mode %d threads %d: second backward differs",
+                                  kind, hs[i], mode, threads);
+                }
+        }
+    }
     cn__recurrent_force_kernel(0);
     cn_set_threads(1);
     free(a);
@@ -1751,6 +1795,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_matches_the_per_step_graph);
     tcase_add_test(tc, recurrent_kernel_choices_match_the_per_step_graph);
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
+    tcase_add_test(tc, recurrent_second_backward_gives_the_same_gradients);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     tcase_add_test(tc, vtanh_vsigmoid_same_bits_at_every_width);

@@ -181,9 +181,11 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h)
 
 /* Backward of one GRU step for rows of B (s = r, z, n; xh_n = the n part of gh):
  *   dn = d (1 - z)(1 - n^2), dz = d (h - n) z (1 - z), dr = dn xh_n r (1 - r);
- *   d gi = (dr, dz, dn), d gh = (dr, dz, dn r), dh += d z.  Outputs are added (+=) when non-NULL. */
+ *   d gi = (dr, dz, dn), d gh = (dr, dz, dn r), dh += d z.  Outputs are added (+=) when non-NULL, except
+ * d gi when gi_set: then d gi = 0 + (dr, dz, dn) (the bits of += into zeros), and dgi may be s itself
+ * (each element of s is read before the same element of d gi is written). */
 static VCLONES void gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
-                                      float *dgi, float *dgh, float *dh, size_t B, int H)
+                                      float *dgi, int gi_set, float *dgh, float *dh, size_t B, int H)
 {
     for (size_t b = 0; b < B; b++) {
         const float *sb = s + b * 3 * (size_t)H, *xn = xh + b * xh_stride, *p = hp + b * (size_t)H, *d_ = dy + b * (size_t)H;
@@ -195,7 +197,8 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
             v8f dn = d * (one - z) * (one - n * n);
             v8f dz = d * (vld(p + k) - n) * z * (one - z);
             v8f dr = dn * vld(xn + k) * r * (one - r);
-            if (gi_) { vst(gi_ + k, vld(gi_ + k) + dr); vst(gi_ + H + k, vld(gi_ + H + k) + dz); vst(gi_ + 2 * H + k, vld(gi_ + 2 * H + k) + dn); }
+            if (gi_ && gi_set) { v8f zero = V8F(0.0f); vst(gi_ + k, zero + dr); vst(gi_ + H + k, zero + dz); vst(gi_ + 2 * H + k, zero + dn); }
+            else if (gi_) { vst(gi_ + k, vld(gi_ + k) + dr); vst(gi_ + H + k, vld(gi_ + H + k) + dz); vst(gi_ + 2 * H + k, vld(gi_ + 2 * H + k) + dn); }
             if (gh_) { vst(gh_ + k, vld(gh_ + k) + dr); vst(gh_ + H + k, vld(gh_ + H + k) + dz); vst(gh_ + 2 * H + k, vld(gh_ + 2 * H + k) + dn * r); }
             if (dh_) vst(dh_ + k, vld(dh_ + k) + d * z);
         }
@@ -204,7 +207,8 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
             float dn = d * (1.0f - z) * (1.0f - n * n);         /* d pre_n */
             float dz = d * (p[k] - n) * z * (1.0f - z);          /* d pre_z */
             float dr = dn * xn[k] * r * (1.0f - r);              /* d pre_r */
-            if (gi_) { gi_[k] += dr; gi_[H + k] += dz; gi_[2 * H + k] += dn; }
+            if (gi_ && gi_set) { gi_[k] = 0.0f + dr; gi_[H + k] = 0.0f + dz; gi_[2 * H + k] = 0.0f + dn; }
+            else if (gi_) { gi_[k] += dr; gi_[H + k] += dz; gi_[2 * H + k] += dn; }
             if (gh_) { gh_[k] += dr; gh_[H + k] += dz; gh_[2 * H + k] += dn * r; }
             if (dh_) dh_[k] += d * z;
         }
@@ -217,7 +221,7 @@ void cn__gru_cell_backward(cn_var *y)
     int H = cn_cols(&h->v);
     size_t B = cn_rows(&h->v);
     gru_step_backward(y->grad, y->aux, gh->v.data + 2 * H, 3 * (size_t)H, h->v.data,
-                      gi->requires_grad ? gi->grad : NULL, gh->requires_grad ? gh->grad : NULL,
+                      gi->requires_grad ? gi->grad : NULL, 0, gh->requires_grad ? gh->grad : NULL,
                       h->requires_grad ? h->grad : NULL, B, H);
 }
 
@@ -372,22 +376,29 @@ static void rec_pack_cols(float *dst, const float *src, int K, int N, size_t sk,
  * dot product is summed in rec_gemm's fixed order (with FMA on x86) instead of OpenBLAS's, so values differ
  * from the per-step graph by float rounding (~1e-7 relative). Saved (aux): xp overwritten by the
  * activated gates (lstm: i, f, g, o; gru: r, z, n), lstm c and tanh(c), gru gh_n; backward buffers are sized
- * at forward time. The output's gradient buffer accumulates dh in place during backward. */
+ * at forward time. The output's gradient buffer accumulates dh in place during backward.
+ *
+ * Backward writes d pre (d gi for gru) over the activations of the same step, which it has just read for
+ * the last time: no second [T, B, GH] array, and at long sequences one stream to and from memory less
+ * (T 200: the step ~6% faster). A second backward on the same graph (cn_backward's "retain graph") finds
+ * the activations gone and runs the forward pass again first: the same inputs give the same bits. */
 
 typedef struct {
     int kind, bptt;
-    float *act;     /* [T, B, GH] xp, then activated gates (rnn: unused after forward)      */
+    float *act;     /* [T, B, GH] xp, then activated gates (rnn: unused after forward), then
+                       (backward) d pre / d gi                                              */
     float *c;       /* lstm: [T + 1, B, H], slice 0 = c_{-1} = 0                           */
     float *tc;      /* lstm: tanh(c) [T, B, H]                                             */
     float *ghn;     /* gru: gh_n [T, B, H]                                                 */
     float *zero;    /* [B, H] zeros (h_{-1})                                               */
     float *gh;      /* [B, GH] scratch                                                     */
-    float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru)                           */
+    float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru): act itself                */
     float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
     float *dc;      /* lstm: [B, H] carried dc                                             */
     float *wt;      /* [H * GH] W_hh^T forward, W_hh backward, packed for rec_gemm (NULL: the per-step
                        products go to cn_gemm)                                               */
     int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
+    int spent;      /* a backward overwrote the activations (lstm, gru: forward must run again) */
 } rec_aux;
 
 /* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
@@ -473,9 +484,8 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
             lstm_bwd_row(act + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
     } else {
         float *dgh = r->dgh + b0 * GH;
-        memset(dgi, 0, nb * GH * sizeof(float));
         memset(dgh, 0, nb * GH * sizeof(float));
-        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, dgh,
+        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, 1, dgh,
                           r->dhp ? r->dhp + b0 * H : NULL, nb, H);
     }
 }
@@ -617,6 +627,8 @@ static void rec_run(int split, cn_pool_fn fn, void *arg)
     else fn(arg, 0, 1);
 }
 
+static void rec_forward(rec_aux *A, cn_var *y);
+
 cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_hh, cn_var *b_ih, cn_var *b_hh, int bptt)
 {
     if (!x || !w_ih || !w_hh || !b_ih || !b_hh || g->err) return cn__bad_input(g, "recurrent");
@@ -648,17 +660,26 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
     if (ok && rec_fast(H) && rec_force != 2 && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
-        ok = (A->dgi = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
-        A->dgh = A->dgi;
-        if (ok && kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
+        A->dgi = A->dgh = A->act;
+        if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
     A->dw_kernel = A->wt && (rec_force == 1 || (rec_force == 0 && rec_dw_kernel(GH, H)));
     y->aux = A;
     y->iarg[0] = kind;
     y->iarg[1] = bptt;
-    if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
+    rec_forward(A, y);
+    return y;
+}
 
+/* The forward pass of the layer y over its whole sequence: y's values and the saved arrays in A. */
+static void rec_forward(rec_aux *A, cn_var *y)
+{
+    cn_var *x = y->in[0], *w_ih = y->in[1], *w_hh = y->in[2], *b_ih = y->in[3], *b_hh = y->in[4];
+    int kind = A->kind, T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2];
+    int GH = rec_gates(kind) * H;
+    size_t BH = (size_t)B * H, TB = (size_t)T * B;
+    if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
     int split = rec_splits(T, B, GH, H);
     /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
     rec_copy_job fill = {A->act, b_ih->v.data, (int)TB, GH, 0, 0};
@@ -670,13 +691,14 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     }
     rec_seq q = {A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, NULL};
     rec_run(split, rec_fwd_part, &q);
-    return y;
+    A->spent = 0;
 }
 
 void cn__recurrent_backward(cn_var *y)
 {
     cn_var *x = y->in[0], *w_ih = y->in[1], *w_hh = y->in[2], *b_ih = y->in[3], *b_hh = y->in[4];
-    const rec_aux *A = y->aux;
+    rec_aux *A = y->aux;
+    if (A->spent) rec_forward(A, y);   /* a second backward: d pre of the first overwrote the gates */
     int kind = A->kind;
     int T = y->v.shape[0], B = y->v.shape[1], H = y->v.shape[2], F = x->v.shape[2], GH = rec_gates(kind) * H;
     size_t BH = (size_t)B * H, BG = (size_t)B * GH;
@@ -688,6 +710,7 @@ void cn__recurrent_backward(cn_var *y)
     }
     rec_seq q = {(rec_aux *)A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, y->grad};
     rec_run(split, rec_bwd_part, &q);
+    A->spent = kind == CN_REC_LSTM || kind == CN_REC_GRU;   /* rnn's backward reads h, not act */
     rec_bias_job bias = {A, b_hh->requires_grad ? b_hh->grad : NULL, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH};
     if (bias.gbh || bias.gbi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
