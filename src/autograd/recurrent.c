@@ -182,10 +182,10 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h)
 /* Backward of one GRU step for rows of B (s = r, z, n; xh_n = the n part of gh):
  *   dn = d (1 - z)(1 - n^2), dz = d (h - n) z (1 - z), dr = dn xh_n r (1 - r);
  *   d gi = (dr, dz, dn), d gh = (dr, dz, dn r), dh += d z.  Outputs are added (+=) when non-NULL, except
- * d gi when gi_set: then d gi = 0 + (dr, dz, dn) (the bits of += into zeros), and dgi may be s itself
+ * d gi and d gh when set: then they are 0 + the value (the bits of += into zeros), and dgi may be s itself
  * (each element of s is read before the same element of d gi is written). */
 static VCLONES void gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
-                                      float *dgi, int gi_set, float *dgh, float *dh, size_t B, int H)
+                                      float *dgi, float *dgh, int set, float *dh, size_t B, int H)
 {
     for (size_t b = 0; b < B; b++) {
         const float *sb = s + b * 3 * (size_t)H, *xn = xh + b * xh_stride, *p = hp + b * (size_t)H, *d_ = dy + b * (size_t)H;
@@ -197,9 +197,11 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
             v8f dn = d * (one - z) * (one - n * n);
             v8f dz = d * (vld(p + k) - n) * z * (one - z);
             v8f dr = dn * vld(xn + k) * r * (one - r);
-            if (gi_ && gi_set) { v8f zero = V8F(0.0f); vst(gi_ + k, zero + dr); vst(gi_ + H + k, zero + dz); vst(gi_ + 2 * H + k, zero + dn); }
+            v8f zero = V8F(0.0f);
+            if (gi_ && set) { vst(gi_ + k, zero + dr); vst(gi_ + H + k, zero + dz); vst(gi_ + 2 * H + k, zero + dn); }
             else if (gi_) { vst(gi_ + k, vld(gi_ + k) + dr); vst(gi_ + H + k, vld(gi_ + H + k) + dz); vst(gi_ + 2 * H + k, vld(gi_ + 2 * H + k) + dn); }
-            if (gh_) { vst(gh_ + k, vld(gh_ + k) + dr); vst(gh_ + H + k, vld(gh_ + H + k) + dz); vst(gh_ + 2 * H + k, vld(gh_ + 2 * H + k) + dn * r); }
+            if (gh_ && set) { vst(gh_ + k, zero + dr); vst(gh_ + H + k, zero + dz); vst(gh_ + 2 * H + k, zero + dn * r); }
+            else if (gh_) { vst(gh_ + k, vld(gh_ + k) + dr); vst(gh_ + H + k, vld(gh_ + H + k) + dz); vst(gh_ + 2 * H + k, vld(gh_ + 2 * H + k) + dn * r); }
             if (dh_) vst(dh_ + k, vld(dh_ + k) + d * z);
         }
         for (; k < H; k++) {
@@ -207,9 +209,10 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
             float dn = d * (1.0f - z) * (1.0f - n * n);         /* d pre_n */
             float dz = d * (p[k] - n) * z * (1.0f - z);          /* d pre_z */
             float dr = dn * xn[k] * r * (1.0f - r);              /* d pre_r */
-            if (gi_ && gi_set) { gi_[k] = 0.0f + dr; gi_[H + k] = 0.0f + dz; gi_[2 * H + k] = 0.0f + dn; }
+            if (gi_ && set) { gi_[k] = 0.0f + dr; gi_[H + k] = 0.0f + dz; gi_[2 * H + k] = 0.0f + dn; }
             else if (gi_) { gi_[k] += dr; gi_[H + k] += dz; gi_[2 * H + k] += dn; }
-            if (gh_) { gh_[k] += dr; gh_[H + k] += dz; gh_[2 * H + k] += dn * r; }
+            if (gh_ && set) { gh_[k] = 0.0f + dr; gh_[H + k] = 0.0f + dz; gh_[2 * H + k] = 0.0f + dn * r; }
+            else if (gh_) { gh_[k] += dr; gh_[H + k] += dz; gh_[2 * H + k] += dn * r; }
             if (dh_) dh_[k] += d * z;
         }
     }
@@ -221,7 +224,7 @@ void cn__gru_cell_backward(cn_var *y)
     int H = cn_cols(&h->v);
     size_t B = cn_rows(&h->v);
     gru_step_backward(y->grad, y->aux, gh->v.data + 2 * H, 3 * (size_t)H, h->v.data,
-                      gi->requires_grad ? gi->grad : NULL, 0, gh->requires_grad ? gh->grad : NULL,
+                      gi->requires_grad ? gi->grad : NULL, gh->requires_grad ? gh->grad : NULL, 0,
                       h->requires_grad ? h->grad : NULL, B, H);
 }
 
@@ -483,9 +486,7 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
         for (size_t b = 0; b < nb; b++)
             lstm_bwd_row(act + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
     } else {
-        float *dgh = r->dgh + b0 * GH;
-        memset(dgh, 0, nb * GH * sizeof(float));
-        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, 1, dgh,
+        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, r->dgh + b0 * GH, 1,
                           r->dhp ? r->dhp + b0 * H : NULL, nb, H);
     }
 }
