@@ -883,7 +883,6 @@ START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
 }
 END_TEST
 
-/* The fused layer's output and every input gradient, concatenated into out (returns the count). */
 /* One recurrent layer on fixed data, loss sum(y * wy): writes y and the five inputs' gradients to out and
  * returns their count. twice: a second backward on the same graph after zeroing the gradients, whose
  * results are written instead (the first backward overwrote the saved gates: the layer runs its forward
@@ -1007,6 +1006,37 @@ START_TEST(recurrent_second_backward_gives_the_same_gradients)
                                   kind, hs[i], mode, threads);
                 }
         }
+    }
+    cn__recurrent_force_kernel(0);
+    cn_set_threads(1);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* rnn and lstm add b_hh + h W_hh^T to x W_ih^T + b_ih inside rec_gemm's store, without the gh array:
+ * the same bits as forming gh first (the forced mode 3), forward and backward, at widths with and without
+ * 16-lane and 2-vector column blocks and batches past and below the 8-row block, at 1 and 2 threads. */
+START_TEST(recurrent_bias_epilogue_keeps_the_bits)
+{
+    static const int hs[] = {8, 16, 24, 64, 72};
+    static const int bs[] = {5, 40};
+    int T = 5;
+    size_t cap = (size_t)T * 40 * 72 + (size_t)T * 40 * 3 + 4 * 72 * (3 + 72 + 2);
+    float *a = malloc(cap * 4), *b = malloc(cap * 4);
+    for (int threads = 1; threads <= 2; threads++) {
+        cn_set_threads(threads);
+        for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
+            for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+                for (size_t j = 0; j < sizeof bs / sizeof bs[0]; j++) {
+                    cn__recurrent_force_kernel(0);
+                    size_t na = recurrent_run(kind, T, bs[j], hs[i], a);
+                    cn__recurrent_force_kernel(3);
+                    size_t nb = recurrent_run(kind, T, bs[j], hs[i], b);
+                    ck_assert_uint_eq(na, nb);
+                    ck_assert_msg(memcmp(a, b, na * 4) == 0, "kind %d H %d B %d threads %d: epilogue changes bits",
+                                  kind, hs[i], bs[j], threads);
+                }
     }
     cn__recurrent_force_kernel(0);
     cn_set_threads(1);
@@ -1796,6 +1826,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_kernel_choices_match_the_per_step_graph);
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
     tcase_add_test(tc, recurrent_second_backward_gives_the_same_gradients);
+    tcase_add_test(tc, recurrent_bias_epilogue_keeps_the_bits);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     tcase_add_test(tc, vtanh_vsigmoid_same_bits_at_every_width);

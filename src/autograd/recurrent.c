@@ -235,7 +235,9 @@ void cn__gru_cell_backward(cn_var *y)
  * large part of each call packing both operands; here Bk is packed once per sequence (forward: W_hh^T,
  * backward: W_hh) and A is broadcast element by element, with an R-row x 2-vector block of C in registers.
  * Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
- * increasing k), then C[i, j] + acc, as sgemm with beta = 1. The lanes are independent columns, so the
+ * increasing k), then C[i, j] + acc, as sgemm with beta = 1; or, given a row vector bias, C[i, j] +
+ * (bias[j] + acc): the bits of C + gh for gh = bias, gh += the product (the forward step's pre-activation
+ * without the gh array and its two passes). The lanes are independent columns, so the
  * result does not depend on the block shapes. The x86 variants (AVX-512 with 16 lanes, AVX2 with 8) fuse
  * each multiply-add (FMA, one rounding); the generic variant multiplies and adds separately: so the bits
  * are fixed for a host (its variant), not across hosts. */
@@ -244,7 +246,7 @@ typedef float v16f __attribute__((vector_size(64)));
 #define MADD_SEP(acc, a, b) ((acc) += (a) * (b))
 #define RGEMM_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
     VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
-                      float *C, int ldc)                                                                      \
+                      const float *bias, float *C, int ldc)                                                   \
     {                                                                                                         \
         VT acc[8][2];                                                                                         \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
@@ -263,7 +265,12 @@ typedef float v16f __attribute__((vector_size(64)));
                 float *c = C + (size_t)r * ldc + W * v;                                                       \
                 VT cv;                                                                                        \
                 memcpy(&cv, c, sizeof cv);                                                                    \
-                cv += acc[r][v];                                                                              \
+                if (bias) {                                                                                   \
+                    VT bb;                                                                                    \
+                    memcpy(&bb, bias + W * v, sizeof bb);                                                     \
+                    cv += bb + acc[r][v];                                                                     \
+                } else                                                                                        \
+                    cv += acc[r][v];                                                                          \
                 memcpy(c, &cv, sizeof cv);                                                                    \
             }                                                                                                 \
     }
@@ -274,21 +281,21 @@ RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
  * panels (rec_pack): the K x (V W) block of columns j.. starts at Bk + j K, rows V W floats apart. */
 #define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
     static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
-                     int packed, float *C, int ldc)                                                           \
+                     int packed, const float *bias, float *C, int ldc)                                        \
     {                                                                                                         \
         for (int j = 0; j < N;) {                                                                             \
             int V = j + 2 * W <= N ? 2 : 1;                                                                   \
-            const float *bj = packed ? Bk + (size_t)j * K : Bk + j;                                           \
+            const float *bj = packed ? Bk + (size_t)j * K : Bk + j, *cb = bias ? bias + j : NULL;             \
             int lb = packed ? V * W : ldb;                                                                    \
             int i = 0;                                                                                        \
             if (V == 2) {                                                                                     \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
-                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc); \
             } else {                                                                                          \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc);             \
-                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc); \
             }                                                                                                 \
             j += V * W;                                                                                       \
         }                                                                                                     \
@@ -327,21 +334,21 @@ static int rec_variant(int N)
 }
 
 static void rec_gemm_v(int variant, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk,
-                       int ldb, int packed, float *C, int ldc)
+                       int ldb, int packed, const float *bias, float *C, int ldc)
 {
     switch (variant) {
 #ifdef RGEMM_X86
-    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
-    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc); return;
+    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc); return;
+    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc); return;
 #endif
-    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc);
     }
 }
 
 static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
-                     float *C, int ldc)
+                     const float *bias, float *C, int ldc)
 {
-    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, C, ldc);
+    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc);
 }
 
 /* Packs Bk[K, N] (element (k, j) at src[k sk + j sj]) into the panels rec_gemm's variant for N reads: the
@@ -402,6 +409,7 @@ typedef struct {
                        products go to cn_gemm)                                               */
     int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
     int spent;      /* a backward overwrote the activations (lstm, gru: forward must run again) */
+    int gh_apart;   /* rnn, lstm: form b_hh + h W_hh^T in gh and add it after (test hook, mode 3) */
 } rec_aux;
 
 /* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
@@ -426,13 +434,14 @@ static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC
 
 /* The elementwise work of one time step (everything but the W_hh product), for rows b0..b1 of the
  * batch: every row is independent and every vector kernel gives the same bits wherever a range starts or
- * ends, so splitting the rows over the pool changes no result. Forward: pre = xp_t + gh, the activations
- * and cells, h_t (rnn/lstm/gru). Backward: d pre (d gi, d gh for gru), the carried dc (lstm) and the gru's
+ * ends, so splitting the rows over the pool changes no result. Forward (rnn, lstm: xt already holds
+ * pre = xp_t + gh): the activations and cells, h_t. Backward: d pre (d gi, d gh for gru), the carried dc (lstm) and the gru's
  * direct part of dh_{t-1}. */
 typedef struct {
     int kind, H, GH, B, carry;
-    float *xt;          /* forward: xp_t -> activated gates; backward: the saved activations of step t */
-    float *gh;          /* forward: b_hh + h_{t-1} W_hh^T [B, GH]                                     */
+    float *xt;          /* forward: xp_t (gru) or pre (rnn, lstm) -> activated gates; backward: the saved
+                           activations of step t                                                    */
+    float *gh;          /* forward, gru: b_hh + h_{t-1} W_hh^T [B, GH]                                */
     float *ht;          /* h_t                                                                      */
     float *cp, *cn;     /* lstm: c_{t-1}, c_t (forward writes cn)                                    */
     float *tc, *ghn;    /* lstm tanh(c_t), gru gh_n of step t                                        */
@@ -444,16 +453,13 @@ static void rec_fwd_rows(const rec_rows *r, size_t b0, size_t b1)
 {
     int H = r->H, GH = r->GH;
     size_t nb = b1 - b0, nh = nb * (size_t)H;
-    float *xt = r->xt + b0 * GH, *gh = r->gh + b0 * GH, *ht = r->ht + b0 * H;
+    float *xt = r->xt + b0 * GH, *ht = r->ht + b0 * H;
     if (r->kind == CN_REC_TANH || r->kind == CN_REC_RELU) {
-        memcpy(ht, xt, nh * sizeof(float));
-        cn_vadd_into(ht, gh, nh);
-        if (r->kind == CN_REC_TANH) cn_vtanh(ht, ht, nh);
-        else for (size_t i = 0; i < nh; i++) ht[i] = ht[i] < 0.0f ? 0.0f : ht[i];   /* NaN stays */
+        if (r->kind == CN_REC_TANH) cn_vtanh(ht, xt, nh);
+        else for (size_t i = 0; i < nh; i++) ht[i] = xt[i] < 0.0f ? 0.0f : xt[i];   /* NaN stays */
     } else if (r->kind == CN_REC_LSTM) {
         const float *cp = r->cp + b0 * H;
         float *cn = r->cn + b0 * H, *tc = r->tc + b0 * H;
-        cn_vadd_into(xt, gh, nb * (size_t)GH);
         for (size_t b = 0; b < nb; b++) {
             float *a = xt + b * GH;
             cn_vsigmoid(a, a, 2 * (size_t)H);
@@ -464,7 +470,7 @@ static void rec_fwd_rows(const rec_rows *r, size_t b0, size_t b1)
         cn_vtanh(tc, cn, nh);
         for (size_t b = 0; b < nb; b++) cn_vmul(ht + b * H, xt + b * GH + 3 * H, tc + b * H, (size_t)H);
     } else {
-        float *ghn = r->ghn + b0 * H;
+        float *ghn = r->ghn + b0 * H, *gh = r->gh + b0 * GH;
         for (size_t b = 0; b < nb; b++) memcpy(ghn + b * H, gh + b * GH + 2 * H, sizeof(float) * (size_t)H);
         gru_step(xt, gh, r->hp + b0 * H, xt, ht, nb, H);   /* r, z, n overwrite xp_t row by row */
     }
@@ -520,9 +526,15 @@ static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
     for (int t = 0; t < q->T; t++) {
         float *xt = A->act + t * BG, *ht = q->y + t * BH;
         const float *hp = t ? q->y + (t - 1) * BH : A->zero;
-        for (int b = b0; b < b1; b++) memcpy(A->gh + (size_t)b * GH, q->b_hh, sizeof(float) * (size_t)GH);
-        if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, A->gh + (size_t)b0 * GH, GH);   /* gh += h W_hh^T */
-        else if (t) cn_gemm(0, 1, nb, GH, H, 1.0f, hp + (size_t)b0 * H, H, q->w_hh, H, 1.0f, A->gh + (size_t)b0 * GH, GH);
+        float *gh = A->gh + (size_t)b0 * GH, *xb = xt + (size_t)b0 * GH;
+        if (kind != CN_REC_GRU && t && A->wt && !A->gh_apart) {   /* pre = xp_t + (b_hh + h W_hh^T), in place, without gh */
+            rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, q->b_hh, xb, GH);
+        } else {   /* gh = b_hh (+ h W_hh^T); rnn, lstm: pre = xp_t + gh */
+            for (int b = 0; b < nb; b++) memcpy(gh + (size_t)b * GH, q->b_hh, sizeof(float) * (size_t)GH);
+            if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, NULL, gh, GH);
+            else if (t) cn_gemm(0, 1, nb, GH, H, 1.0f, hp + (size_t)b0 * H, H, q->w_hh, H, 1.0f, gh, GH);
+            if (kind != CN_REC_GRU) cn_vadd_into(xb, gh, (size_t)nb * GH);
+        }
         int lstm = kind == CN_REC_LSTM;
         rec_rows r = {kind, H, GH, q->B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
                       lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
@@ -548,7 +560,7 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
         if (!carry) continue;
         float *dhp = q->dy + (t - 1) * BH + (size_t)b0 * H;
         if (A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm(nb, H, GH, dgh + (size_t)b0 * GH, GH, 1, A->wt, 0, 1, dhp, H);
+            rec_gemm(nb, H, GH, dgh + (size_t)b0 * GH, GH, 1, A->wt, 0, 1, NULL, dhp, H);
         else
             cn_gemm(0, 0, nb, H, GH, 1.0f, dgh + (size_t)b0 * GH, GH, q->w_hh, H, 1.0f, dhp, H);
     }
@@ -665,7 +677,8 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
-    A->dw_kernel = A->wt && (rec_force == 1 || (rec_force == 0 && rec_dw_kernel(GH, H)));
+    A->dw_kernel = A->wt && (rec_force == 1 || ((rec_force == 0 || rec_force == 3) && rec_dw_kernel(GH, H)));
+    A->gh_apart = rec_force == 3;
     y->aux = A;
     y->iarg[0] = kind;
     y->iarg[1] = bptt;
@@ -716,7 +729,7 @@ void cn__recurrent_backward(cn_var *y)
     if (bias.gbh || bias.gbi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
-        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, w_hh->grad, H);
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, w_hh->grad, H);
     else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
