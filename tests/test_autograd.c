@@ -1045,6 +1045,58 @@ START_TEST(recurrent_bias_epilogue_keeps_the_bits)
 }
 END_TEST
 
+/* The W_ih / b_ih gradient kernel of layers with few inputs: dW against a double sum, b_ih bit for bit
+ * against cn_vcolsum_ld (the pass it replaces), and the columns split anywhere on a 16-column boundary
+ * (as the pool splits them) give the bits of one call: F 1-8, widths with 2-vector, 1-vector and single
+ * columns, row counts below and past one block. */
+START_TEST(recurrent_dw_ih_kernel_matches_references)
+{
+    static const int gs[] = {5, 16, 40, 56, 300};
+    static const size_t rs[] = {1, 7, 130};
+    for (int F = 1; F <= 8; F++)
+        for (size_t gi = 0; gi < sizeof gs / sizeof gs[0]; gi++)
+            for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
+                int GH = gs[gi];
+                size_t R = rs[ri], ld = (size_t)GH + 3;
+                float *d = malloc(R * ld * 4), *x = malloc(R * F * 4), *dw = malloc((size_t)GH * F * 4),
+                      *dw2 = malloc((size_t)GH * F * 4), *gb = malloc((size_t)GH * 4), *gb2 = malloc((size_t)GH * 4),
+                      *gbr = malloc((size_t)GH * 4);
+                tu_fill_uniform(d, R * ld, 51, -1, 1);
+                tu_fill_uniform(x, R * F, 52, -2, 2);
+                tu_fill_uniform(dw, (size_t)GH * F, 53, -1, 1);
+                tu_fill_uniform(gb, (size_t)GH, 54, -1, 1);
+                memcpy(dw2, dw, (size_t)GH * F * 4);
+                memcpy(gb2, gb, (size_t)GH * 4);
+                memcpy(gbr, gb, (size_t)GH * 4);
+                double *want = malloc((size_t)GH * F * sizeof(double));
+                for (int j = 0; j < GH; j++)
+                    for (int f = 0; f < F; f++) {
+                        double acc = 0;
+                        for (size_t r = 0; r < R; r++) acc += (double)d[r * ld + j] * x[r * F + f];
+                        want[(size_t)j * F + f] = dw[(size_t)j * F + f] + acc;
+                    }
+                cn_vcolsum_ld(gbr, d, R, (size_t)GH, ld);
+                cn__recurrent_dw_ih(0, GH, F, R, d, ld, x, dw, gb);
+                for (size_t i = 0; i < (size_t)GH * F; i++)
+                    ck_assert_msg(fabs(dw[i] - want[i]) <= 1e-5 * (1 + fabs(want[i])) * sqrt((double)R),
+                                  "F %d GH %d R %zu: dw[%zu] %g, want %g", F, GH, R, i, dw[i], want[i]);
+                ck_assert_msg(memcmp(gb, gbr, (size_t)GH * 4) == 0, "F %d GH %d R %zu: b_ih differs from colsum", F, GH, R);
+                for (int c = 16; c < GH; c += 16) {   /* the same data in two calls split at c */
+                    float *dw3 = malloc((size_t)GH * F * 4), *gb3 = malloc((size_t)GH * 4);
+                    memcpy(dw3, dw2, (size_t)GH * F * 4);
+                    memcpy(gb3, gb2, (size_t)GH * 4);
+                    cn__recurrent_dw_ih(0, c, F, R, d, ld, x, dw3, gb3);
+                    cn__recurrent_dw_ih(c, GH, F, R, d, ld, x, dw3, gb3);
+                    ck_assert_msg(memcmp(dw3, dw, (size_t)GH * F * 4) == 0 && memcmp(gb3, gb, (size_t)GH * 4) == 0,
+                                  "F %d GH %d R %zu: split at %d changes bits", F, GH, R, c);
+                    free(dw3);
+                    free(gb3);
+                }
+                free(d); free(x); free(dw); free(dw2); free(gb); free(gb2); free(gbr); free(want);
+            }
+}
+END_TEST
+
 START_TEST(recurrent_rejects_bad_shapes)
 {
     cn_graph g;
@@ -1827,6 +1879,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
     tcase_add_test(tc, recurrent_second_backward_gives_the_same_gradients);
     tcase_add_test(tc, recurrent_bias_epilogue_keeps_the_bits);
+    tcase_add_test(tc, recurrent_dw_ih_kernel_matches_references);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     tcase_add_test(tc, vtanh_vsigmoid_same_bits_at_every_width);

@@ -24,4 +24,9 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
  * layers built after the call (process-wide, not thread-safe: set it before building graphs). */
 void cn__recurrent_force_kernel(int mode);
 
+/* Tests only: the layer's W_ih and b_ih gradient kernel for F <= 8 inputs, columns c0 .. c1 of d [R, ld]:
+ * dw[j, f] += sum over r of d[r, j] x[r, f] (x [R, F], dw [., F]); gb[j] += d[0, j] + d[1, j] + ... in
+ * row order (gb may be NULL). */
+void cn__recurrent_dw_ih(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb);
+
 #endif

@@ -10,6 +10,7 @@
 #include "tensor/pool.h"
 #include "tensor/vec.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -351,6 +352,97 @@ static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak
     rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc);
 }
 
+/* dW_ih [GH, F] += d_gi^T x when the layer has few inputs (F <= REC_IN_FEW): OpenBLAS packs all of d_gi
+ * ([T B, GH]) for a product of 2 GH F T B multiply-adds only, and at F 2 spends ~10x a pass over d_gi.
+ * Here one pass: columns j of d_gi in blocks of 1-2 vectors, every row r in order, acc[f] += d_gi[r, j]
+ * x[r, f] (FMA on x86, as rec_gemm), then dW[j, f] + acc[f]. The same pass adds the b_ih gradient: gb[j]
+ * + d_gi[0, j] + d_gi[1, j] + ..., rows in order, the bits of cn_vcolsum_ld. Every lane is one column
+ * whatever the block, so a split of the columns over the pool changes no bit. */
+#define REC_IN_FEW 8
+#define RDWIH_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
+    VINLINE void NAME(int V, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb) \
+    {                                                                                                         \
+        VT acc[REC_IN_FEW][2], s[2];                                                                          \
+        _Pragma("GCC unroll 8") for (int f = 0; f < F; f++)                                                   \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[f][v] = (VT){0};                          \
+        _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                                 \
+            s[v] = (VT){0};                                                                                   \
+            if (gb) memcpy(&s[v], gb + W * v, sizeof(VT));                                                    \
+        }                                                                                                     \
+        for (size_t r = 0; r < R; r++) {                                                                      \
+            const float *row = d + r * ld, *xr = x + r * (size_t)F;                                           \
+            VT a[2];                                                                                          \
+            _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                             \
+                memcpy(&a[v], row + W * v, sizeof(VT));                                                       \
+                s[v] += a[v];                                                                                 \
+            }                                                                                                 \
+            _Pragma("GCC unroll 8") for (int f = 0; f < F; f++) {                                             \
+                VT xb = BC(xr[f]);                                                                            \
+                _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) MADD(acc[f][v], a[v], xb);                \
+            }                                                                                                 \
+        }                                                                                                     \
+        _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                                 \
+            if (gb) memcpy(gb + W * v, &s[v], sizeof(VT));                                                    \
+            for (int f = 0; f < F; f++) {                                                                     \
+                float t[W];                                                                                   \
+                memcpy(t, &acc[f][v], sizeof t);                                                              \
+                for (int l = 0; l < W; l++) dw[(size_t)(W * v + l) * F + f] += t[l];                          \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+
+/* Columns c0 .. c1: blocks of 2 vectors, then 1, then single columns (SMADD: the scalar multiply-add of
+ * the same rounding as the lanes). */
+#define RDWIH_DRIVER(NAME, BLOCK, W, SMADD)                                                                    \
+    static void NAME(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw,   \
+                     float *gb)                                                                               \
+    {                                                                                                         \
+        int j = c0;                                                                                           \
+        for (; j + 2 * W <= c1; j += 2 * W) BLOCK(2, F, R, d + j, ld, x, dw + (size_t)j * F, gb ? gb + j : NULL); \
+        for (; j + W <= c1; j += W) BLOCK(1, F, R, d + j, ld, x, dw + (size_t)j * F, gb ? gb + j : NULL);     \
+        for (; j < c1; j++) {                                                                                 \
+            float acc[REC_IN_FEW] = {0}, s = gb ? gb[j] : 0.0f;                                               \
+            for (size_t r = 0; r < R; r++) {                                                                  \
+                float a = d[r * ld + j];                                                                      \
+                s += a;                                                                                       \
+                for (int f = 0; f < F; f++) acc[f] = SMADD(a, x[r * (size_t)F + f], acc[f]);                  \
+            }                                                                                                 \
+            if (gb) gb[j] = s;                                                                                \
+            for (int f = 0; f < F; f++) dw[(size_t)j * F + f] += acc[f];                                      \
+        }                                                                                                     \
+    }
+
+#define SMADD_SEP(a, b, c) ((c) + (a) * (b))
+RDWIH_BLOCK(rdwih_block8, v8f, 8, V8F, MADD_SEP)
+RDWIH_DRIVER(rdwih_generic, rdwih_block8, 8, SMADD_SEP)
+#ifdef RGEMM_X86
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+RDWIH_BLOCK(rdwih_block16f, v16f, 16, V16F, MADD_FMA16)
+RDWIH_DRIVER(rdwih_avx512, rdwih_block16f, 16, fmaf)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+RDWIH_BLOCK(rdwih_block8f, v8f, 8, V8F, MADD_FMA8)
+RDWIH_DRIVER(rdwih_avx2, rdwih_block8f, 8, fmaf)
+#pragma GCC pop_options
+#endif
+
+/* The variant for this host (not for a range: every column of a layer goes through the same one). */
+static void rec_dwih(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb)
+{
+#ifdef RGEMM_X86
+    if (__builtin_cpu_supports("avx512f")) { rdwih_avx512(c0, c1, F, R, d, ld, x, dw, gb); return; }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { rdwih_avx2(c0, c1, F, R, d, ld, x, dw, gb); return; }
+#endif
+    rdwih_generic(c0, c1, F, R, d, ld, x, dw, gb);
+}
+
+void cn__recurrent_dw_ih(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb)
+{
+    rec_dwih(c0, c1, F, R, d, ld, x, dw, gb);
+}
+
 /* Packs Bk[K, N] (element (k, j) at src[k sk + j sj]) into the panels rec_gemm's variant for N reads: the
  * columns in blocks of P = 2 vectors (the last block may be 1 vector wide), each block K rows of its width,
  * contiguous. A panel is then read sequentially instead of one cache line per row of a wide matrix (rows
@@ -611,7 +703,9 @@ static void rec_pack_part(void *p, int part, int parts)
 typedef struct {
     const rec_aux *A;
     float *gbh, *gbi;   /* b_hh, b_ih gradients (NULL: not needed) */
-    int T, B, GH;
+    int T, B, GH, F;
+    float *gwi;         /* W_ih's gradient when rec_dwih computes it (with gbi), else NULL */
+    const float *x;     /* the layer's input [T B, F] */
 } rec_bias_job;
 
 static void rec_bias_part(void *p, int part, int parts)
@@ -623,7 +717,8 @@ static void rec_bias_part(void *p, int part, int parts)
     size_t BG = (size_t)j->B * j->GH, w = (size_t)(c1 - c0);
     if (j->gbh)
         for (int t = j->T - 1; t >= 0; t--) cn_vcolsum_ld(j->gbh + c0, j->A->dgh + t * BG + c0, (size_t)j->B, w, (size_t)j->GH);
-    if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->dgi + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
+    if (j->gwi) rec_dwih(c0, c1, j->F, (size_t)j->T * j->B, j->A->dgi, (size_t)j->GH, j->x, j->gwi, j->gbi);
+    else if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->dgi + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
 }
 
 /* Whether a layer splits over the pool: each thread gets at least REC_SPLIT_ROWS rows and the W_hh
@@ -725,14 +820,16 @@ void cn__recurrent_backward(cn_var *y)
     rec_seq q = {(rec_aux *)A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, y->grad};
     rec_run(split, rec_bwd_part, &q);
     A->spent = kind == CN_REC_LSTM || kind == CN_REC_GRU;   /* rnn's backward reads h, not act */
-    rec_bias_job bias = {A, b_hh->requires_grad ? b_hh->grad : NULL, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH};
-    if (bias.gbh || bias.gbi) rec_run(split, rec_bias_part, &bias);
+    int few = w_ih->requires_grad && F <= REC_IN_FEW;   /* dW_ih in rec_dwih, with the b_ih gradient */
+    rec_bias_job bias = {A, b_hh->requires_grad ? b_hh->grad : NULL, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH,
+                         F, few ? w_ih->grad : NULL, x->v.data};
+    if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
         rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, w_hh->grad, H);
     else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
-    if (w_ih->requires_grad) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
+    if (w_ih->requires_grad && !few) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
 }
 
