@@ -780,9 +780,8 @@ static float max_abs(const float *a, size_t n)
     return m;
 }
 
-static void check_recurrent_kind(int kind, int T, int B, int H, double tol)
+static void check_recurrent_kind_f(int kind, int T, int B, int H, int F, double tol)
 {
-    enum { F = 2 };
     int G = kind == CN_REC_LSTM ? 4 : kind == CN_REC_GRU ? 3 : 1, GH = G * H;
     size_t nx = (size_t)T * B * F, nih = (size_t)GH * F, nhh = (size_t)GH * H, ny = (size_t)T * B * H;
     float *x = malloc(nx * 4), *wih = malloc(nih * 4), *whh = malloc(nhh * 4), *bih = malloc((size_t)GH * 4),
@@ -855,6 +854,8 @@ static void check_recurrent_kind(int kind, int T, int B, int H, double tol)
     free(x); free(wih); free(whh); free(bih); free(bhh); free(wy);
 }
 
+static void check_recurrent_kind(int kind, int T, int B, int H, double tol) { check_recurrent_kind_f(kind, T, B, H, 2, tol); }
+
 START_TEST(recurrent_matches_the_per_step_graph)
 {
     for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++) {
@@ -862,6 +863,10 @@ START_TEST(recurrent_matches_the_per_step_graph)
         check_recurrent_kind(kind, 6, 5, 16, 2e-6);   /* W_hh kernel, with row tails (B = 5) */
         check_recurrent_kind(kind, 4, 3, 24, 2e-6);
         check_recurrent_kind(kind, 4, 3, 72, 2e-6);   /* per-step products in the kernel, dW_hh in OpenBLAS */
+        /* up to 8 inputs x W_ih^T is formed step by step and dW_ih in rec_dwih; from 9 in OpenBLAS */
+        check_recurrent_kind_f(kind, 5, 6, 16, 8, 2e-6);
+        check_recurrent_kind_f(kind, 5, 6, 16, 9, 2e-6);
+        check_recurrent_kind_f(kind, 4, 3, 4, 9, 0.0);
     }
 }
 END_TEST

@@ -238,7 +238,8 @@ void cn__gru_cell_backward(cn_var *y)
  * Every element of C gets acc = sum over k = 0, 1, ..., K-1 of A[i, k] Bk[k, j] (products added in
  * increasing k), then C[i, j] + acc, as sgemm with beta = 1; or, given a row vector bias, C[i, j] +
  * (bias[j] + acc): the bits of C + gh for gh = bias, gh += the product (the forward step's pre-activation
- * without the gh array and its two passes). The lanes are independent columns, so the
+ * without the gh array and its two passes); or, with set, bias[j] + acc (C is not read: a linear layer's
+ * bias rows and product with beta = 1). The lanes are independent columns, so the
  * result does not depend on the block shapes. The x86 variants (AVX-512 with 16 lanes, AVX2 with 8) fuse
  * each multiply-add (FMA, one rounding); the generic variant multiplies and adds separately: so the bits
  * are fixed for a host (its variant), not across hosts. */
@@ -247,7 +248,7 @@ typedef float v16f __attribute__((vector_size(64)));
 #define MADD_SEP(acc, a, b) ((acc) += (a) * (b))
 #define RGEMM_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
     VINLINE void NAME(int R, int V, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,  \
-                      const float *bias, float *C, int ldc)                                                   \
+                      const float *bias, int set, float *C, int ldc)                                          \
     {                                                                                                         \
         VT acc[8][2];                                                                                         \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                   \
@@ -265,13 +266,13 @@ typedef float v16f __attribute__((vector_size(64)));
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) {                                             \
                 float *c = C + (size_t)r * ldc + W * v;                                                       \
                 VT cv;                                                                                        \
-                memcpy(&cv, c, sizeof cv);                                                                    \
-                if (bias) {                                                                                   \
-                    VT bb;                                                                                    \
-                    memcpy(&bb, bias + W * v, sizeof bb);                                                     \
-                    cv += bb + acc[r][v];                                                                     \
-                } else                                                                                        \
-                    cv += acc[r][v];                                                                          \
+                VT bb = (VT){0};                                                                              \
+                if (bias) memcpy(&bb, bias + W * v, sizeof bb);                                               \
+                if (set) cv = bb + acc[r][v];                                                                 \
+                else {                                                                                        \
+                    memcpy(&cv, c, sizeof cv);                                                                \
+                    cv += bias ? bb + acc[r][v] : acc[r][v];                                                  \
+                }                                                                                             \
                 memcpy(c, &cv, sizeof cv);                                                                    \
             }                                                                                                 \
     }
@@ -282,7 +283,7 @@ RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
  * panels (rec_pack): the K x (V W) block of columns j.. starts at Bk + j K, rows V W floats apart. */
 #define RGEMM_DRIVER(NAME, BLOCK, W, RB)                                                                      \
     static void NAME(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb,   \
-                     int packed, const float *bias, float *C, int ldc)                                        \
+                     int packed, const float *bias, int set, float *C, int ldc)                               \
     {                                                                                                         \
         for (int j = 0; j < N;) {                                                                             \
             int V = j + 2 * W <= N ? 2 : 1;                                                                   \
@@ -291,12 +292,12 @@ RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
             int i = 0;                                                                                        \
             if (V == 2) {                                                                                     \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc);             \
-                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc); \
             } else {                                                                                          \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc);             \
-                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, cb, C + (size_t)i * ldc + j, ldc); \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);             \
+                for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc); \
             }                                                                                                 \
             j += V * W;                                                                                       \
         }                                                                                                     \
@@ -335,21 +336,21 @@ static int rec_variant(int N)
 }
 
 static void rec_gemm_v(int variant, int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk,
-                       int ldb, int packed, const float *bias, float *C, int ldc)
+                       int ldb, int packed, const float *bias, int set, float *C, int ldc)
 {
     switch (variant) {
 #ifdef RGEMM_X86
-    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc); return;
-    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc); return;
+    case RG_AVX512: rgemm_avx512(M, N, K, A, sai, sak, Bk, ldb, packed, bias, set, C, ldc); return;
+    case RG_AVX2: rgemm_avx2(M, N, K, A, sai, sak, Bk, ldb, packed, bias, set, C, ldc); return;
 #endif
-    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc);
+    default: rgemm_generic(M, N, K, A, sai, sak, Bk, ldb, packed, bias, set, C, ldc);
     }
 }
 
 static void rec_gemm(int M, int N, int K, const float *A, size_t sai, size_t sak, const float *Bk, int ldb, int packed,
-                     const float *bias, float *C, int ldc)
+                     const float *bias, int set, float *C, int ldc)
 {
-    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, bias, C, ldc);
+    rec_gemm_v(rec_variant(N), M, N, K, A, sai, sak, Bk, ldb, packed, bias, set, C, ldc);
 }
 
 /* dW_ih [GH, F] += d_gi^T x when the layer has few inputs (F <= REC_IN_FEW): OpenBLAS packs all of d_gi
@@ -471,6 +472,9 @@ static void rec_pack_cols(float *dst, const float *src, int K, int N, size_t sk,
  * (for rnn and lstm d_gi = d_gh = d pre). Forward, step t (h_{-1} = c_{-1} = 0):
  *   xp = x W_ih^T + b_ih (all steps, one product);  gh = b_hh + h_{t-1} W_hh^T (no product at t = 0)
  *   rnn: h = act(xp_t + gh);  lstm / gru: the cells above.
+ * A layer with few inputs (F <= REC_IN_FEW) on the rec_gemm path forms xp_t step by step in rec_gemm
+ * (W_ih^T packed, bias rows in the store) and its dW_ih and db_ih in one pass over d_gi (rec_dwih):
+ * products of 2 F GH per row are too thin for OpenBLAS, which packs whole operands for them.
  * The operation order is that of the per-step graph it replaces (linear, add, cell). When H % 8 != 0 every
  * product goes to cn_gemm as in that graph, so the values are the same (only the weight-gradient sums over
  * time are grouped differently). When H % 8 == 0 the two per-step W_hh products (forward, dh) run in
@@ -499,6 +503,8 @@ typedef struct {
     float *dc;      /* lstm: [B, H] carried dc                                             */
     float *wt;      /* [H * GH] W_hh^T forward, W_hh backward, packed for rec_gemm (NULL: the per-step
                        products go to cn_gemm)                                               */
+    float *wit;     /* [F * GH] W_ih^T packed for rec_gemm when F <= REC_IN_FEW and wt is set: xp is
+                       formed step by step in the forward loop (else one cn_gemm over T B rows) */
     int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
     int spent;      /* a backward overwrote the activations (lstm, gru: forward must run again) */
     int gh_apart;   /* rnn, lstm: form b_hh + h W_hh^T in gh and add it after (test hook, mode 3) */
@@ -605,9 +611,10 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
 
 typedef struct {
     rec_aux *A;
-    int T, B, H, GH;
+    int T, B, H, GH, F;
     const float *w_hh, *b_hh;
-    float *y, *dy;   /* the output [T, B, H] and its gradient (backward) */
+    float *y, *dy;          /* the output [T, B, H] and its gradient (backward) */
+    const float *x, *b_ih;  /* forward with A->wit: the input [T, B, F] and b_ih */
 } rec_seq;
 
 static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
@@ -619,11 +626,13 @@ static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
         float *xt = A->act + t * BG, *ht = q->y + t * BH;
         const float *hp = t ? q->y + (t - 1) * BH : A->zero;
         float *gh = A->gh + (size_t)b0 * GH, *xb = xt + (size_t)b0 * GH;
+        if (A->wit)   /* xp_t = b_ih + x_t W_ih^T, this step's rows only (then still in cache) */
+            rec_gemm(nb, GH, q->F, q->x + ((size_t)t * q->B + b0) * q->F, q->F, 1, A->wit, 0, 1, q->b_ih, 1, xb, GH);
         if (kind != CN_REC_GRU && t && A->wt && !A->gh_apart) {   /* pre = xp_t + (b_hh + h W_hh^T), in place, without gh */
-            rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, q->b_hh, xb, GH);
+            rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, q->b_hh, 0, xb, GH);
         } else {   /* gh = b_hh (+ h W_hh^T); rnn, lstm: pre = xp_t + gh */
             for (int b = 0; b < nb; b++) memcpy(gh + (size_t)b * GH, q->b_hh, sizeof(float) * (size_t)GH);
-            if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, NULL, gh, GH);
+            if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, NULL, 0, gh, GH);
             else if (t) cn_gemm(0, 1, nb, GH, H, 1.0f, hp + (size_t)b0 * H, H, q->w_hh, H, 1.0f, gh, GH);
             if (kind != CN_REC_GRU) cn_vadd_into(xb, gh, (size_t)nb * GH);
         }
@@ -652,7 +661,7 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
         if (!carry) continue;
         float *dhp = q->dy + (t - 1) * BH + (size_t)b0 * H;
         if (A->wt) /* dh_{t-1} += d gh_t W_hh */
-            rec_gemm(nb, H, GH, dgh + (size_t)b0 * GH, GH, 1, A->wt, 0, 1, NULL, dhp, H);
+            rec_gemm(nb, H, GH, dgh + (size_t)b0 * GH, GH, 1, A->wt, 0, 1, NULL, 0, dhp, H);
         else
             cn_gemm(0, 0, nb, H, GH, 1.0f, dgh + (size_t)b0 * GH, GH, q->w_hh, H, 1.0f, dhp, H);
     }
@@ -767,6 +776,7 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
              (A->dc = cn_arena_floats(&g->arena, BH, 0));
     if (ok && kind == CN_REC_GRU) ok = (A->ghn = cn_arena_floats(&g->arena, TB * H, 0)) != NULL;
     if (ok && rec_fast(H) && rec_force != 2 && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
+    if (ok && A->wt && F <= REC_IN_FEW) ok = (A->wit = cn_arena_floats(&g->arena, (size_t)F * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
         A->dgi = A->dgh = A->act;
         if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
@@ -790,15 +800,19 @@ static void rec_forward(rec_aux *A, cn_var *y)
     size_t BH = (size_t)B * H, TB = (size_t)T * B;
     if (kind == CN_REC_LSTM) memset(A->c, 0, BH * sizeof(float));
     int split = rec_splits(T, B, GH, H);
-    /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
-    rec_copy_job fill = {A->act, b_ih->v.data, (int)TB, GH, 0, 0};
-    rec_run(split, rec_fill_part, &fill);
-    cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
+    if (A->wit) {   /* W_ih^T [F, GH]; xp_t in the loop */
+        rec_copy_job pack = {A->wit, w_ih->v.data, F, GH, 1, (size_t)F};
+        rec_pack_part(&pack, 0, 1);
+    } else {   /* xp = x W_ih^T + b_ih, as cn_linear: bias rows, then the product with beta = 1 */
+        rec_copy_job fill = {A->act, b_ih->v.data, (int)TB, GH, 0, 0};
+        rec_run(split, rec_fill_part, &fill);
+        cn_gemm(0, 1, (int)TB, GH, F, 1.0f, x->v.data, F, w_ih->v.data, F, 1.0f, A->act, GH);
+    }
     if (A->wt) {   /* W_hh^T [H, GH]: (k, j) = W_hh[j, k] */
         rec_copy_job pack = {A->wt, w_hh->v.data, H, GH, 1, (size_t)H};
         rec_run(split, rec_pack_part, &pack);
     }
-    rec_seq q = {A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, NULL};
+    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, NULL, x->v.data, b_ih->v.data};
     rec_run(split, rec_fwd_part, &q);
     A->spent = 0;
 }
@@ -817,7 +831,7 @@ void cn__recurrent_backward(cn_var *y)
         rec_copy_job pack = {A->wt, w_hh->v.data, GH, H, (size_t)H, 1};
         rec_run(split, rec_pack_part, &pack);
     }
-    rec_seq q = {(rec_aux *)A, T, B, H, GH, w_hh->v.data, b_hh->v.data, y->v.data, y->grad};
+    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, y->grad, NULL, NULL};
     rec_run(split, rec_bwd_part, &q);
     A->spent = kind == CN_REC_LSTM || kind == CN_REC_GRU;   /* rnn's backward reads h, not act */
     int few = w_ih->requires_grad && F <= REC_IN_FEW;   /* dW_ih in rec_dwih, with the b_ih gradient */
@@ -826,7 +840,7 @@ void cn__recurrent_backward(cn_var *y)
     if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
     if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
-        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, w_hh->grad, H);
+        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, 0, w_hh->grad, H);
     else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
