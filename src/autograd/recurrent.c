@@ -507,7 +507,8 @@ typedef struct {
                        formed step by step in the forward loop (else one cn_gemm over T B rows) */
     int dw_kernel;  /* dW_hh in rec_gemm (else cn_gemm)                                      */
     int spent;      /* a backward overwrote the activations (lstm, gru: forward must run again) */
-    int gh_apart;   /* rnn, lstm: form b_hh + h W_hh^T in gh and add it after (test hook, mode 3) */
+    int gh_apart;   /* fill gh with b_hh rows, add h W_hh^T, and (rnn, lstm) add gh to xp_t after: the
+                       order the store epilogues reproduce (test hook, mode 3) */
 } rec_aux;
 
 /* rec_gemm needs whole vectors in both recurrent products (N = GH forward, N = H backward). */
@@ -630,6 +631,8 @@ static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
             rec_gemm(nb, GH, q->F, q->x + ((size_t)t * q->B + b0) * q->F, q->F, 1, A->wit, 0, 1, q->b_ih, 1, xb, GH);
         if (kind != CN_REC_GRU && t && A->wt && !A->gh_apart) {   /* pre = xp_t + (b_hh + h W_hh^T), in place, without gh */
             rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, q->b_hh, 0, xb, GH);
+        } else if (t && A->wt && !A->gh_apart) {   /* gru: gh = b_hh + h W_hh^T (bias rows in the store) */
+            rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, q->b_hh, 1, gh, GH);
         } else {   /* gh = b_hh (+ h W_hh^T); rnn, lstm: pre = xp_t + gh */
             for (int b = 0; b < nb; b++) memcpy(gh + (size_t)b * GH, q->b_hh, sizeof(float) * (size_t)GH);
             if (t && A->wt) rec_gemm(nb, GH, H, hp + (size_t)b0 * H, H, 1, A->wt, 0, 1, NULL, 0, gh, GH);
