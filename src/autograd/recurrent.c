@@ -616,6 +616,8 @@ typedef struct {
     const float *w_hh, *b_hh;
     float *y, *dy;          /* the output [T, B, H] and its gradient (backward) */
     const float *x, *b_ih;  /* forward with A->wit: the input [T, B, F] and b_ih */
+    float *gbh;             /* backward, one part only: b_hh's gradient, summed step by step while d gh_t
+                               is in cache (else rec_bias_part's pass, in the same order) */
 } rec_seq;
 
 static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
@@ -661,6 +663,7 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
                       A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
                       dh, dgi, dgh, A->dc, carry ? q->dy + (t - 1) * BH : NULL};
         rec_bwd_rows(&r, (size_t)b0, (size_t)b1);
+        if (q->gbh) cn_vcolsum_ld(q->gbh, dgh, (size_t)q->B, (size_t)GH, (size_t)GH);
         if (!carry) continue;
         float *dhp = q->dy + (t - 1) * BH + (size_t)b0 * H;
         if (A->wt) /* dh_{t-1} += d gh_t W_hh */
@@ -815,7 +818,7 @@ static void rec_forward(rec_aux *A, cn_var *y)
         rec_copy_job pack = {A->wt, w_hh->v.data, H, GH, 1, (size_t)H};
         rec_run(split, rec_pack_part, &pack);
     }
-    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, NULL, x->v.data, b_ih->v.data};
+    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, NULL, x->v.data, b_ih->v.data, NULL};
     rec_run(split, rec_fwd_part, &q);
     A->spent = 0;
 }
@@ -834,11 +837,13 @@ void cn__recurrent_backward(cn_var *y)
         rec_copy_job pack = {A->wt, w_hh->v.data, GH, H, (size_t)H, 1};
         rec_run(split, rec_pack_part, &pack);
     }
-    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, y->grad, NULL, NULL};
+    float *gbh = b_hh->requires_grad ? b_hh->grad : NULL;
+    rec_seq q = {A, T, B, H, GH, F, w_hh->v.data, b_hh->v.data, y->v.data, y->grad, NULL, NULL, split ? NULL : gbh};
     rec_run(split, rec_bwd_part, &q);
+    if (!split) gbh = NULL;   /* done */
     A->spent = kind == CN_REC_LSTM || kind == CN_REC_GRU;   /* rnn's backward reads h, not act */
     int few = w_ih->requires_grad && F <= REC_IN_FEW;   /* dW_ih in rec_dwih, with the b_ih gradient */
-    rec_bias_job bias = {A, b_hh->requires_grad ? b_hh->grad : NULL, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH,
+    rec_bias_job bias = {A, gbh, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH,
                          F, few ? w_ih->grad : NULL, x->v.data};
     if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
