@@ -292,11 +292,11 @@ RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
             int i = 0;                                                                                        \
             if (V == 2) {                                                                                     \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);             \
+                    BLOCK(RB, 2, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);    \
                 for (; i < M; i++) BLOCK(1, 2, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc); \
             } else {                                                                                          \
                 for (; i + RB <= M; i += RB)                                                                  \
-                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);             \
+                    BLOCK(RB, 1, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc);    \
                 for (; i < M; i++) BLOCK(1, 1, K, A + i * sai, sai, sak, bj, lb, cb, set, C + (size_t)i * ldc + j, ldc); \
             }                                                                                                 \
             j += V * W;                                                                                       \
@@ -485,8 +485,8 @@ static void rec_pack_cols(float *dst, const float *src, int K, int N, size_t sk,
  * at forward time. The output's gradient buffer accumulates dh in place during backward.
  *
  * Backward writes d pre (d gi for gru) over the activations of the same step, which it has just read for
- * the last time: no second [T, B, GH] array, and at long sequences one stream to and from memory less
- * (T 200: the step ~6% faster). A second backward on the same graph (cn_backward's "retain graph") finds
+ * the last time: no second [T, B, GH] array, and at long sequences one stream to and from memory less.
+ * A second backward on the same graph (cn_backward's "retain graph") finds
  * the activations gone and runs the forward pass again first: the same inputs give the same bits. */
 
 typedef struct {
@@ -534,8 +534,8 @@ static int rec_gates(int kind) { return kind == CN_REC_LSTM ? 4 : kind == CN_REC
 /* The elementwise work of one time step (everything but the W_hh product), for rows b0..b1 of the
  * batch: every row is independent and every vector kernel gives the same bits wherever a range starts or
  * ends, so splitting the rows over the pool changes no result. Forward (rnn, lstm: xt already holds
- * pre = xp_t + gh): the activations and cells, h_t. Backward: d pre (d gi, d gh for gru), the carried dc (lstm) and the gru's
- * direct part of dh_{t-1}. */
+ * pre = xp_t + gh): the activations and cells, h_t. Backward: d pre (d gi, d gh for gru), the carried dc
+ * (lstm) and the gru's direct part of dh_{t-1}. */
 typedef struct {
     int kind, H, GH, B, carry;
     float *xt;          /* forward: xp_t (gru) or pre (rnn, lstm) -> activated gates; backward: the saved
