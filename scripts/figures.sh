@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates every measured figure of README.md and examples/README.md on this host: the demo table
-# (clipnn compare examples/rnn_adding_explode.json --seeds 5) and each example's accuracy, loss and time.
+# (clipnn compare examples/rnn_adding_explode.json --seeds 5), the probe section's figures (clipnn probe of
+# examples/temporal_order.json and examples/rnn_adding_explode.json) and each example's accuracy, loss and
+# time. The walk-through's figures come from scripts/threshold_walkthrough.sh.
 # Prints the tables it writes, records the host (CPU model from /proc/cpuinfo, core count, OpenBLAS
 # version, the OpenBLAS kernel chosen at run time, threads), and replaces the text between the
 # <!-- figures:NAME --> and <!-- /figures:NAME --> markers of the two READMEs. The performance tables come
@@ -114,6 +116,50 @@ ex="$ex
 | \`clip_report.c\` | \`build/examples/clip_report\` | $cr_out | $(secs "$t0" "$t1") |"
 ex_intro="Measured by \`make figures\`; $host:"
 
+# ---- the probe section: temporal_order (a GRU) and the exploding RNN ----
+t0=$(now)
+"$BIN" probe examples/temporal_order.json --out "$OUT/probe-temporal" > "$OUT/probe-temporal.txt" 2>/dev/null
+t1=$(now)
+to_probe_time=$(secs "$t0" "$t1")
+pj="$OUT/probe-temporal/probe.json"
+# the probe's printed tables: candidates ("  rule  threshold  rate  source"), spikes, tensor shares
+cands=$(awk '/^candidate thresholds/ { c = 1; next } c && /^  rule/ { next } c && NF == 0 { c = 0 } c { print $1, $2, $3 }' "$OUT/probe-temporal.txt")
+probe="| rule | clip.max_norm | would clip |
+|---|---:|---:|"
+while read -r rule thr rate; do probe="$probe
+| $rule | $thr | $rate |"; done <<EOF_C
+$cands
+EOF_C
+cand() { printf '%s\n' "$cands" | awk -v r="$1" '$1 == r { print $2 }'; }
+spikes=$(awk '/^spikes/ { s = 1; next } s && /^  step/ { printf("%s%s:%s", n++ ? " " : "", $2, $5) } s && NF == 0 { s = 0 }' "$OUT/probe-temporal.txt")
+nspk=$(sed -n 's/^spikes .*: \([0-9]*\)$/\1/p' "$OUT/probe-temporal.txt")
+spk_text=$(echo "$spikes" | awk -v n="$nspk" '{
+    if (n == 0) { print "No spike (a norm above 10x the running median)"; exit }
+    m = NF < 3 ? NF : 3; st = ""; rt = "";
+    for (i = 1; i <= m; i++) { split($i, a, ":"); sub(/x$/, "", a[2]);
+        st = st (i > 1 ? (i == m ? " and " : ", ") : "") a[1]; rt = rt (i > 1 ? (i == m ? " and " : ", ") : "") a[2] "×" }
+    printf("%d spike%s (step%s %s%s, %s the running median)", n, n > 1 ? "s" : "", m > 1 ? "s" : "", st, n > m ? ", ..." : "", rt) }')
+top=$(awk '/^share of the squared norm/ { t = 1; next } t && /^  tensor/ { next } t && NF >= 3 { s = $2; sub(/%/, "", s); if (s + 0 > best) { best = s + 0; name = $1; share = $2 } } END { print name, share }' "$OUT/probe-temporal.txt")
+t0=$(now)
+"$BIN" probe examples/rnn_adding_explode.json --out "$OUT/probe-explode" > "$OUT/probe-explode.txt" 2>/dev/null
+t1=$(now)
+ex_probe_time=$(secs "$t0" "$t1")
+xj="$OUT/probe-explode/probe.json"
+xcands=$(awk '/^candidate thresholds/ { c = 1; next } c && /^  rule/ { next } c && NF == 0 { c = 0 } c { print $1, $2 }' "$OUT/probe-explode.txt")
+xcand() { printf '%s\n' "$xcands" | awk -v r="$1" '$1 == r { print $2 }'; }
+probe_text="Measured by \`make figures\`; $host. \`clipnn probe examples/temporal_order.json\` (a GRU, Adam 0.01;
+$(val "$pj" rows) steps, $to_probe_time):
+
+$probe
+
+$spk_text; the mean is $(cand mean), the median $(cand p50): a few large norms move Pascanu's mean more
+than the percentiles. The largest share of the squared norm, ${top#* }, is in \`${top% *}\`. On the
+exploding RNN of \`make demo\` (\`clipnn probe examples/rnn_adding_explode.json\`: $(val "$xj" rows) steps,
+$ex_probe_time) the unclipped model's largest finite norm is $(awk -v x="$(val "$xj" max)" 'BEGIN { printf("%.1e", x) }') and its loss is non-finite from step
+$(val "$xj" first_nonfinite_step) on ($(val "$xj" nonfinite) of $(val "$xj" rows) steps non-finite and skipped); the mean ($(xcand mean)) and the upper
+percentiles describe the explosion, not the model, and the candidates worth trying are \`calm\`
+($(xcand calm)) and \`p10\` ($(xcand p10))."
+
 # ---- write ----
 replace() {   # file marker text: the lines between <!-- figures:marker --> and <!-- /figures:marker -->
     local file=$1 marker=$2 body=$3 tmp
@@ -130,9 +176,10 @@ replace() {   # file marker text: the lines between <!-- figures:marker --> and 
 replace README.md demo "$demo_intro
 
 $demo"
+replace README.md probe "$probe_text"
 replace examples/README.md examples "$ex_intro
 
 $ex"
-printf '\n%s\n\n%s\n\n%s\n\n%s\n' "$demo_intro" "$demo" "$ex_intro" "$ex"
+printf '\n%s\n\n%s\n\n%s\n\n%s\n\n%s\n' "$demo_intro" "$demo" "$probe_text" "$ex_intro" "$ex"
 echo
 echo "figures: updated README.md and examples/README.md; runs in $OUT/"
