@@ -1102,6 +1102,83 @@ START_TEST(recurrent_dw_ih_kernel_matches_references)
 }
 END_TEST
 
+/* The fused layer's LSTM and GRU backward row kernels on rows with 16-lane, 8-lane and scalar parts
+ * (H 59 = 3 x 16 + 8 + 3; H 8, 16 and 24 exactly) against each element alone (H 1: the scalar loop), bit
+ * for bit: in place (dg = a, dgi = s) and not, carry on and off, set on and off. */
+START_TEST(recurrent_row_kernels_same_bits_at_every_width)
+{
+    static const int hs[] = {59, 8, 16, 24, 3};
+    for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++) {
+        int H = hs[hi];
+        size_t n4 = 4 * (size_t)H;
+        float *a = malloc(n4 * 4), *tc = malloc(H * 4), *cp = malloc(H * 4), *dh = malloc(H * 4), *dc = malloc(H * 4),
+              *dc1 = malloc(H * 4), *dg = malloc(n4 * 4), *ip = malloc(n4 * 4);
+        for (int carry = 0; carry <= 1; carry++) {
+            tu_fill_uniform(a, n4, 61, 0.01f, 0.99f);
+            tu_fill_uniform(tc, (size_t)H, 62, -0.99f, 0.99f);
+            tu_fill_uniform(cp, (size_t)H, 63, -2, 2);
+            tu_fill_uniform(dh, (size_t)H, 64, -1, 1);
+            tu_fill_uniform(dc, (size_t)H, 65, -1, 1);
+            memcpy(dc1, dc, H * 4);
+            memcpy(ip, a, n4 * 4);
+            cn__lstm_bwd_row(a, tc, cp, dh, dc, dg, H, carry);
+            float *dci = malloc(H * 4);
+            memcpy(dci, dc1, H * 4);
+            cn__lstm_bwd_row(ip, tc, cp, dh, dci, ip, H, carry);   /* in place: the bits of dg */
+            ck_assert_msg(memcmp(ip, dg, n4 * 4) == 0 && memcmp(dci, dc, H * 4) == 0, "lstm H %d carry %d: in place differs",
+                          H, carry);
+            free(dci);
+            for (int h = 0; h < H; h++) {
+                float a1[4] = {a[h], a[H + h], a[2 * H + h], a[3 * H + h]}, g1[4], d1 = dc1[h];
+                cn__lstm_bwd_row(a1, tc + h, cp + h, dh + h, &d1, g1, 1, carry);
+                for (int q = 0; q < 4; q++)
+                    ck_assert_msg(memcmp(&g1[q], &dg[q * H + h], 4) == 0, "lstm H %d carry %d: dg[%d, %d] %a vs %a",
+                                  H, carry, q, h, (double)dg[q * H + h], (double)g1[q]);
+                ck_assert_msg(memcmp(&d1, &dc[h], 4) == 0, "lstm H %d carry %d: dc[%d]", H, carry, h);
+            }
+        }
+        /* GRU: 2 rows, xh_n with its own stride */
+        size_t B = 2, n3 = 3 * (size_t)H * B, nh = (size_t)H * B, xs = (size_t)H + 5;
+        float *s = malloc(n3 * 4), *xh = malloc(B * xs * 4), *hp = malloc(nh * 4), *dy = malloc(nh * 4),
+              *gi = malloc(n3 * 4), *gh = malloc(n3 * 4), *dhp = malloc(nh * 4), *s2 = malloc(n3 * 4),
+              *gh2 = malloc(n3 * 4), *dhp2 = malloc(nh * 4);
+        for (int set = 0; set <= 1; set++) {
+            tu_fill_uniform(s, n3, 71, 0.01f, 0.99f);
+            tu_fill_uniform(xh, B * xs, 72, -2, 2);
+            tu_fill_uniform(hp, nh, 73, -1, 1);
+            tu_fill_uniform(dy, nh, 74, -1, 1);
+            tu_fill_uniform(gi, n3, 75, -1, 1);
+            tu_fill_uniform(gh, n3, 76, -1, 1);
+            tu_fill_uniform(dhp, nh, 77, -1, 1);
+            float *gi0 = malloc(n3 * 4), *gh0 = malloc(n3 * 4), *dhp0 = malloc(nh * 4);
+            memcpy(gi0, gi, n3 * 4); memcpy(gh0, gh, n3 * 4); memcpy(dhp0, dhp, nh * 4);
+            memcpy(s2, s, n3 * 4); memcpy(gh2, gh, n3 * 4); memcpy(dhp2, dhp, nh * 4);
+            cn__gru_step_backward(dy, s, xh, xs, hp, gi, gh, set, dhp, B, H);
+            if (set) {   /* d gi written over s: the bits of a separate array */
+                cn__gru_step_backward(dy, s2, xh, xs, hp, s2, gh2, 1, dhp2, B, H);
+                ck_assert_msg(memcmp(s2, gi, n3 * 4) == 0 && memcmp(gh2, gh, n3 * 4) == 0 && memcmp(dhp2, dhp, nh * 4) == 0,
+                              "gru H %d: in place differs", H);
+            }
+            for (size_t b = 0; b < B; b++)
+                for (int h = 0; h < H; h++) {
+                    size_t r3 = b * 3 * (size_t)H;
+                    float s1[3] = {s[r3 + h], s[r3 + H + h], s[r3 + 2 * H + h]}, x1 = xh[b * xs + h];
+                    float i1[3] = {gi0[r3 + h], gi0[r3 + H + h], gi0[r3 + 2 * H + h]};
+                    float h1[3] = {gh0[r3 + h], gh0[r3 + H + h], gh0[r3 + 2 * H + h]}, p1 = dhp0[b * H + h];
+                    cn__gru_step_backward(dy + b * H + h, s1, &x1, 1, hp + b * H + h, i1, h1, set, &p1, 1, 1);
+                    for (int q = 0; q < 3; q++)
+                        ck_assert_msg(memcmp(&i1[q], &gi[r3 + q * H + h], 4) == 0 && memcmp(&h1[q], &gh[r3 + q * H + h], 4) == 0,
+                                      "gru H %d set %d: row %zu gate %d element %d", H, set, b, q, h);
+                    ck_assert_msg(memcmp(&p1, &dhp[b * H + h], 4) == 0, "gru H %d set %d: dh[%zu, %d]", H, set, b, h);
+                }
+            free(gi0); free(gh0); free(dhp0);
+        }
+        free(a); free(tc); free(cp); free(dh); free(dc); free(dc1); free(dg); free(ip);
+        free(s); free(xh); free(hp); free(dy); free(gi); free(gh); free(dhp); free(s2); free(gh2); free(dhp2);
+    }
+}
+END_TEST
+
 START_TEST(recurrent_rejects_bad_shapes)
 {
     cn_graph g;
@@ -1885,6 +1962,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_second_backward_gives_the_same_gradients);
     tcase_add_test(tc, recurrent_bias_epilogue_keeps_the_bits);
     tcase_add_test(tc, recurrent_dw_ih_kernel_matches_references);
+    tcase_add_test(tc, recurrent_row_kernels_same_bits_at_every_width);
     tcase_add_test(tc, recurrent_rejects_bad_shapes);
     tcase_add_test(tc, vtanh_vsigmoid_max_ulp_error_is_small);
     tcase_add_test(tc, vtanh_vsigmoid_same_bits_at_every_width);

@@ -29,4 +29,14 @@ void cn__recurrent_force_kernel(int mode);
  * row order (gb may be NULL). */
 void cn__recurrent_dw_ih(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb);
 
+/* Tests only: the fused layer's row kernels (16-lane, 8-lane and scalar parts must give the same bits).
+ * LSTM backward of one row: a [4H] = s(i), s(f), tanh(g), s(o), tc = tanh(c'), cp = c, dh, dc in/out,
+ * dg [4H] written (may be a), carry: dc <- dc' s(f) or 0. GRU backward of B rows: s [B, 3H] = r, z, n,
+ * xh [B, xh_stride] from gh_n, hp = h; dgi, dgh [B, 3H] added or, with set, written (dgi may be s); dh
+ * added (any of the three may be NULL). */
+void cn__lstm_bwd_row(const float *a, const float *tc, const float *cp, const float *dh, float *dc, float *dg, int H,
+                      int carry);
+void cn__gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
+                           float *dgi, float *dgh, int set, float *dh, size_t B, int H);
+
 #endif

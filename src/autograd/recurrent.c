@@ -26,21 +26,41 @@ static VCLONES void lstm_c_row(const float *a, const float *cp, float *cn, int H
  * the next step, out: dL/dc to carry back (0 when `carry` is 0)); writes d pre [4H]:
  *   dc' = dc + dh s(o) (1 - tc^2);  d o = dh tc s(o)(1 - s(o));  d i = dc' tanh(g) s(i)(1 - s(i));
  *   d f = dc' c s(f)(1 - s(f));  d g = dc' s(i)(1 - tanh(g)^2);  dc <- dc' s(f) */
+/* One vector of it at h, for a vector type VT with its load, store and constant (8 or 16 lanes: the
+ * scalar tail's operations lane by lane, so the same bits). Every element of a is read before dg, which
+ * may be a itself, is written at that element. */
+#define LSTM_BWD_VEC(VT, LD, ST, C)                                                                      \
+    do {                                                                                                 \
+        VT i = LD(a + h), f = LD(a + H + h), gg = LD(a + 2 * H + h), o = LD(a + 3 * H + h);              \
+        VT t = LD(tc + h), d = LD(dh + h), one = C(1.0f);                                                \
+        VT dcv = LD(dc + h) + d * o * (one - t * t);                                                     \
+        ST(dg + 3 * H + h, d * t * o * (one - o));                                                       \
+        ST(dg + h, dcv * gg * i * (one - i));                                                            \
+        ST(dg + H + h, dcv * LD(cp + h) * f * (one - f));                                                \
+        ST(dg + 2 * H + h, dcv * i * (one - gg * gg));                                                   \
+        ST(dc + h, carry ? dcv * f : C(0.0f));                                                           \
+    } while (0)
+
+/* WIDE(f, args): f16(args), the whole 16-lane vectors of a row kernel, on a CPU with AVX-512 (returns
+ * how far it got), else 0. */
+#ifdef CN_VEC_X86
+#define WIDE(f, ...) (__builtin_cpu_supports("avx512f") ? f##16(__VA_ARGS__) : 0)
+__attribute__((target("avx512f"))) static int lstm_bwd_row16(const float *a, const float *tc, const float *cp,
+                                                             const float *dh, float *dc, float *dg, int H, int carry)
+{
+    int h = 0;
+    for (; h + 16 <= H; h += 16) LSTM_BWD_VEC(v16f, vld16, vst16, V16F);
+    return h;
+}
+#else
+#define WIDE(f, ...) 0
+#endif
+
 static VCLONES void lstm_bwd_row(const float *a, const float *tc, const float *cp, const float *dh, float *dc,
                                  float *dg, int H, int carry)
 {
-    int h = 0;
-    v8f one = V8F(1.0f);
-    for (; h + 8 <= H; h += 8) {
-        v8f i = vld(a + h), f = vld(a + H + h), gg = vld(a + 2 * H + h), o = vld(a + 3 * H + h);
-        v8f t = vld(tc + h), d = vld(dh + h);
-        v8f dcv = vld(dc + h) + d * o * (one - t * t);
-        vst(dg + 3 * H + h, d * t * o * (one - o));
-        vst(dg + h, dcv * gg * i * (one - i));
-        vst(dg + H + h, dcv * vld(cp + h) * f * (one - f));
-        vst(dg + 2 * H + h, dcv * i * (one - gg * gg));
-        vst(dc + h, carry ? dcv * f : V8F(0.0f));
-    }
+    int h = WIDE(lstm_bwd_row, a, tc, cp, dh, dc, dg, H, carry);
+    for (; h + 8 <= H; h += 8) LSTM_BWD_VEC(v8f, vld, vst, V8F);
     for (; h < H; h++) {
         float i = a[h], f = a[H + h], gg = a[2 * H + h], o = a[3 * H + h];
         float dcv = dc[h] + dh[h] * o * (1.0f - tc[h] * tc[h]);
@@ -185,6 +205,37 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h)
  *   d gi = (dr, dz, dn), d gh = (dr, dz, dn r), dh += d z.  Outputs are added (+=) when non-NULL, except
  * d gi and d gh when set: then they are 0 + the value (the bits of += into zeros), and dgi may be s itself
  * (each element of s is read before the same element of d gi is written). */
+/* One vector of one row of it at k (as LSTM_BWD_VEC: any width, the bits of the scalar tail). */
+#define GRU_BWD_VEC(VT, LD, ST, C)                                                                                   \
+    do {                                                                                                             \
+        VT one = C(1.0f), zero = C(0.0f), r = LD(sb + k), z = LD(sb + H + k), n = LD(sb + 2 * H + k), d = LD(d_ + k); \
+        VT dn = d * (one - z) * (one - n * n);                                                                       \
+        VT dz = d * (LD(p + k) - n) * z * (one - z);                                                                 \
+        VT dr = dn * LD(xn + k) * r * (one - r);                                                                     \
+        if (gi_ && set) { ST(gi_ + k, zero + dr); ST(gi_ + H + k, zero + dz); ST(gi_ + 2 * H + k, zero + dn); }      \
+        else if (gi_) {                                                                                              \
+            ST(gi_ + k, LD(gi_ + k) + dr); ST(gi_ + H + k, LD(gi_ + H + k) + dz);                                    \
+            ST(gi_ + 2 * H + k, LD(gi_ + 2 * H + k) + dn);                                                           \
+        }                                                                                                            \
+        if (gh_ && set) { ST(gh_ + k, zero + dr); ST(gh_ + H + k, zero + dz); ST(gh_ + 2 * H + k, zero + dn * r); }  \
+        else if (gh_) {                                                                                              \
+            ST(gh_ + k, LD(gh_ + k) + dr); ST(gh_ + H + k, LD(gh_ + H + k) + dz);                                    \
+            ST(gh_ + 2 * H + k, LD(gh_ + 2 * H + k) + dn * r);                                                       \
+        }                                                                                                            \
+        if (dh_) ST(dh_ + k, LD(dh_ + k) + d * z);                                                                   \
+    } while (0)
+
+#ifdef CN_VEC_X86
+__attribute__((target("avx512f"))) static int gru_bwd_row16(const float *sb, const float *xn, const float *p,
+                                                            const float *d_, float *gi_, float *gh_, int set,
+                                                            float *dh_, int H)
+{
+    int k = 0;
+    for (; k + 16 <= H; k += 16) GRU_BWD_VEC(v16f, vld16, vst16, V16F);
+    return k;
+}
+#endif
+
 static VCLONES void gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
                                       float *dgi, float *dgh, int set, float *dh, size_t B, int H)
 {
@@ -192,19 +243,8 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
         const float *sb = s + b * 3 * (size_t)H, *xn = xh + b * xh_stride, *p = hp + b * (size_t)H, *d_ = dy + b * (size_t)H;
         float *gi_ = dgi ? dgi + b * 3 * (size_t)H : NULL, *gh_ = dgh ? dgh + b * 3 * (size_t)H : NULL;
         float *dh_ = dh ? dh + b * (size_t)H : NULL;
-        int k = 0;
-        for (; k + 8 <= H; k += 8) {
-            v8f one = V8F(1.0f), r = vld(sb + k), z = vld(sb + H + k), n = vld(sb + 2 * H + k), d = vld(d_ + k);
-            v8f dn = d * (one - z) * (one - n * n);
-            v8f dz = d * (vld(p + k) - n) * z * (one - z);
-            v8f dr = dn * vld(xn + k) * r * (one - r);
-            v8f zero = V8F(0.0f);
-            if (gi_ && set) { vst(gi_ + k, zero + dr); vst(gi_ + H + k, zero + dz); vst(gi_ + 2 * H + k, zero + dn); }
-            else if (gi_) { vst(gi_ + k, vld(gi_ + k) + dr); vst(gi_ + H + k, vld(gi_ + H + k) + dz); vst(gi_ + 2 * H + k, vld(gi_ + 2 * H + k) + dn); }
-            if (gh_ && set) { vst(gh_ + k, zero + dr); vst(gh_ + H + k, zero + dz); vst(gh_ + 2 * H + k, zero + dn * r); }
-            else if (gh_) { vst(gh_ + k, vld(gh_ + k) + dr); vst(gh_ + H + k, vld(gh_ + H + k) + dz); vst(gh_ + 2 * H + k, vld(gh_ + 2 * H + k) + dn * r); }
-            if (dh_) vst(dh_ + k, vld(dh_ + k) + d * z);
-        }
+        int k = WIDE(gru_bwd_row, sb, xn, p, d_, gi_, gh_, set, dh_, H);
+        for (; k + 8 <= H; k += 8) GRU_BWD_VEC(v8f, vld, vst, V8F);
         for (; k < H; k++) {
             float r = sb[k], z = sb[H + k], n = sb[2 * H + k], d = d_[k];
             float dn = d * (1.0f - z) * (1.0f - n * n);         /* d pre_n */
@@ -243,7 +283,6 @@ void cn__gru_cell_backward(cn_var *y)
  * result does not depend on the block shapes. The x86 variants (AVX-512 with 16 lanes, AVX2 with 8) fuse
  * each multiply-add (FMA, one rounding); the generic variant multiplies and adds separately: so the bits
  * are fixed for a host (its variant), not across hosts. */
-typedef float v16f __attribute__((vector_size(64)));
 
 #define MADD_SEP(acc, a, b) ((acc) += (a) * (b))
 #define RGEMM_BLOCK(NAME, VT, W, BC, MADD)                                                                      \
@@ -276,7 +315,6 @@ typedef float v16f __attribute__((vector_size(64)));
                 memcpy(c, &cv, sizeof cv);                                                                    \
             }                                                                                                 \
     }
-#define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
 RGEMM_BLOCK(rgemm_block8, v8f, 8, V8F, MADD_SEP)
 
 /* Column blocks of 2 vectors, then one vector; row blocks of RB rows, then single rows. packed: Bk is in
@@ -437,6 +475,18 @@ static void rec_dwih(int c0, int c1, int F, size_t R, const float *d, size_t ld,
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { rdwih_avx2(c0, c1, F, R, d, ld, x, dw, gb); return; }
 #endif
     rdwih_generic(c0, c1, F, R, d, ld, x, dw, gb);
+}
+
+void cn__lstm_bwd_row(const float *a, const float *tc, const float *cp, const float *dh, float *dc, float *dg, int H,
+                      int carry)
+{
+    lstm_bwd_row(a, tc, cp, dh, dc, dg, H, carry);
+}
+
+void cn__gru_step_backward(const float *dy, const float *s, const float *xh, size_t xh_stride, const float *hp,
+                           float *dgi, float *dgh, int set, float *dh, size_t B, int H)
+{
+    gru_step_backward(dy, s, xh, xh_stride, hp, dgi, dgh, set, dh, B, H);
 }
 
 void cn__recurrent_dw_ih(int c0, int c1, int F, size_t R, const float *d, size_t ld, const float *x, float *dw, float *gb)

@@ -31,10 +31,8 @@
  * operation instead of two 256-bit ones): the same formulas lane by lane, so the same bits as 8 lanes
  * (tests/test_autograd.c compares the two). */
 #ifdef CN_VEC_X86
-typedef float v16f __attribute__((vector_size(64)));
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
-#define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
 #define V16U(c) ((v16u){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
 VINLINE v16f vsel16(v16i m, v16f a, v16f b) { return (v16f)(((v16u)m & (v16u)a) | (~(v16u)m & (v16u)b)); }
 #undef ACT_F
@@ -52,8 +50,6 @@ VINLINE v16f vsel16(v16i m, v16f a, v16f b) { return (v16f)(((v16u)m & (v16u)a) 
 #define ACT_NAME(n) n##16
 #include "tensor/vec_act.h"
 
-VINLINE v16f vld16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
-VINLINE void vst16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
 
 /* The whole 16-float vectors of x; each returns how many elements it did. */
 __attribute__((target("avx512f"))) static size_t tanh16(float *o, const float *x, size_t n)

@@ -32,6 +32,12 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 
 VINLINE v8f vld(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
 VINLINE void vst(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+/* 16 floats: the lanes of AVX-512, used in functions compiled for it (target("avx512f")) and called only
+ * where the CPU has it; lane by lane the same operations as 8, so the same bits. */
+typedef float v16f __attribute__((vector_size(64)));
+#define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
+VINLINE v16f vld16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
+VINLINE void vst16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
 /* m ? a : b lane by lane (m from a vector comparison: all ones or all zeros) */
 VINLINE v8f vsel(v8i m, v8f a, v8f b) { return (v8f)(((v8u)m & (v8u)a) | (~(v8u)m & (v8u)b)); }
 
