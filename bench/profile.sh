@@ -13,7 +13,8 @@
 #   OpenBLAS    every other matrix product (libopenblas: kernels and their packing)
 #   activations sigmoid / tanh / their backward (src/tensor/vec.c cn_vsigmoid, cn_vtanh*, and the 16-lane
 #               tanh16, sigmoid16)
-#   cells       the rest of the recurrent layer: gate and cell elementwise work, bias rows, BPTT loop
+#   cells       the rest of the recurrent layer: gate and cell elementwise work, bias rows, BPTT loop,
+#               the W_ih / b_ih gradient pass of layers with few inputs (rdwih_*)
 #               (src/autograd/recurrent.c)
 #   elementwise the other vector kernels, the autograd ops, memcpy / memset (src/tensor/vec.c, ops.c, libc)
 #   clip        the clip stage (src/clip/)
