@@ -117,13 +117,19 @@ ex="$ex
 ex_intro="Measured by \`make figures\`; $host:"
 
 # ---- the probe section: temporal_order (a GRU) and the exploding RNN ----
-t0=$(now)
-"$BIN" probe examples/temporal_order.json --out "$OUT/probe-temporal" > "$OUT/probe-temporal.txt" 2>/dev/null
-t1=$(now)
-to_probe_time=$(secs "$t0" "$t1")
+probe_run() {   # name config: runs the probe into $OUT/probe-NAME (its printout in probe-NAME.txt), prints the time
+    local t0 t1
+    t0=$(now)
+    "$BIN" probe "$2" --out "$OUT/probe-$1" > "$OUT/probe-$1.txt" 2>/dev/null
+    t1=$(now)
+    secs "$t0" "$t1"
+}
+candidates() {   # name: "rule threshold rate" per line, from the printed candidates table
+    awk '/^candidate thresholds/ { c = 1; next } c && /^  rule/ { next } c && NF == 0 { c = 0 } c { print $1, $2, $3 }' "$OUT/probe-$1.txt"
+}
+to_probe_time=$(probe_run temporal examples/temporal_order.json)
 pj="$OUT/probe-temporal/probe.json"
-# the probe's printed tables: candidates ("  rule  threshold  rate  source"), spikes, tensor shares
-cands=$(awk '/^candidate thresholds/ { c = 1; next } c && /^  rule/ { next } c && NF == 0 { c = 0 } c { print $1, $2, $3 }' "$OUT/probe-temporal.txt")
+cands=$(candidates temporal)
 probe="| rule | clip.max_norm | would clip |
 |---|---:|---:|"
 while read -r rule thr rate; do probe="$probe
@@ -140,12 +146,9 @@ spk_text=$(echo "$spikes" | awk -v n="$nspk" '{
         st = st (i > 1 ? (i == m ? " and " : ", ") : "") a[1]; rt = rt (i > 1 ? (i == m ? " and " : ", ") : "") a[2] "×" }
     printf("%d spike%s (step%s %s%s, %s the running median)", n, n > 1 ? "s" : "", m > 1 ? "s" : "", st, n > m ? ", ..." : "", rt) }')
 top=$(awk '/^share of the squared norm/ { t = 1; next } t && /^  tensor/ { next } t && NF >= 3 { s = $2; sub(/%/, "", s); if (s + 0 > best) { best = s + 0; name = $1; share = $2 } } END { print name, share }' "$OUT/probe-temporal.txt")
-t0=$(now)
-"$BIN" probe examples/rnn_adding_explode.json --out "$OUT/probe-explode" > "$OUT/probe-explode.txt" 2>/dev/null
-t1=$(now)
-ex_probe_time=$(secs "$t0" "$t1")
+ex_probe_time=$(probe_run explode examples/rnn_adding_explode.json)
 xj="$OUT/probe-explode/probe.json"
-xcands=$(awk '/^candidate thresholds/ { c = 1; next } c && /^  rule/ { next } c && NF == 0 { c = 0 } c { print $1, $2 }' "$OUT/probe-explode.txt")
+xcands=$(candidates explode)
 xcand() { printf '%s\n' "$xcands" | awk -v r="$1" '$1 == r { print $2 }'; }
 probe_text="Measured by \`make figures\`; $host. \`clipnn probe examples/temporal_order.json\` (a GRU, Adam 0.01;
 $(val "$pj" rows) steps, $to_probe_time):
