@@ -41,10 +41,7 @@ static VCLONES void lstm_c_row(const float *a, const float *cp, float *cn, int H
         ST(dc + h, carry ? dcv * f : C(0.0f));                                                           \
     } while (0)
 
-/* WIDE(f, args): f16(args), the whole 16-lane vectors of a row kernel, on a CPU with AVX-512 (returns
- * how far it got), else 0. */
 #ifdef CN_VEC_X86
-#define WIDE(f, ...) (__builtin_cpu_supports("avx512f") ? f##16(__VA_ARGS__) : 0)
 __attribute__((target("avx512f"))) static int lstm_bwd_row16(const float *a, const float *tc, const float *cp,
                                                              const float *dh, float *dc, float *dg, int H, int carry)
 {
@@ -52,14 +49,12 @@ __attribute__((target("avx512f"))) static int lstm_bwd_row16(const float *a, con
     for (; h + 16 <= H; h += 16) LSTM_BWD_VEC(v16f, vld16, vst16, V16F);
     return h;
 }
-#else
-#define WIDE(f, ...) 0
 #endif
 
 static VCLONES void lstm_bwd_row(const float *a, const float *tc, const float *cp, const float *dh, float *dc,
                                  float *dg, int H, int carry)
 {
-    int h = WIDE(lstm_bwd_row, a, tc, cp, dh, dc, dg, H, carry);
+    int h = VWIDE(lstm_bwd_row, a, tc, cp, dh, dc, dg, H, carry);
     for (; h + 8 <= H; h += 8) LSTM_BWD_VEC(v8f, vld, vst, V8F);
     for (; h < H; h++) {
         float i = a[h], f = a[H + h], gg = a[2 * H + h], o = a[3 * H + h];
@@ -243,7 +238,7 @@ static VCLONES void gru_step_backward(const float *dy, const float *s, const flo
         const float *sb = s + b * 3 * (size_t)H, *xn = xh + b * xh_stride, *p = hp + b * (size_t)H, *d_ = dy + b * (size_t)H;
         float *gi_ = dgi ? dgi + b * 3 * (size_t)H : NULL, *gh_ = dgh ? dgh + b * 3 * (size_t)H : NULL;
         float *dh_ = dh ? dh + b * (size_t)H : NULL;
-        int k = WIDE(gru_bwd_row, sb, xn, p, d_, gi_, gh_, set, dh_, H);
+        int k = VWIDE(gru_bwd_row, sb, xn, p, d_, gi_, gh_, set, dh_, H);
         for (; k + 8 <= H; k += 8) GRU_BWD_VEC(v8f, vld, vst, V8F);
         for (; k < H; k++) {
             float r = sb[k], z = sb[H + k], n = sb[2 * H + k], d = d_[k];
@@ -548,8 +543,7 @@ typedef struct {
     float *ghn;     /* gru: gh_n [T, B, H]                                                 */
     float *zero;    /* [B, H] zeros (h_{-1})                                               */
     float *gh;      /* [B, GH] scratch                                                     */
-    float *dgi;     /* [T, B, GH] d pre (rnn, lstm) / d gi (gru): act itself                */
-    float *dgh;     /* gru: [T, B, GH] d gh; = dgi otherwise                               */
+    float *dgh;     /* gru: [T, B, GH] d gh; = act (d pre) otherwise                       */
     float *dc;      /* lstm: [B, H] carried dc                                             */
     float *wt;      /* [H * GH] W_hh^T forward, W_hh backward, packed for rec_gemm (NULL: the per-step
                        products go to cn_gemm)                                               */
@@ -595,7 +589,8 @@ typedef struct {
     float *cp, *cn;     /* lstm: c_{t-1}, c_t (forward writes cn)                                    */
     float *tc, *ghn;    /* lstm tanh(c_t), gru gh_n of step t                                        */
     const float *hp;    /* h_{t-1}                                                                  */
-    float *dh, *dgi, *dgh, *dc, *dhp;   /* backward: dL/dh_t, d pre / d gi, d gh, carried dc, dL/dh_{t-1} */
+    float *dh, *dgh, *dc, *dhp;   /* backward: dL/dh_t, d gh (gru), carried dc, dL/dh_{t-1}; d pre / d gi go
+                                     over xt */
 } rec_rows;
 
 static void rec_fwd_rows(const rec_rows *r, size_t b0, size_t b1)
@@ -630,18 +625,18 @@ static void rec_bwd_rows(const rec_rows *r, size_t b0, size_t b1)
     int H = r->H, GH = r->GH;
     size_t nb = b1 - b0, nh = nb * (size_t)H;
     const float *ht = r->ht + b0 * H, *dh = r->dh + b0 * H;
-    float *dgi = r->dgi + b0 * GH;
+    float *dgi = r->xt + b0 * GH;   /* d pre (d gi for gru), over the gates: each read before it is written */
     if (r->kind == CN_REC_TANH) {
         cn_vtanh_backward(dgi, dh, ht, nh);
     } else if (r->kind == CN_REC_RELU) {
         /* threshold_backward on the pre-activation: pre <= 0 exactly when h <= 0 (NaN passes dy) */
         for (size_t i = 0; i < nh; i++) dgi[i] = ht[i] <= 0.0f ? 0.0f : dh[i];
     } else if (r->kind == CN_REC_LSTM) {
-        const float *act = r->xt + b0 * GH, *cp = r->cp + b0 * H, *tc = r->tc + b0 * H;
+        const float *cp = r->cp + b0 * H, *tc = r->tc + b0 * H;
         for (size_t b = 0; b < nb; b++)
-            lstm_bwd_row(act + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
+            lstm_bwd_row(dgi + b * GH, tc + b * H, cp + b * H, dh + b * H, r->dc + (b0 + b) * H, dgi + b * GH, H, r->carry);
     } else {
-        gru_step_backward(dh, r->xt + b0 * GH, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, r->dgh + b0 * GH, 1,
+        gru_step_backward(dh, dgi, r->ghn + b0 * H, (size_t)H, r->hp + b0 * H, dgi, r->dgh + b0 * GH, 1,
                           r->dhp ? r->dhp + b0 * H : NULL, nb, H);
     }
 }
@@ -694,7 +689,7 @@ static void rec_fwd_seq(const rec_seq *q, int b0, int b1)
         int lstm = kind == CN_REC_LSTM;
         rec_rows r = {kind, H, GH, q->B, 0, xt, A->gh, ht, lstm ? A->c + t * BH : NULL, lstm ? A->c + (t + 1) * BH : NULL,
                       lstm ? A->tc + t * BH : NULL, kind == CN_REC_GRU ? A->ghn + t * BH : NULL, hp,
-                      NULL, NULL, NULL, NULL, NULL};
+                      NULL, NULL, NULL, NULL};
         rec_fwd_rows(&r, (size_t)b0, (size_t)b1);
     }
 }
@@ -707,11 +702,11 @@ static void rec_bwd_seq(const rec_seq *q, int b0, int b1)
     for (int t = q->T - 1; t >= 0; t--) {
         float *dh = q->dy + t * BH;                   /* complete: dY_t + what step t+1 sent back */
         const float *ht = q->y + t * BH, *hp = t ? q->y + (t - 1) * BH : A->zero;
-        float *dgi = A->dgi + t * BG, *dgh = A->dgh + t * BG;
+        float *dgh = A->dgh + t * BG;
         int carry = t > 0 && !(bptt > 0 && t % bptt == 0);   /* gradient flows into h_{t-1}, c_{t-1} */
         rec_rows r = {kind, H, GH, q->B, carry, A->act + t * BG, NULL, (float *)ht, A->c ? A->c + t * BH : NULL, NULL,
                       A->tc ? A->tc + t * BH : NULL, A->ghn ? A->ghn + t * BH : NULL, hp,
-                      dh, dgi, dgh, A->dc, carry ? q->dy + (t - 1) * BH : NULL};
+                      dh, dgh, A->dc, carry ? q->dy + (t - 1) * BH : NULL};
         rec_bwd_rows(&r, (size_t)b0, (size_t)b1);
         if (q->gbh) cn_vcolsum_ld(q->gbh, dgh, (size_t)q->B, (size_t)GH, (size_t)GH);
         if (!carry) continue;
@@ -782,8 +777,8 @@ static void rec_bias_part(void *p, int part, int parts)
     size_t BG = (size_t)j->B * j->GH, w = (size_t)(c1 - c0);
     if (j->gbh)
         for (int t = j->T - 1; t >= 0; t--) cn_vcolsum_ld(j->gbh + c0, j->A->dgh + t * BG + c0, (size_t)j->B, w, (size_t)j->GH);
-    if (j->gwi) rec_dwih(c0, c1, j->F, (size_t)j->T * j->B, j->A->dgi, (size_t)j->GH, j->x, j->gwi, j->gbi);
-    else if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->dgi + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
+    if (j->gwi) rec_dwih(c0, c1, j->F, (size_t)j->T * j->B, j->A->act, (size_t)j->GH, j->x, j->gwi, j->gbi);
+    else if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->act + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
 }
 
 /* Whether a layer splits over the pool: each thread gets at least REC_SPLIT_ROWS rows and the W_hh
@@ -834,7 +829,7 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
     if (ok && rec_fast(H) && rec_force != 2 && T > 1) ok = (A->wt = cn_arena_floats(&g->arena, (size_t)H * GH, 0)) != NULL;
     if (ok && A->wt && F <= REC_IN_FEW) ok = (A->wit = cn_arena_floats(&g->arena, (size_t)F * GH, 0)) != NULL;
     if (ok && y->requires_grad) {
-        A->dgi = A->dgh = A->act;
+        A->dgh = A->act;
         if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
@@ -901,7 +896,7 @@ void cn__recurrent_backward(cn_var *y)
         rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, 0, w_hh->grad, H);
     else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
-    if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->dgi, GH, w_ih->v.data, F, 1.0f, x->grad, F);
-    if (w_ih->requires_grad && !few) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->dgi, GH, x->v.data, F, 1.0f, w_ih->grad, F);
+    if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->act, GH, w_ih->v.data, F, 1.0f, x->grad, F);
+    if (w_ih->requires_grad && !few) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->act, GH, x->v.data, F, 1.0f, w_ih->grad, F);
 }
 

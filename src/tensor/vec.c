@@ -50,7 +50,6 @@ VINLINE v16f vsel16(v16i m, v16f a, v16f b) { return (v16f)(((v16u)m & (v16u)a) 
 #define ACT_NAME(n) n##16
 #include "tensor/vec_act.h"
 
-
 /* The whole 16-float vectors of x; each returns how many elements it did. */
 __attribute__((target("avx512f"))) static size_t tanh16(float *o, const float *x, size_t n)
 {
@@ -64,18 +63,13 @@ __attribute__((target("avx512f"))) static size_t sigmoid16(float *o, const float
     for (; i + 16 <= n; i += 16) vst16(o + i, vsigmoid16(vld16(x + i)));
     return i;
 }
-static size_t wide_tanh(float *o, const float *x, size_t n) { return __builtin_cpu_supports("avx512f") ? tanh16(o, x, n) : 0; }
-static size_t wide_sigmoid(float *o, const float *x, size_t n) { return __builtin_cpu_supports("avx512f") ? sigmoid16(o, x, n) : 0; }
-#else
-static size_t wide_tanh(float *o, const float *x, size_t n) { return 0; }
-static size_t wide_sigmoid(float *o, const float *x, size_t n) { return 0; }
 #endif
 
 /* The tail of cn_vtanh / cn_vsigmoid goes through one zero-padded vector, so every element gets the
  * vector formula. */
 VCLONES void cn_vtanh(float *o, const float *x, size_t n)
 {
-    size_t i = wide_tanh(o, x, n);
+    size_t i = VWIDE(tanh, o, x, n);
     for (; i + 8 <= n; i += 8) vst(o + i, vtanh(vld(x + i)));
     if (i < n) {
         v8f v = V8F(0.0f);
@@ -87,7 +81,7 @@ VCLONES void cn_vtanh(float *o, const float *x, size_t n)
 
 VCLONES void cn_vsigmoid(float *o, const float *x, size_t n)
 {
-    size_t i = wide_sigmoid(o, x, n);
+    size_t i = VWIDE(sigmoid, o, x, n);
     for (; i + 8 <= n; i += 8) vst(o + i, vsigmoid(vld(x + i)));
     if (i < n) {
         v8f v = V8F(0.0f);

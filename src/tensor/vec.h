@@ -38,6 +38,13 @@ typedef float v16f __attribute__((vector_size(64)));
 #define V16F(c) ((v16f){c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c})
 VINLINE v16f vld16(const float *p) { v16f v; memcpy(&v, p, sizeof v); return v; }
 VINLINE void vst16(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+/* VWIDE(f, args): f16(args), a kernel's whole 16-lane vectors (a target("avx512f") function returning how
+ * far it got), on a CPU with AVX-512; else 0, and the caller's 8-lane loop and tail do everything. */
+#ifdef CN_VEC_X86
+#define VWIDE(f, ...) (__builtin_cpu_supports("avx512f") ? f##16(__VA_ARGS__) : 0)
+#else
+#define VWIDE(f, ...) 0
+#endif
 /* m ? a : b lane by lane (m from a vector comparison: all ones or all zeros) */
 VINLINE v8f vsel(v8i m, v8f a, v8f b) { return (v8f)(((v8u)m & (v8u)a) | (~(v8u)m & (v8u)b)); }
 
