@@ -45,7 +45,7 @@ for w in $WORKLOADS; do
         n=$REPS; [ "$t" = 2 ] && n=$REPS2
         i=0
         while [ "$i" -lt "$n" ]; do
-            run_clipnn "$w" "$t"
+            if [ "$t" = 1 ]; then run_clipnn "$w" "$t" --ceiling; else run_clipnn "$w" "$t"; fi
             [ "$TORCH" = 1 ] && run_torch "$w" "$t"
             i=$((i + 1))
         done
@@ -64,6 +64,9 @@ values() { # impl workload threads key
 target() {   # one-thread targets against PyTorch (docs/performance.md, goals)
     case $1 in tiny) echo 50;; rnn) echo 3;; lstm|gru) echo 2.5;; mlp) echo 1.6;; esac
 }
+ceiling_target() {   # share of the core's sgemm rate (lstm, gru only)
+    case $1 in lstm|gru) echo 65;; *) echo "";; esac
+}
 
 OUT="$BUILD/bench.md"
 host_facts
@@ -76,25 +79,38 @@ TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's
     echo "Median of $REPS runs (1 thread) / $REPS2 runs (2 threads) of ${SECS} s each after warm-up, clipnn and torch"
     echo "interleaved in separate processes. Step = zero grads, forward, loss, backward, norm clip 1.0, optimizer."
     echo
-    echo "| workload | threads | clipnn steps/s | torch steps/s | ratio | target (1 thr) | clipnn RSS MB | torch RSS MB | RSS ratio |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| workload | threads | clipnn steps/s | torch steps/s | ratio | target (1 thr) | clipnn % of sgemm rate | clipnn RSS MB | torch RSS MB | RSS ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    : > "$BUILD/bench.missed"
     for w in $WORKLOADS; do
         for t in 1 2; do
             c=$(values clipnn "$w" "$t" steps_per_s | median)
             cr=$(values clipnn "$w" "$t" rss_kb | median)
+            cp=nan; [ "$t" = 1 ] && cp=$(values clipnn "$w" "$t" ceiling_pct | median)
             if [ "$TORCH" = 1 ]; then
                 p=$(values torch "$w" "$t" steps_per_s | median)
                 pr=$(values torch "$w" "$t" rss_kb | median)
             else p=nan; pr=nan; fi
-            tg="-"; [ "$t" = 1 ] && tg=">= $(target "$w")x"
-            awk -v w="$w" -v t="$t" -v c="$c" -v p="$p" -v cr="$cr" -v pr="$pr" -v tg="$tg" 'BEGIN {
+            tg="-"; [ "$t" = 1 ] && tg=$(target "$w")
+            ct="-"; [ "$t" = 1 ] && ct=$(ceiling_target "$w")
+            awk -v w="$w" -v t="$t" -v c="$c" -v p="$p" -v cr="$cr" -v pr="$pr" -v tg="$tg" -v cp="$cp" -v ct="$ct" \
+                -v missed="$BUILD/bench.missed" 'BEGIN {
                 r = (p == "nan" || p == 0) ? "-" : sprintf("%.2fx", c / p);
                 rr = (pr == "nan" || pr == 0) ? "-" : sprintf("1/%.1f", pr / cr);
                 ps = (p == "nan") ? "-" : sprintf("%.1f", p);
                 prs = (pr == "nan") ? "-" : sprintf("%.1f", pr / 1024);
-                printf "| %s | %s | %.1f | %s | %s | %s | %.1f | %s | %s |\n", w, t, c, ps, r, tg, cr / 1024, prs, rr }'
+                cps = (cp == "nan") ? "-" : sprintf("%.0f%%", cp);
+                if (ct != "" && ct != "-" && cps != "-") cps = cps sprintf(" (>= %s%%)", ct);
+                tgs = (tg == "-") ? "-" : ">= " tg "x";
+                if (tg != "-" && r != "-" && c / p < tg) printf "%s at %.2fx against PyTorch (target %sx)\n", w, c / p, tg >> missed;
+                if (ct != "" && ct != "-" && cp != "nan" && cp < ct) printf "%s at %.0f%% of the sgemm rate (target %s%%)\n", w, cp, ct >> missed;
+                printf "| %s | %s | %.1f | %s | %s | %s | %s | %.1f | %s | %s |\n", w, t, c, ps, r, tgs, cps, cr / 1024, prs, rr }'
         done
     done
+    echo
+    if [ "$TORCH" = 0 ]; then echo "PyTorch not available: no ratios, so the speed targets were not checked."
+    elif [ -s "$BUILD/bench.missed" ]; then echo "Below target: $(paste -sd ';' "$BUILD/bench.missed" | sed 's/;/; /g')."
+    else echo "Every one-thread target is met."; fi
     echo
     echo "Breakdown (clipnn, 1 thread, one run each): clip share = time inside cn_clip_run / step time;"
     echo "norm vs none = step time with norm clipping and with \"none\", alternating blocks in one process;"
@@ -118,13 +134,51 @@ TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's
     echo "Total bench time: $(($(date +%s) - start)) s."
 } > "$OUT"
 # Peak memory on a data set, against PyTorch (BENCH_MEMORY=0 leaves it out; MEM_N/MEM_STEPS size it).
+: > "$BUILD/bench.memory.md"
 if [ "${BENCH_MEMORY:-1}" = 1 ]; then
-    echo >> "$OUT"
-    "$HERE/memory.sh" "$BUILD" >> "$OUT" || echo "(bench/memory.sh could not run: see its message)" >> "$OUT"
+    "$HERE/memory.sh" "$BUILD" > "$BUILD/bench.memory.md" || echo "(bench/memory.sh could not run: see its message)" >> "$BUILD/bench.memory.md"
+    { echo; cat "$BUILD/bench.memory.md"; } >> "$OUT"
 fi
 # Data-parallel scaling over MPI ranks (BENCH_SCALING=0 leaves it out; SCALE_STEPS/SCALE_REPS size it).
+: > "$BUILD/bench.scaling.md"
 if [ "${BENCH_SCALING:-1}" = 1 ]; then
-    echo >> "$OUT"
-    "$HERE/scaling.sh" "$BUILD" >> "$OUT"
+    "$HERE/scaling.sh" "$BUILD" > "$BUILD/bench.scaling.md"
+    { echo; cat "$BUILD/bench.scaling.md"; } >> "$OUT"
 fi
 cat "$OUT"
+
+# ---- README ----
+# A full run (the five workloads, memory and scaling, PyTorch present) writes its tables into README.md
+# between the <!-- bench:NAME --> markers of the Performance section, with the host they were measured
+# on; BENCH_README=0 leaves README.md alone, BENCH_README=1 writes after a partial run too.
+full=0
+[ "$WORKLOADS" = "rnn lstm gru mlp tiny" ] && [ "${BENCH_MEMORY:-1}" = 1 ] && [ "${BENCH_SCALING:-1}" = 1 ] && [ "$TORCH" = 1 ] && full=1
+if [ "${BENCH_README:-$full}" = 1 ] && [ -f README.md ]; then
+    rev=unknown
+    if git rev-parse --short HEAD >/dev/null 2>&1; then
+        rev="commit $(git rev-parse --short HEAD)"
+        git diff --quiet HEAD -- src include 2>/dev/null || rev="$rev with uncommitted changes to src/"
+    fi
+    tables() { grep '^|' "$1" || true; }   # the Markdown tables of a section, without its headings
+    nth_table() { awk -v n="$2" '/^\|/ { if (!in_t) { k++; in_t = 1 } if (k == n) print; next } { in_t = 0 }' "$1"; }
+    b=$(mktemp)
+    {
+        echo "Measured by \`make bench\` (bench/run.sh, which writes these tables here) on ${CPU:-an unknown CPU} ($(nproc) CPUs),"
+        echo "$BLAS with the kernel $CORE ($FORCED), PyTorch ${TV:-?} on the same OpenBLAS, one BLAS thread on"
+        echo "both sides; library at $rev; $(date -u '+%Y-%m-%d %H:%M') UTC. Median of $REPS runs at 1 thread and $REPS2 at"
+        echo "2 threads, ${SECS} s of steps each after warm-up:"
+        echo
+        nth_table "$OUT" 1
+        echo
+        sed -n '/^Every one-thread target\|^Below target\|^PyTorch not available/p' "$OUT"
+    } > "$b"
+    scripts/replace_block.sh README.md bench:speed "$b"
+    nth_table "$OUT" 2 > "$b"
+    scripts/replace_block.sh README.md bench:breakdown "$b"
+    tables "$BUILD/bench.memory.md" > "$b"
+    scripts/replace_block.sh README.md bench:memory "$b"
+    tables "$BUILD/bench.scaling.md" > "$b"
+    scripts/replace_block.sh README.md bench:scaling "$b"
+    rm -f "$b"
+    echo "bench: wrote the tables into README.md (Performance)" >&2
+fi

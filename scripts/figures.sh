@@ -165,16 +165,11 @@ percentiles describe the explosion, not the model, and the candidates worth tryi
 
 # ---- write ----
 replace() {   # file marker text: the lines between <!-- figures:marker --> and <!-- /figures:marker -->
-    local file=$1 marker=$2 body=$3 tmp
-    grep -q "<!-- figures:$marker -->" "$file" || { echo "figures: no <!-- figures:$marker --> in $file" >&2; exit 1; }
-    tmp=$(mktemp "$file.XXXXXX")
-    printf '%s\n' "$body" > "$tmp.body"
-    awk -v m="$marker" -v bf="$tmp.body" '
-        $0 == "<!-- figures:" m " -->" { print; while ((getline l < bf) > 0) print l; skip = 1; next }
-        $0 == "<!-- /figures:" m " -->" { skip = 0 }
-        !skip { print }' "$file" > "$tmp"
-    rm -f "$tmp.body"
-    mv "$tmp" "$file"
+    local body
+    body=$(mktemp)
+    printf '%s\n' "$3" > "$body"
+    scripts/replace_block.sh "$1" "figures:$2" "$body" || { rm -f "$body"; exit 1; }
+    rm -f "$body"
 }
 replace README.md demo "$demo_intro
 

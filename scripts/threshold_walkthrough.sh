@@ -71,7 +71,7 @@ $sweep_table
 $sweep_best"
 
 printf '%s\n' "$block"
-BLOCK="$block" awk '
-    /<!-- figures:threshold -->/ { print; print ENVIRON["BLOCK"]; skip = 1; next }
-    /<!-- \/figures:threshold -->/ { skip = 0 }
-    !skip { print }' README.md >README.md.tmp && mv README.md.tmp README.md
+body=$(mktemp)
+printf '%s\n' "$block" > "$body"
+scripts/replace_block.sh README.md figures:threshold "$body" || { rm -f "$body"; exit 1; }
+rm -f "$body"

@@ -460,6 +460,9 @@ static int cmd_compare(int argc, char **argv)
         else fprintf(progress, ", %d variant%s, %d at a time, into %s\n", p.n_variants, p.n_variants == 1 ? "" : "s",
                      jobs < p.n_todo ? jobs : (p.n_todo ? p.n_todo : 1), p.dir);
     }
+    /* runs that share the machine take one thread each where their config says "auto" (several at 2 threads
+       would oversubscribe the cores); a resumed run keeps its checkpoint's count */
+    if ((dist || (jobs > 1 && p.n_todo > 1)) && !getenv("CLIPNN_AUTO_THREADS")) setenv("CLIPNN_AUTO_THREADS", "1", 1);
     if (dist) {
         if ((st = cli_compare_dist_pool(&p, argv[0], jobs, progress, &stop_requested))) {
             cn_compare_plan_free(&p);
@@ -557,7 +560,8 @@ static int run_command(int argc, char **argv)
         if (argc > 2 && !strcmp(argv[2], "--verbose")) {
             /* what the rounding of a run depends on besides the config (also in summary.json) */
             cn_set_threads(1);
-            printf("blas: %s\nblas core: %s\nblas threads: %d (the default \"threads\"; a run sets its own)\n",
+            printf("blas: %s\nblas core: %s\nblas threads: %d (a run sets its own: \"threads\", by default \"auto\": "
+                   "1 or 2 by the model's size, in summary.json)\n",
                    cn_blas_config(), cn_blas_core(), cn_blas_threads());
         } else if (argc > 2) {
             return usage_error(main_usage, "unknown option '%s' after --version (only --verbose)", argv[2]);

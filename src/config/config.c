@@ -230,9 +230,20 @@ static cn_status parse_top(cn_config *c)
     if (!name_ok)
         return cn_error(CN_ERR_ARG, "name: expected letters, digits, '_', '-' or '.' (not first), at most 100, got \"%.60s\"", c->name);
     if ((st = cn_json_int(r, "", "seed", 0, 1, 0, (long long)9e15, &c->seed))) return st;
-    long long th;
-    if ((st = cn_json_int(r, "", "threads", 0, 1, 1, 256, &th))) return st;
-    c->threads = (int)th;
+    /* "auto" (the default): the session picks the count for the model (cn_session_resolve_threads) */
+    cJSON *thv = cJSON_GetObjectItemCaseSensitive(r, "threads");
+    if (!thv || (cJSON_IsString(thv) && !strcmp(thv->valuestring, "auto"))) {
+        if (!thv && (st = cn_json_set(r, "threads", cJSON_CreateString("auto")))) return st;
+        c->threads = 0;
+    } else {
+        long long th;
+        if (!cJSON_IsNumber(thv) || (st = cn_json_int(r, "", "threads", 0, 1, 1, 256, &th))) {
+            char d[96];
+            return cn_error(CN_ERR_ARG, "threads: expected \"auto\" or an integer in [1, 256], got %s",
+                            cn_json_describe(thv, d, sizeof d));
+        }
+        c->threads = (int)th;
+    }
     static const char *const losses[] = {"mse", "cross_entropy", "bce_with_logits", NULL};
     if ((st = cn_json_string(r, "", "loss", 0, "mse", losses, &c->loss))) return st;
     if (!cJSON_GetObjectItemCaseSensitive(r, "data")) return cn_error(CN_ERR_ARG, "data: required key is missing");

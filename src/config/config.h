@@ -21,7 +21,7 @@ typedef struct {
     char base_dir[1024];      /* its directory: data paths are relative to it  */
     const char *name;
     long long seed;
-    int threads;
+    int threads;              /* 0: "auto" until the session resolves it     */
     const char *loss;
     const char *init_from;    /* NULL if none */
     int log_per_tensor;

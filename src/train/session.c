@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CKPT_FORMAT "clipnn-checkpoint"
 #define CKPT_VERSION "1"
@@ -324,7 +325,7 @@ static void config_diff(const cJSON *a, const cJSON *b, const char *path, char *
     (*count)++;
 }
 
-static cn_status check_same_config(const cn_session *s, const cn_st_file *f, const char *file)
+static cn_status check_same_config(cn_session *s, const cn_st_file *f, const char *file)
 {
     const char *text = cn_st_meta(f, "config");
     if (!text) return cn_error(CN_ERR_FORMAT, "%s: metadata 'config' is missing", file);
@@ -339,7 +340,8 @@ static cn_status check_same_config(const cn_session *s, const cn_st_file *f, con
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(then, "threads");
     int then_threads = cJSON_IsNumber(th) ? th->valueint : 1;
     cJSON_Delete(then);
-    if (!count && then_threads != s->cfg.threads && !s->allow_thread_change)
+    s->resumed_threads = then_threads;
+    if (!count && s->cfg.threads && then_threads != s->cfg.threads && !s->allow_thread_change)
         return cn_error(CN_ERR_ARG, "%s: threads: the run was trained with %d thread%s, the config now says %d; "
                         "another thread count changes the rounding of the matrix products, so the resumed run would not "
                         "be bit-identical to an uninterrupted one. Keep \"threads\": %d, or pass --allow-thread-change",
@@ -668,6 +670,44 @@ cn_status cn_session_distribute(cn_session *s, int rank, int size)
     if (!s->dist_grads) return cn_error(CN_ERR_NOMEM, "out of memory for the gradient exchange");
     for (int r = 0; r < size; r++) s->dist_weight[r] = (double)(B * (r + 1) / size - B * r / size) / (double)B;
     return CN_OK;
+}
+
+int cn_session_auto_threads(const cn_session *s)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 2) return 1;
+    long long rows = s->dist_size > 1 ? s->slice_n : s->cfg.train.batch_size;
+    for (int i = 0; i < cn_model_layers(s->model); i++) {
+        const char *type = cn_model_layer_type(s->model, i), *prefix = cn_model_layer_prefix(s->model, i);
+        int rec = !strcmp(type, "rnn") || !strcmp(type, "lstm") || !strcmp(type, "gru");
+        if (!rec && strcmp(type, "linear")) continue;
+        char name[CN_NAME_MAX + 16];
+        snprintf(name, sizeof name, "%s.%s", prefix, rec ? "weight_hh_l0" : "weight");
+        int k = cn_paramset_find(&s->ps, name);
+        if (k < 0 || s->ps.info[k].ndim != 2) continue;
+        const int *sh = s->ps.info[k].shape;
+        if (rec && sh[1] >= 128 && rows >= 16) return 2;
+        if (!rec && (double)rows * sh[0] * sh[1] >= 128.0 * 512 * 512) return 2;
+    }
+    return 1;
+}
+
+cn_status cn_session_resolve_threads(cn_session *s)
+{
+    if (s->cfg.threads) return CN_OK;
+    int n = 0;
+    const char *env = getenv("CLIPNN_AUTO_THREADS");
+    if (s->resumed_threads > 0) n = s->resumed_threads;
+    else if (env && *env) {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > 256)
+            return cn_error(CN_ERR_ARG, "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"%.40s\"", env);
+        n = (int)v;
+    } else if (s->dist_size > 1) n = 1;
+    else n = cn_session_auto_threads(s);
+    s->cfg.threads = n;
+    return cn_json_set(s->cfg.root, "threads", cJSON_CreateNumber(n));
 }
 
 /* The global mean gradient and loss from every rank's slice: each slice's mean weighted by its share

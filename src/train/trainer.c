@@ -366,6 +366,7 @@ cn_status cn_train(const cn_train_opts *o, cn_train_result *res)
     if (o->resume && (st = cn_session_resume(s, o->resume))) goto out;
     /* data-parallel under mpirun: every rank trains a replica on its slice; rank 0 alone writes */
     if ((st = cn_session_distribute(s, cn_dist_rank(), cn_dist_size()))) goto out;
+    if ((st = cn_session_resolve_threads(s))) goto out;
     t.writer = cn_dist_rank() == 0;
     if (o->resume && s->step == s->cfg.train.steps) {
         /* a finished run: nothing to do, nothing rewritten (a resume loop may call it again) */
