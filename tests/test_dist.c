@@ -313,6 +313,28 @@ START_TEST(test_resume_other_ranks)
 END_TEST
 
 /* Example 3 (in rank 1's half of the first batch of 4) is 3e38: its forward pass overflows. */
+/* "threads": "auto" (the default) gives each rank 1 thread (ranks share nodes), where one process on this
+ * machine takes 2 for the same model (an lstm of hidden 128, batch 32) when it has 2 or more cores. */
+START_TEST(test_auto_threads_one_per_rank)
+{
+    write_configs();
+    const char *big = "lstm.json --set model.1.hidden=128 --set train.batch_size=32 --set train.grad_accum=1 "
+                      "--set train.steps=2 --set train.log_every=1 --set train.eval_every=0";
+    char args[512];
+    snprintf(args, sizeof args, "%s --out auto1", big);
+    ck_assert_msg(train(0, args) == 0, "one process: %s", out);
+    snprintf(args, sizeof args, "%s --out auto2", big);
+    ck_assert_msg(train(2, args) == 0, "2 ranks: %s", out);
+    char want[64];
+    snprintf(want, sizeof want, "\"blas_threads\":\t%d", sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1);
+    char *one = tu_slurp(run_file("auto1", "summary.json"), NULL), *two = tu_slurp(run_file("auto2", "summary.json"), NULL);
+    ck_assert_msg(one && strstr(one, want), "one process, expected %s: %s", want, one ? one : "(none)");
+    ck_assert_msg(two && strstr(two, "\"blas_threads\":\t1"), "2 ranks: %s", two ? two : "(none)");
+    free(one);
+    free(two);
+}
+END_TEST
+
 START_TEST(test_nonfinite_one_rank)
 {
     tu_write_text(path_in(tmp, "big.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,0\n3e38,3e38,1\n1,1,0\n2,2,1\n3,3,0\n4,4,1\n");
@@ -482,6 +504,7 @@ Suite *suite_dist(void)
     tcase_add_checked_fixture(rs, setup, teardown);
     tcase_set_timeout(rs, 200);
     tcase_add_test(rs, test_resume_other_ranks);
+    tcase_add_test(rs, test_auto_threads_one_per_rank);
     suite_add_tcase(s, rs);
     TCase *fa = tcase_create("faults");
     tcase_add_checked_fixture(fa, setup, teardown);
