@@ -8,9 +8,9 @@
  *   --ceiling also measures the core's sgemm rate (512 x 512 x 512 products, the same thread count) and
  *   prints flops (2 M N K summed over the step's forward and backward products), gflops and ceiling_pct =
  *   the step's product rate as a percentage of that sgemm rate.
- *   --rec-kernel 0|1|2 chooses the recurrent layer's W_hh kernels (the library's test hook, declared in
+ *   --rec-kernel 0|1|2|4 chooses the recurrent layer's W_hh kernels (the library's test hook, declared in
  *   src/autograd/cells.h): 0 the default size-based choice, 1 clipnn's kernel for all three products
- *   (also dW_hh), 2 OpenBLAS for all three.
+ *   (also dW_hh), 2 OpenBLAS for all three, 4 clipnn's kernel per step and OpenBLAS for dW_hh.
  *
  * Each workload is built from a JSON config string through the library's real path (cn_model_build,
  * cn_optim_from_json, cn_clip_from_json) on fixed random data, and one training step is exactly the one
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) fixed_steps = atoll(argv[++i]);
         else if (argv[i][0] != '-' && !wname) wname = argv[i];
-        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown] [--hidden H] [--seq T] [--batch B] [--ceiling] [--rec-kernel 0|1|2]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench rnn|lstm|gru|mlp|tiny [--threads N] [--clip norm|none] [--seconds S] [--steps N] [--breakdown] [--hidden H] [--seq T] [--batch B] [--ceiling] [--rec-kernel 0|1|2|4]\n"); return 2; }
     }
     workload wl;
     const workload *w = NULL;

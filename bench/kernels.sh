@@ -1,9 +1,11 @@
 #!/bin/sh
 # The recurrent layer's W_hh kernel choices against each other (bench --rec-kernel): 0 = the default
 # (per-step products in clipnn's rec_gemm, dW_hh in OpenBLAS unless W_hh has at most 64 x 64 elements),
-# 1 = rec_gemm for all three products, 2 = OpenBLAS for all three. One thread, T 50, batch 32.
+# 1 = rec_gemm for all three products, 2 = OpenBLAS for all three, 4 = rec_gemm for the two per-step
+# products and OpenBLAS for dW_hh at every size. One thread; T 50, batch 32 unless a point says otherwise.
 #
-#   bench/kernels.sh [BUILD_DIR]     KER_REPS=3 KER_SECONDS=0.5 KER_POINTS="rnn:64 ..." bench/kernels.sh
+#   bench/kernels.sh [BUILD_DIR]     KER_REPS=3 KER_SECONDS=0.5 KER_POINTS="rnn:64 rnn:64:100:512 ..." bench/kernels.sh
+#   (a point is workload:hidden or workload:hidden:T:batch)
 #
 # Host figures: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/kernels.sh`. The three
 # choices alternate in separate processes KER_REPS times; the table gives median step times.
@@ -20,11 +22,12 @@ build_bench
 RAW="$BUILD/kernels.raw"
 : > "$RAW"
 for p in $POINTS; do
-    w=${p%%:*}; h=${p#*:}
+    w=${p%%:*}; r=${p#*:}; h=${r%%:*}; t=50; b=32
+    case $r in *:*:*) r=${r#*:}; t=${r%%:*}; b=${r#*:};; esac
     i=0
     while [ "$i" -lt "$REPS" ]; do
-        for k in 0 1 2; do
-            OPENBLAS_NUM_THREADS=1 "$BUILD/bench" "$w" --threads 1 --seconds "$SECS" --hidden "$h" --rec-kernel "$k" |
+        for k in 0 1 2 4; do
+            OPENBLAS_NUM_THREADS=1 "$BUILD/bench" "$w" --threads 1 --seconds "$SECS" --hidden "$h" --seq "$t" --batch "$b" --rec-kernel "$k" |
                 sed "s/^RESULT /KER point=$p kernel=$k /" >> "$RAW"
         done
         i=$((i + 1))
@@ -35,11 +38,13 @@ host_facts
 echo "# Recurrent W_hh kernels"
 echo
 machine_line "1 thread"
-echo "Median step ms of $REPS interleaved runs of ${SECS} s; T 50, batch 32."
+echo "Median step ms of $REPS interleaved runs of ${SECS} s."
 echo
-echo "| workload | hidden | default (dW_hh in OpenBLAS past 64 x 64) | all rec_gemm | all OpenBLAS |"
-echo "|---|---|---|---|---|"
+echo "| workload | hidden | T | batch | default | all rec_gemm | all OpenBLAS | rec_gemm per step, dW_hh OpenBLAS |"
+echo "|---|---|---|---|---|---|---|---|"
 for p in $POINTS; do
-    w=${p%%:*}; h=${p#*:}
-    printf '| %s | %s | %.4g | %.4g | %.4g |\n' "$w" "$h" "$(values "$p" 0 | median)" "$(values "$p" 1 | median)" "$(values "$p" 2 | median)"
+    w=${p%%:*}; r=${p#*:}; h=${r%%:*}; t=50; b=32
+    case $r in *:*:*) r=${r#*:}; t=${r%%:*}; b=${r#*:};; esac
+    printf '| %s | %s | %s | %s | %.4g | %.4g | %.4g | %.4g |\n' "$w" "$h" "$t" "$b" "$(values "$p" 0 | median)" \
+        "$(values "$p" 1 | median)" "$(values "$p" 2 | median)" "$(values "$p" 4 | median)"
 done

@@ -20,7 +20,8 @@ cn_var *cn_gru_cell(cn_graph *g, cn_var *gi, cn_var *gh, cn_var *h);
 /* Tests only: the kernel of cn_recurrent's W_hh products. 0 = the default size-based choice, 1 = clipnn's
  * kernel (rec_gemm) for all three when H % 8 == 0, 2 = OpenBLAS (cn_gemm) for all three, 3 = as 0 but
  * the forward step's b_hh + h W_hh^T is formed in a separate array (bias rows first) and then, for rnn
- * and lstm, added to x W_ih^T + b_ih (the order rec_gemm's bias epilogues reproduce). Applies to the
+ * and lstm, added to x W_ih^T + b_ih (the order rec_gemm's bias epilogues reproduce), 4 = rec_gemm for
+ * the per-step products and OpenBLAS for dW_hh whatever the size. Applies to the
  * layers built after the call (process-wide, not thread-safe: set it before building graphs). */
 void cn__recurrent_force_kernel(int mode);
 

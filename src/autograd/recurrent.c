@@ -566,10 +566,10 @@ static int rec_fast(int H) { return H % 8 == 0; }
  * 0.456, rnn H 512 16.5 / 17.6 / 22.7, lstm H 64 1.64 / 1.84 / 1.80, lstm H 256 17.4 / 21.2 / 22.7,
  * lstm H 512 63.9 / 96.1 / 88.4, gru H 64 1.14 / 1.08 / 1.28, gru H 512 45.3 / 49.7 / 63.0 (the per-step
  * products stay in rec_gemm at every size). So: rec_gemm only while W_hh has at most 64 x 64 elements. */
-static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 64 * 64; }
+static int rec_dw_kernel(int GH, int H, size_t TB) { (void)TB; return (long)GH * H <= 64 * 64; }
 
-/* Test hook (internal.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
- * one, 0 (default) chooses as above. */
+/* Test hook (cells.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
+ * one, 4 rec_gemm for the per-step products and OpenBLAS for dW_hh, 0 (default) chooses as above. */
 static int rec_force;
 void cn__recurrent_force_kernel(int mode) { rec_force = mode; }
 
@@ -833,7 +833,7 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
-    A->dw_kernel = A->wt && (rec_force == 1 || ((rec_force == 0 || rec_force == 3) && rec_dw_kernel(GH, H)));
+    A->dw_kernel = A->wt && (rec_force == 1 || ((rec_force == 0 || rec_force == 3) && rec_dw_kernel(GH, H, TB)));
     A->gh_apart = rec_force == 3;
     y->aux = A;
     y->iarg[0] = kind;
