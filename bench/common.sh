@@ -23,11 +23,13 @@ host_facts() {
     CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
     BLAS=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas: \(OpenBLAS [^ ]*\).*/\1/p')
     CORE=$("$BUILD/clipnn" --version --verbose 2>/dev/null | sed -n 's/^blas core: //p')
-    FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
+    FORCED=""
     for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
         eval "val=\${$v:-}"
-        [ -n "$val" ] && FORCED="$v=$val set (not the host's default kernel)"
+        [ -n "$val" ] && FORCED="${FORCED:+$FORCED and }$v=$val"
     done
+    if [ -n "$FORCED" ]; then FORCED="$FORCED set, not the host's default kernel"
+    else FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"; fi
     return 0
 }
 

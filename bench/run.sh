@@ -175,10 +175,9 @@ if [ "${BENCH_README:-$full}" = 1 ] && [ -f README.md ]; then
     scripts/replace_block.sh README.md bench:speed "$b"
     nth_table "$OUT" 2 > "$b"
     scripts/replace_block.sh README.md bench:breakdown "$b"
-    tables "$BUILD/bench.memory.md" > "$b"
-    scripts/replace_block.sh README.md bench:memory "$b"
-    tables "$BUILD/bench.scaling.md" > "$b"
-    scripts/replace_block.sh README.md bench:scaling "$b"
+    # memory and scaling only when they ran (a partial run leaves their last tables)
+    if tables "$BUILD/bench.memory.md" > "$b" && [ -s "$b" ]; then scripts/replace_block.sh README.md bench:memory "$b"; fi
+    if tables "$BUILD/bench.scaling.md" > "$b" && [ -s "$b" ]; then scripts/replace_block.sh README.md bench:scaling "$b"; fi
     rm -f "$b"
     echo "bench: wrote the tables into README.md (Performance)" >&2
 fi

@@ -13,7 +13,7 @@
 #   1/2      torch 1, OpenBLAS 2 (only the products on two cores)
 #   2/1      torch 2, OpenBLAS 1 (only PyTorch's own kernels on two cores)
 # Host figures: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/torch_threads.sh` where the
-# environment forces an OpenBLAS kernel. Needs /usr/bin/python3 with torch.
+# environment forces an OpenBLAS kernel. Needs /usr/bin/python3 with torch and a built BUILD_DIR/clipnn.
 set -eu
 BUILD=${1:-build}
 REPS=${TT_REPS:-3}
@@ -41,16 +41,7 @@ for w in $WORKLOADS; do
     printf 'torch_threads: %s done\n' "$w" >&2
 done
 v() { raw_values "$RAW" "TT setting=$1 impl=torch workload=$2 " steps_per_s | median; }
-CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
-CORE=$(/usr/bin/python3 -c "
-import ctypes, ctypes.util
-l = ctypes.CDLL('libopenblas.so.0'); l.openblas_get_corename.restype = ctypes.c_char_p
-print(l.openblas_get_corename().decode())" 2>/dev/null || echo unknown)
-FORCED="OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-for var in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
-    eval "val=\${$var:-}"
-    [ -n "$val" ] && FORCED="$var=$val set (not the host's default kernel)"
-done
+host_facts   # the OpenBLAS kernel as clipnn sees it: PyTorch loads the same libopenblas
 echo "# PyTorch on 2 threads: which pool gets the second core"
 echo
 echo "Machine: ${CPU:-unknown} ($(nproc) CPUs); OpenBLAS kernel $CORE; $FORCED; $(date -u '+%Y-%m-%d %H:%M') UTC."

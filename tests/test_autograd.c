@@ -872,7 +872,7 @@ START_TEST(recurrent_matches_the_per_step_graph)
 END_TEST
 
 /* Every choice of kernel for the W_hh products against the per-step graph: all in rec_gemm (also dW_hh,
- * which the default sends to OpenBLAS at this size), all in OpenBLAS (then the forward values are those of
+ * which the default sends to OpenBLAS at this size; over K chunks when (T - 1) B is large), all in OpenBLAS (then the forward values are those of
  * the per-step graph bit for bit, as with H % 8 != 0). */
 START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
 {
@@ -880,6 +880,8 @@ START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
         cn__recurrent_force_kernel(1);
         check_recurrent_kind(kind, 5, 4, 72, 2e-6);
         check_recurrent_kind(kind, 4, 9, 16, 2e-6);
+        /* (T - 1) B = 2320 rows: rec_gemm's dW_hh runs over several chunks of K, the last one partial */
+        check_recurrent_kind(kind, 30, 80, 16, 1e-5);
         cn__recurrent_force_kernel(2);
         check_recurrent_kind(kind, 5, 4, 72, 0.0);
         check_recurrent_kind(kind, 4, 9, 16, 0.0);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -395,6 +396,47 @@ START_TEST(compare_variant_may_set_its_seed)
 }
 END_TEST
 
+/* scripts/replace_block.sh, which make bench and make figures write the README's measured blocks with:
+ * the lines between the markers replaced, everything else and the file's mode kept; a file without both
+ * markers once each, in order, refused and left as it was. */
+START_TEST(replace_block_script_rewrites_only_between_markers)
+{
+    char path[512], body[512], cmd[2048], out[4096];
+    snprintf(path, sizeof path, "%s/doc.md", tmp);
+    snprintf(body, sizeof body, "%s/body", tmp);
+    const char *doc = "# Title\nbefore\n<!-- bench:x -->\nold 1\nold 2\n<!-- /bench:x -->\nafter\n<!-- bench:y -->\nkept\n<!-- /bench:y -->\n";
+    tu_write_text(path, doc);
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    tu_write_text(body, "new | 1\n\nnew 2\n");
+    snprintf(cmd, sizeof cmd, "../scripts/replace_block.sh '%s' bench:x '%s' 2>&1", path, body);
+    int rc = tu_shell(out, sizeof out, cmd);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+    char *got = slurp(path);
+    ck_assert_str_eq(got, "# Title\nbefore\n<!-- bench:x -->\nnew | 1\n\nnew 2\n<!-- /bench:x -->\nafter\n<!-- bench:y -->\nkept\n<!-- /bench:y -->\n");
+    free(got);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    const char *bad[][2] = {
+        {"a\n<!-- bench:x -->\nb\n", "needs one <!-- bench:x --> and one <!-- /bench:x --> line (found 1 and 0)"},
+        {"a\n<!-- /bench:x -->\nb\n<!-- bench:x -->\n", "<!-- /bench:x --> comes before <!-- bench:x -->"},
+        {"<!-- bench:x -->\n<!-- /bench:x -->\n<!-- bench:x -->\n<!-- /bench:x -->\n", "(found 2 and 2)"},
+        {"text <!-- bench:x -->\n<!-- /bench:x -->\n", "(found 0 and 1)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_text(path, bad[i][0]);
+        rc = tu_shell(out, sizeof out, cmd);
+        ck_assert_msg(rc == 1 && strstr(out, bad[i][1]) && strstr(out, path), "case %zu: exit %d: %s", i, rc, out);
+        got = slurp(path);
+        ck_assert_str_eq(got, bad[i][0]);
+        free(got);
+    }
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c doc.md", tmp);   /* no temporary file left beside it */
+    tu_shell(out, sizeof out, cmd);
+    ck_assert_str_eq(out, "1\n");
+}
+END_TEST
+
 Suite *suite_cli(void)
 {
     Suite *s = suite_create("cli");
@@ -415,6 +457,7 @@ Suite *suite_cli(void)
     tcase_add_test(tc, resume_refuses_what_would_not_continue_the_run);
     tcase_add_test(tc, set_rejects_bad_paths_and_names);
     tcase_add_test(tc, compare_variant_may_set_its_seed);
+    tcase_add_test(tc, replace_block_script_rewrites_only_between_markers);
     suite_add_tcase(s, tc);
     return s;
 }

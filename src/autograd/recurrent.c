@@ -567,6 +567,11 @@ static int rec_fast(int H) { return H % 8 == 0; }
  * lstm H 512 63.9 / 96.1 / 88.4, gru H 64 1.14 / 1.08 / 1.28, gru H 512 45.3 / 49.7 / 63.0 (the per-step
  * products stay in rec_gemm at every size). So: rec_gemm only while W_hh has at most 64 x 64 elements. */
 static int rec_dw_kernel(int GH, int H, size_t TB) { (void)TB; return (long)GH * H <= 64 * 64; }
+/* rec_gemm's dW_hh runs over K in chunks of this many bytes of d_gh and h rows (half the L2 of the cores
+ * measured, so the chunk stays there across the row and column blocks of dW_hh). */
+#ifndef REC_DW_CHUNK_BYTES
+#define REC_DW_CHUNK_BYTES (256 * 1024)
+#endif
 
 /* Test hook (cells.h): 1 forces rec_gemm for every W_hh product, 2 forces OpenBLAS (cn_gemm) for every
  * one, 4 rec_gemm for the per-step products and OpenBLAS for dW_hh, 0 (default) chooses as above. */
@@ -892,9 +897,16 @@ void cn__recurrent_backward(cn_var *y)
                          F, few ? w_ih->grad : NULL, x->v.data};
     if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1 && A->dw_kernel)   /* dW_hh += d_gh[1:]^T h[:-1], A read transposed */
-        rec_gemm(GH, H, (int)(TB - B), A->dgh + BG, 1, (size_t)GH, y->v.data, H, 0, NULL, 0, w_hh->grad, H);
-    else if (w_hh->requires_grad && T > 1)
+    if (w_hh->requires_grad && T > 1 && A->dw_kernel) {
+        /* dW_hh += d_gh[1:]^T h[:-1], A read transposed, over K = (T-1) B rows in chunks whose rows of d_gh
+         * and h stay in cache while every block of dW_hh passes over them (rec_gemm streams its K rows once
+         * per block); the chunks add to dW_hh in order, so the sum is fixed by the shapes alone */
+        size_t K = TB - B, kc = REC_DW_CHUNK_BYTES / (sizeof(float) * (size_t)(GH + H));
+        if (kc < 64) kc = 64;
+        for (size_t k0 = 0; k0 < K; k0 += kc)
+            rec_gemm(GH, H, (int)(K - k0 < kc ? K - k0 : kc), A->dgh + BG + k0 * GH, 1, (size_t)GH, y->v.data + k0 * H, H,
+                     0, NULL, 0, w_hh->grad, H);
+    } else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->act, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad && !few) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->act, GH, x->v.data, F, 1.0f, w_ih->grad, F);
