@@ -1,6 +1,6 @@
 #!/bin/sh
 # The recurrent layer's W_hh kernel choices against each other (bench --rec-kernel): 0 = the default
-# (per-step products in clipnn's rec_gemm, dW_hh in OpenBLAS unless W_hh has at most 64 x 64 elements),
+# (per-step products in clipnn's rec_gemm, dW_hh in OpenBLAS unless W_hh has at most 128 x 128 elements),
 # 1 = rec_gemm for all three products, 2 = OpenBLAS for all three, 4 = rec_gemm for the two per-step
 # products and OpenBLAS for dW_hh at every size. One thread; T 50, batch 32 unless a point says otherwise.
 #

@@ -862,7 +862,8 @@ START_TEST(recurrent_matches_the_per_step_graph)
         check_recurrent_kind(kind, 5, 3, 4, 0.0);     /* cn_gemm path: the same values bit for bit */
         check_recurrent_kind(kind, 6, 5, 16, 2e-6);   /* W_hh kernel, with row tails (B = 5) */
         check_recurrent_kind(kind, 4, 3, 24, 2e-6);
-        check_recurrent_kind(kind, 4, 3, 72, 2e-6);   /* per-step products in the kernel, dW_hh in OpenBLAS */
+        check_recurrent_kind(kind, 4, 3, 72, 2e-6);   /* dW_hh in the kernel (rnn, gru) or OpenBLAS (lstm) */
+        check_recurrent_kind(kind, 4, 3, 136, 2e-6);  /* per-step products in the kernel, dW_hh in OpenBLAS */
         /* up to 8 inputs x W_ih^T is formed step by step and dW_ih in rec_dwih; from 9 in OpenBLAS */
         check_recurrent_kind_f(kind, 5, 6, 16, 8, 2e-6);
         check_recurrent_kind_f(kind, 5, 6, 16, 9, 2e-6);
@@ -872,7 +873,7 @@ START_TEST(recurrent_matches_the_per_step_graph)
 END_TEST
 
 /* Every choice of kernel for the W_hh products against the per-step graph: all in rec_gemm (also dW_hh,
- * which the default sends to OpenBLAS at this size; over K chunks when (T - 1) B is large), all in OpenBLAS (then the forward values are those of
+ * over K chunks when (T - 1) B is large), all in OpenBLAS (then the forward values are those of
  * the per-step graph bit for bit, as with H % 8 != 0). */
 START_TEST(recurrent_kernel_choices_match_the_per_step_graph)
 {
@@ -944,7 +945,7 @@ static size_t recurrent_run_n(int kind, int T, int B, int H, float *out, int twi
 static size_t recurrent_run(int kind, int T, int B, int H, float *out) { return recurrent_run_n(kind, T, B, H, out, 0); }
 
 /* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
- * H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, B 40 splits into
+ * H 256 and lstm / gru H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, B 40 splits into
  * rows 0-15 and 16-39 for every kind from H 20: the whole recurrence runs per row block on the pool, and
  * the weight-gradient products split themselves). The rerun's gradients are those of a second backward on
  * its graph (cn_backward allows it), which must give the first one's bits. */

@@ -559,16 +559,18 @@ typedef struct {
 static int rec_fast(int H) { return H % 8 == 0; }
 
 /* dW_hh = d_gh[1:]^T h[:-1] is one large product ([GH, (T-1)B] x [(T-1)B, H]). rec_gemm reads A (d_gh)
- * transposed without packing and streams all of it once per 2-vector column block of h, H/32 times: from
- * memory when d_gh is large. OpenBLAS packs both operands and wins except when W_hh is tiny. Measured by
- * bench/kernels.sh (2-core AMD EPYC, AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread, T 50, B 32; step ms,
- * this choice / rec_gemm for dW_hh too / OpenBLAS for all three W_hh products): rnn H 64 0.376 / 0.377 /
- * 0.456, rnn H 512 16.5 / 17.6 / 22.7, lstm H 64 1.64 / 1.84 / 1.80, lstm H 256 17.4 / 21.2 / 22.7,
- * lstm H 512 63.9 / 96.1 / 88.4, gru H 64 1.14 / 1.08 / 1.28, gru H 512 45.3 / 49.7 / 63.0 (the per-step
- * products stay in rec_gemm at every size). So: rec_gemm only while W_hh has at most 64 x 64 elements. */
-static int rec_dw_kernel(int GH, int H, size_t TB) { (void)TB; return (long)GH * H <= 64 * 64; }
-/* rec_gemm's dW_hh runs over K in chunks of this many bytes of d_gh and h rows (half the L2 of the cores
- * measured, so the chunk stays there across the row and column blocks of dW_hh). */
+ * transposed without packing, over K in chunks of REC_DW_CHUNK_BYTES of d_gh and h rows that stay in
+ * cache while every 8-row, 2-vector block of dW_hh passes over them; OpenBLAS packs both operands. Measured
+ * by bench/kernels.sh (2-core AMD EPYC, AVX-512, OpenBLAS 0.3.21 Cooperlake, 1 thread; step ms, dW_hh in
+ * rec_gemm / in OpenBLAS, the per-step products in rec_gemm either way; docs/performance.md has the
+ * tables): rnn H 64 T 50 B 32 0.268 / 0.295, B 512 4.95 / 5.42, T 200 B 128 6.21 / 6.68; rnn H 128 B 32
+ * 0.985 / 1.031, B 512 19.0 / 19.9; lstm H 64 B 32 1.08 / 1.17, T 200 4.85 / 5.15, B 512 22.8 / 23.1;
+ * gru H 64 B 32 0.842 / 0.880, B 512 20.3-21.5 / 19.8-21.4 (even); lstm / gru H 128 and rnn / gru
+ * H 256 within 3% either way, lstm H 256 15.4 / 14.7. So rec_gemm while W_hh has at most 128 x 128
+ * elements (rnn to H 128, lstm and gru to H 64), OpenBLAS above. */
+static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 128 * 128; }
+/* rec_gemm's dW_hh runs over K in chunks of this many bytes of d_gh and h rows (a quarter of the L2 of the
+ * cores measured, so a chunk stays there across the row and column blocks of dW_hh). */
 #ifndef REC_DW_CHUNK_BYTES
 #define REC_DW_CHUNK_BYTES (256 * 1024)
 #endif
@@ -838,7 +840,7 @@ cn_var *cn_recurrent(cn_graph *g, int kind, cn_var *x, cn_var *w_ih, cn_var *w_h
         if (kind == CN_REC_GRU) ok = (A->dgh = cn_arena_floats(&g->arena, TB * GH, 0)) != NULL;
     }
     if (!ok) return cn__arg_error(g, CN_ERR_NOMEM, "recurrent: out of memory for the saved sequence");
-    A->dw_kernel = A->wt && (rec_force == 1 || ((rec_force == 0 || rec_force == 3) && rec_dw_kernel(GH, H, TB)));
+    A->dw_kernel = A->wt && (rec_force == 1 || ((rec_force == 0 || rec_force == 3) && rec_dw_kernel(GH, H)));
     A->gh_apart = rec_force == 3;
     y->aux = A;
     y->iarg[0] = kind;
