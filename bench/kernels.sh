@@ -7,7 +7,7 @@
 #   bench/kernels.sh [BUILD_DIR]     KER_REPS=3 KER_SECONDS=0.5 KER_POINTS="rnn:64 rnn:64:100:512 ..." bench/kernels.sh
 #   (a point is workload:hidden or workload:hidden:T:batch)
 #
-# Host figures: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/kernels.sh`. The three
+# Host figures: run it as `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/kernels.sh`. The four
 # choices alternate in separate processes KER_REPS times; the table gives median step times.
 set -eu
 BUILD=${1:-build}
@@ -19,6 +19,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/.."
 . "$HERE/common.sh"
 build_bench
+for p in $POINTS; do   # workload:hidden or workload:hidden:T:batch
+    n=$(printf '%s' "$p" | tr -cd : | wc -c)
+    [ "$n" = 1 ] || [ "$n" = 3 ] || { echo "kernels: point '$p': expected workload:hidden or workload:hidden:T:batch" >&2; exit 2; }
+done
 RAW="$BUILD/kernels.raw"
 : > "$RAW"
 for p in $POINTS; do

@@ -159,9 +159,14 @@ if [ "${BENCH_README:-$full}" = 1 ] && [ -f README.md ]; then
         rev="commit $(git rev-parse --short HEAD)"
         git diff --quiet HEAD -- src include 2>/dev/null || rev="$rev with uncommitted changes to src/"
     fi
+    for m in speed breakdown memory scaling; do   # every block there before any is written
+        grep -qx "<!-- bench:$m -->" README.md && grep -qx "<!-- /bench:$m -->" README.md ||
+            { echo "bench: README.md has no <!-- bench:$m --> block: tables left in $OUT only" >&2; exit 1; }
+    done
     tables() { grep '^|' "$1" || true; }   # the Markdown tables of a section, without its headings
     nth_table() { awk -v n="$2" '/^\|/ { if (!in_t) { k++; in_t = 1 } if (k == n) print; next } { in_t = 0 }' "$1"; }
     b=$(mktemp)
+    trap 'rm -f "$b"' EXIT
     {
         echo "Measured by \`make bench\` (bench/run.sh, which writes these tables here) on ${CPU:-an unknown CPU} ($(nproc) CPUs),"
         echo "$BLAS with the kernel $CORE ($FORCED), PyTorch ${TV:-?} on the same OpenBLAS, one BLAS thread on"

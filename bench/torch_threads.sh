@@ -34,7 +34,9 @@ for w in $WORKLOADS; do
             t=${s%%/*}; b=${s#*/}; pol=""
             case $b in *p) b=${b%p}; pol=passive;; esac
             env OPENBLAS_NUM_THREADS="$b" OMP_NUM_THREADS="$t" ${pol:+OMP_WAIT_POLICY=$pol} /usr/bin/python3 \
-                bench/torch_bench.py "$w" --threads "$t" --seconds "$SECS" | sed "s#^RESULT #TT setting=$s #" >> "$RAW"
+                bench/torch_bench.py "$w" --threads "$t" --seconds "$SECS" > "$RAW.one" ||
+                { echo "torch_threads: torch_bench.py $w failed at setting $s" >&2; exit 1; }
+            sed "s#^RESULT #TT setting=$s #" "$RAW.one" >> "$RAW"
         done
         i=$((i + 1))
     done
@@ -52,10 +54,10 @@ echo "| workload | 1/1 | 2/2 | 2/2, OMP_WAIT_POLICY=passive | 1/2 | 2/1 |"
 echo "|---|---:|---:|---:|---:|---:|"
 for w in $WORKLOADS; do
     base=$(v 1/1 "$w")
-    row="| $w | $(printf '%.1f' "$base")"
+    row="| $w | $(awk -v b="$base" 'BEGIN { if (b == "nan") print "-"; else printf "%.1f", b }')"
     for s in 2/2 2/2p 1/2 2/1; do
         x=$(v "$s" "$w")
-        row="$row | $(awk -v x="$x" -v b="$base" 'BEGIN { printf "%.1f (%.2fx)", x, x / b }')"
+        row="$row | $(awk -v x="$x" -v b="$base" 'BEGIN { if (x == "nan" || b == "nan" || b == 0) print "-"; else printf "%.1f (%.2fx)", x, x / b }')"
     done
     echo "$row |"
 done

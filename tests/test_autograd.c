@@ -962,7 +962,8 @@ START_TEST(recurrent_reruns_are_bit_identical)
     float *a = malloc(cap * 4), *b = malloc(cap * 4);
     for (int threads = 1; threads <= 2; threads++) {
         cn_set_threads(threads);
-        for (int mode = 0; mode <= 2; mode++) {
+        for (int mode = 0; mode <= 4; mode++) {
+            if (mode == 3) continue;   /* the epilogue order: its own test below */
             cn__recurrent_force_kernel(mode);
             for (int kind = CN_REC_TANH; kind <= CN_REC_GRU; kind++)
                 for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
@@ -993,6 +994,38 @@ START_TEST(recurrent_reruns_are_bit_identical)
     cn_set_threads(1);
     free(a);
     free(b);
+}
+END_TEST
+
+/* The default sends dW_hh to rec_gemm while W_hh has at most 128 x 128 elements and to OpenBLAS above
+ * (src/autograd/recurrent.c, rec_dw_kernel): at the shapes either side of that line the default gives
+ * the bits of forcing the one it should choose (mode 1: rec_gemm for dW_hh too; mode 4: OpenBLAS for
+ * dW_hh), and the two give different bits there, so the comparison can tell them apart. */
+START_TEST(recurrent_dw_kernel_follows_the_w_hh_size)
+{
+    static const struct { int kind, H, rec; } cases[] = {
+        {CN_REC_TANH, 128, 1}, {CN_REC_GRU, 72, 1}, {CN_REC_LSTM, 64, 1},       /* 16384, 15552, 16384 */
+        {CN_REC_TANH, 136, 0}, {CN_REC_LSTM, 72, 0}, {CN_REC_GRU, 80, 0},       /* 18496, 20736, 19200 */
+    };
+    int T = 6, B = 40;
+    size_t cap = (size_t)T * B * 136 + (size_t)T * B * 3 + 4 * 136 * (3 + 136 + 2);
+    float *a = malloc(cap * 4), *b = malloc(cap * 4), *c = malloc(cap * 4);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cn__recurrent_force_kernel(0);
+        size_t n = recurrent_run(cases[i].kind, T, B, cases[i].H, a);
+        cn__recurrent_force_kernel(1);
+        ck_assert_uint_eq(recurrent_run(cases[i].kind, T, B, cases[i].H, b), n);
+        cn__recurrent_force_kernel(4);
+        ck_assert_uint_eq(recurrent_run(cases[i].kind, T, B, cases[i].H, c), n);
+        ck_assert_msg(memcmp(b, c, n * 4) != 0, "kind %d H %d: both dW_hh kernels give the same bits", cases[i].kind,
+                      cases[i].H);
+        ck_assert_msg(memcmp(a, cases[i].rec ? b : c, n * 4) == 0, "kind %d H %d: the default did not put dW_hh in %s",
+                      cases[i].kind, cases[i].H, cases[i].rec ? "rec_gemm" : "OpenBLAS");
+    }
+    cn__recurrent_force_kernel(0);
+    free(a);
+    free(b);
+    free(c);
 }
 END_TEST
 
@@ -1936,6 +1969,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_matches_the_per_step_graph);
     tcase_add_test(tc, recurrent_kernel_choices_match_the_per_step_graph);
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
+    tcase_add_test(tc, recurrent_dw_kernel_follows_the_w_hh_size);
     tcase_add_test(tc, recurrent_bias_epilogue_keeps_the_bits);
     tcase_add_test(tc, recurrent_dw_ih_kernel_matches_references);
     tcase_add_test(tc, recurrent_row_kernels_same_bits_at_every_width);

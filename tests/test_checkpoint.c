@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include <cJSON.h>
 #include "io/files.h"
 #include "train/session.h"
 #include "train/trainer.h"
@@ -335,6 +337,25 @@ static void table(const char *name)
         snprintf(path, sizeof path, "%s/mutated.safetensors", tmpdir);
         write_mutated(in, &m, path);
         ck_assert_msg(try_resume(cfg, 12, path, msg, sizeof msg) == CN_OK, "%s: metadata %s: %s", name, m.item, msg);
+    }
+    /* the thread count the run was trained with, in the config metadata: an integer in [1, 256] (a resume
+       with "threads": "auto" takes it as it is) */
+    static const char *const bad_threads[] = {"0", "2.5", "\"two\"", "300", "-1", "null", "1e9"};
+    for (size_t k = 0; k < sizeof bad_threads / sizeof bad_threads[0]; k++) {
+        cJSON *conf = cJSON_Parse(cn_st_meta(in, "config"));
+        ck_assert_ptr_nonnull(conf);
+        cJSON_DeleteItemFromObjectCaseSensitive(conf, "threads");
+        cJSON_AddItemToObject(conf, "threads", cJSON_Parse(bad_threads[k]));
+        char *text = cJSON_PrintUnformatted(conf);
+        mutation m = {.kind = M_META, .item = "config", .meta = text};
+        char path[512];
+        snprintf(path, sizeof path, "%s/mutated.safetensors", tmpdir);
+        write_mutated(in, &m, path);
+        cn_status st = try_resume(cfg, 12, path, msg, sizeof msg);
+        ck_assert_msg(st == CN_ERR_FORMAT && strstr(msg, "metadata 'config': threads is") && strstr(msg, path),
+                      "%s: threads %s: status %d: %s", name, bad_threads[k], st, msg);
+        free(text);
+        cJSON_Delete(conf);
     }
     ck_assert_int_gt(refused, 100);
     ck_assert_int_gt(acc, 5);

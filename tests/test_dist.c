@@ -42,6 +42,7 @@
 #include <cJSON.h>
 
 #include "io/safetensors.h"
+#include "tensor/pool.h"
 
 #define TOL 1e-5
 /* Shared-memory transfers by plain copies, not cross-memory attach (which containers often forbid:
@@ -77,6 +78,7 @@ static void setup(void)
 {
     snprintf(bin, sizeof bin, "%s", tu_clipnn_bin());
     tu_make_tmpdir(tmp, sizeof tmp, "/tmp", "clipnn-dist");
+    unsetenv("CLIPNN_AUTO_THREADS");
 }
 
 static void teardown(void) { tu_remove_tree(tmp); }
@@ -312,7 +314,6 @@ START_TEST(test_resume_other_ranks)
 }
 END_TEST
 
-/* Example 3 (in rank 1's half of the first batch of 4) is 3e38: its forward pass overflows. */
 /* "threads": "auto" (the default) gives each rank 1 thread (ranks share nodes), where one process on this
  * machine takes 2 for the same model (an lstm of hidden 128, batch 32) when it has 2 or more cores. */
 START_TEST(test_auto_threads_one_per_rank)
@@ -326,15 +327,23 @@ START_TEST(test_auto_threads_one_per_rank)
     snprintf(args, sizeof args, "%s --out auto2", big);
     ck_assert_msg(train(2, args) == 0, "2 ranks: %s", out);
     char want[64];
-    snprintf(want, sizeof want, "\"blas_threads\":\t%d", sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1);
+    snprintf(want, sizeof want, "\"blas_threads\":\t%d", cn_usable_cores() >= 2 ? 2 : 1);
     char *one = tu_slurp(run_file("auto1", "summary.json"), NULL), *two = tu_slurp(run_file("auto2", "summary.json"), NULL);
     ck_assert_msg(one && strstr(one, want), "one process, expected %s: %s", want, one ? one : "(none)");
     ck_assert_msg(two && strstr(two, "\"blas_threads\":\t1"), "2 ranks: %s", two ? two : "(none)");
     free(one);
     free(two);
+    /* the one-process run resumed on 2 ranks: 1 thread each there too */
+    snprintf(args, sizeof args, "%s --set train.steps=4 --resume auto1/checkpoint.safetensors", big);
+    ck_assert_msg(train(2, args) == 0, "resumed on 2 ranks: %s", out);
+    one = tu_slurp(run_file("auto1", "summary.json"), NULL);
+    ck_assert_msg(one && strstr(one, "\"blas_threads\":\t1") && strstr(one, "\"steps\":\t4"), "resumed: %s",
+                  one ? one : "(none)");
+    free(one);
 }
 END_TEST
 
+/* Example 3 (in rank 1's half of the first batch of 4) is 3e38: its forward pass overflows. */
 START_TEST(test_nonfinite_one_rank)
 {
     tu_write_text(path_in(tmp, "big.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,0\n3e38,3e38,1\n1,1,0\n2,2,1\n3,3,0\n4,4,1\n");

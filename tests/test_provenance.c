@@ -8,9 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tensor/pool.h"
+
 static char tmp[256];
 
-static void setup(void) { tu_make_tmpdir(tmp, sizeof tmp, "/tmp", "clipnn-prov"); }
+static void setup(void)
+{
+    tu_make_tmpdir(tmp, sizeof tmp, "/tmp", "clipnn-prov");
+    unsetenv("CLIPNN_AUTO_THREADS");   /* the runs below set it where they mean to */
+}
 static void teardown(void) { tu_remove_tree(tmp); }
 
 static int clipnn(char *out, size_t n, const char *args)
@@ -110,10 +116,10 @@ static int train_env(char *out, size_t n, const char *env, const char *config, c
  * CLIPNN_AUTO_THREADS win; bad values are refused. */
 START_TEST(threads_auto_follows_the_model_size)
 {
-    int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+    int two = cn_usable_cores() >= 2 ? 2 : 1;
     const char *rnn = "configs/tiny_rnn.json", *mlp = "configs/tiny_mlp.json";
-    const char *big_mlp = "--set data.train_size=300 --set 'model=[{\"type\":\"linear\",\"out\":512},{\"type\":\"tanh\"},"
-                          "{\"type\":\"linear\",\"out\":512},{\"type\":\"tanh\"},{\"type\":\"linear\",\"out\":2}]'";
+#define BIG_MLP "--set data.train_size=300 --set 'model=[{\"type\":\"linear\",\"out\":512},{\"type\":\"tanh\"}," \
+                "{\"type\":\"linear\",\"out\":512},{\"type\":\"tanh\"},{\"type\":\"linear\",\"out\":2}]'"
     struct { const char *env, *config, *args; int want; } cases[] = {
         {"", rnn, "", 1},                                                          /* hidden 8 */
         {"", rnn, "--set model.0.hidden=128 --set train.batch_size=16", two},
@@ -124,17 +130,12 @@ START_TEST(threads_auto_follows_the_model_size)
         {"CLIPNN_AUTO_THREADS=1", rnn, "--set model.0.hidden=128 --set train.batch_size=16", 1},
         {"CLIPNN_AUTO_THREADS=3", rnn, "", 3},
         {"CLIPNN_AUTO_THREADS=1", rnn, "--set threads=2", 2},
+        {"CLIPNN_AUTO_THREADS=", rnn, "--set model.0.hidden=128 --set train.batch_size=16", two},   /* empty: unset */
         {"", mlp, "", 1},
         {"", mlp, "--set train.batch_size=100", 1},   /* 2 -> 8 -> 2 */
-        {"", mlp, "", 0},                              /* 2 -> 512 -> 512 -> 2 at batch 128 */
-        {"", mlp, "", 1},                              /* the same at batch 127 */
+        {"", mlp, BIG_MLP " --set train.batch_size=128", two},   /* 2 -> 512 -> 512 -> 2 */
+        {"", mlp, BIG_MLP " --set train.batch_size=127", 1},
     };
-    char big128[1024], big127[1024];
-    snprintf(big128, sizeof big128, "%s --set train.batch_size=128", big_mlp);
-    snprintf(big127, sizeof big127, "%s --set train.batch_size=127", big_mlp);
-    cases[11].args = big128;
-    cases[11].want = two;
-    cases[12].args = big127;
     char out[8192], args[2048], name[32], dir[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(name, sizeof name, "r%zu", i);
@@ -152,6 +153,7 @@ START_TEST(threads_auto_follows_the_model_size)
         {"", "--set threads=2.5", "threads: expected \"auto\" or an integer in [1, 256], got 2.5"},
         {"CLIPNN_AUTO_THREADS=x", "", "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"x\""},
         {"CLIPNN_AUTO_THREADS=0", "", "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"0\""},
+        {"CLIPNN_AUTO_THREADS=+2", "", "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"+2\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(name, sizeof name, "bad%zu", i);
@@ -167,7 +169,7 @@ END_TEST
  * now; compare gives each of its parallel runs 1 thread, and a compare one run at a time leaves "auto" be. */
 START_TEST(threads_auto_resume_and_compare)
 {
-    int two = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+    int two = cn_usable_cores() >= 2 ? 2 : 1;
     const char *big = "--set model.0.hidden=128 --set train.batch_size=16 --set train.eval_every=0 --set train.log_every=1";
     char out[8192], args[2048], dir[512];
     snprintf(args, sizeof args, "%s --set train.steps=2 --set train.checkpoint_every=1", big);
@@ -187,6 +189,14 @@ START_TEST(threads_auto_resume_and_compare)
     ck_assert_msg(sum && strstr(sum, "\"steps\":\t4"), "%s", sum ? sum : "(none)");
     free(sum);
 
+    /* a bad CLIPNN_AUTO_THREADS is refused before compare makes its folder */
+    snprintf(cmd, sizeof cmd, "CLIPNN_AUTO_THREADS=many '%s' compare configs/tiny_rnn.json --quiet --seeds 2 --out %s/cbad 2>&1",
+             tu_clipnn_bin(), tmp);
+    rc = tu_shell(out, sizeof out, cmd);
+    ck_assert_msg(rc == 2 && strstr(out, "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"many\""), "exit %d: %s",
+                  rc, out);
+    snprintf(dir, sizeof dir, "%s/cbad", tmp);
+    ck_assert_msg(access(dir, F_OK) != 0, "%s was created", dir);
     for (int jobs = 1; jobs <= 2; jobs++) {
         snprintf(cmd, sizeof cmd, "'%s' compare configs/tiny_rnn.json --quiet --seeds 2 --jobs %d %s --set train.steps=2 "
                  "--set train.checkpoint_every=0 --out %s/c%d 2>&1", tu_clipnn_bin(), jobs, big, tmp, jobs);

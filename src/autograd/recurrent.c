@@ -567,7 +567,7 @@ static int rec_fast(int H) { return H % 8 == 0; }
  * 0.985 / 1.031, B 512 19.0 / 19.9; lstm H 64 B 32 1.08 / 1.17, T 200 4.85 / 5.15, B 512 22.8 / 23.1;
  * gru H 64 B 32 0.842 / 0.880, B 512 20.3-21.5 / 19.8-21.4 (even); lstm / gru H 128 and rnn / gru
  * H 256 within 3% either way, lstm H 256 15.4 / 14.7. So rec_gemm while W_hh has at most 128 x 128
- * elements (rnn to H 128, lstm and gru to H 64), OpenBLAS above. */
+ * elements (rnn to H 128, lstm to H 64, gru to H 72), OpenBLAS above. */
 static int rec_dw_kernel(int GH, int H) { return (long)GH * H <= 128 * 128; }
 /* rec_gemm's dW_hh runs over K in chunks of this many bytes of d_gh and h rows (a quarter of the L2 of the
  * cores measured, so a chunk stays there across the row and column blocks of dW_hh). */

@@ -16,6 +16,7 @@
 #include "cli/compare_pool.h"
 #include "dist/dist.h"
 #include "io/files.h"
+#include "tensor/pool.h"
 #include "train/compare.h"
 #include "train/trainer.h"
 
@@ -393,7 +394,10 @@ static int cmd_compare(int argc, char **argv)
                          a.sets, a.n_sets, a.baseline};
     cn_compare_plan p;
     memset(&p, 0, sizeof p);
-    cn_status st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
+    int auto_threads;
+    cn_status st = cn_auto_threads_env(&auto_threads);   /* refused before any folder is made */
+    if (st) { free_args(&a); return fail(st); }
+    st = cn_dist_init(&argc, &argv);   /* MPI only when launched by mpirun/srun as several ranks */
     int dist = cn_dist_size() > 1, rank = cn_dist_rank();
     int lock_fd = -1;
     if (!st && !dist) {
@@ -428,8 +432,8 @@ static int cmd_compare(int argc, char **argv)
     if (st) { cn_unlock_dir(lock_fd); return fail(st); }
     if (jobs <= 0 && dist) jobs = 1;   /* mpirun places one rank per slot: one run at a time per rank */
     if (jobs <= 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        jobs = ncpu >= 1 ? (ncpu > CN_COMPARE_MAX_RUNS ? CN_COMPARE_MAX_RUNS : (int)ncpu) : 1;
+        int ncpu = cn_usable_cores();
+        jobs = ncpu > CN_COMPARE_MAX_RUNS ? CN_COMPARE_MAX_RUNS : ncpu;
     }
     install_signals(0);
     double t0 = cn_now_s();
@@ -460,9 +464,11 @@ static int cmd_compare(int argc, char **argv)
         else fprintf(progress, ", %d variant%s, %d at a time, into %s\n", p.n_variants, p.n_variants == 1 ? "" : "s",
                      jobs < p.n_todo ? jobs : (p.n_todo ? p.n_todo : 1), p.dir);
     }
-    /* runs that share the machine take one thread each where their config says "auto" (several at 2 threads
-       would oversubscribe the cores); a resumed run keeps its checkpoint's count */
-    if ((dist || (jobs > 1 && p.n_todo > 1)) && !getenv("CLIPNN_AUTO_THREADS")) setenv("CLIPNN_AUTO_THREADS", "1", 1);
+    /* runs that share the machine (--jobs above 1, or ranks) take one thread each where their config says
+       "auto" (several at 2 threads would oversubscribe the cores), whether this compare has one run to do or
+       many, so a run's count does not depend on what else is in the folder; a resumed run keeps its own */
+    const char *auto_env = getenv("CLIPNN_AUTO_THREADS");
+    if ((dist || jobs > 1) && (!auto_env || !*auto_env)) setenv("CLIPNN_AUTO_THREADS", "1", 1);
     if (dist) {
         if ((st = cli_compare_dist_pool(&p, argv[0], jobs, progress, &stop_requested))) {
             cn_compare_plan_free(&p);

@@ -2,10 +2,13 @@
  * part spins briefly on the counter (the next step's job usually follows within microseconds) and then
  * sleeps on a condition variable, so an idle pool costs no CPU after POOL_SPIN polls. The caller likewise
  * polls the count of unfinished parts for a while before it sleeps. */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include "tensor/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 enum { POOL_MAX = 64, POOL_SPIN = 4000 };
 
@@ -152,4 +155,15 @@ static void run_locked(cn_pool_fn fn, void *arg)
         while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) pthread_cond_wait(&pool.done, &pool.mu);
         pthread_mutex_unlock(&pool.mu);
     }
+}
+
+int cn_usable_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n >= 1) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (n > 1024 ? 1024 : (int)n) : 1;
 }

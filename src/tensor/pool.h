@@ -16,6 +16,9 @@
 
 typedef void (*cn_pool_fn)(void *arg, int part, int parts);
 
+/* The CPUs this process may run on (its affinity mask: taskset, a container's cpuset), at least 1; the online
+ * CPU count where the mask cannot be read. */
+int cn_usable_cores(void);
 /* Threads a cn_pool_run splits into (1: no workers, fn runs inline). */
 int cn_pool_size(void);
 /* fn(arg, i, n) for i = 0 .. n-1 with n = cn_pool_size(); part 0 runs on the caller; returns when all

@@ -3,6 +3,7 @@
 #include "dist/dist.h"
 
 #include "json/json.h"
+#include "tensor/pool.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -338,7 +339,18 @@ static cn_status check_same_config(cn_session *s, const cn_st_file *f, const cha
     /* Another thread count splits the sums of the matrix products differently: the resumed run
      * would part from the uninterrupted one at the first step (by rounding, then by more on a chaotic run). */
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(then, "threads");
-    int then_threads = cJSON_IsNumber(th) ? th->valueint : 1;
+    int then_threads = 1;   /* a checkpoint of a build before "threads" existed */
+    if (th) {
+        /* the resolved count this run was trained with (a run resolves "auto" before its first checkpoint) */
+        double v = cJSON_IsNumber(th) ? th->valuedouble : NAN;
+        if (!(v >= 1 && v <= 256 && v == floor(v))) {
+            char d[96];
+            cn_json_describe(th, d, sizeof d);
+            cJSON_Delete(then);
+            return cn_error(CN_ERR_FORMAT, "%s: metadata 'config': threads is %s, not an integer in [1, 256]", file, d);
+        }
+        then_threads = (int)v;
+    }
     cJSON_Delete(then);
     s->resumed_threads = then_threads;
     if (!count && s->cfg.threads && then_threads != s->cfg.threads && !s->allow_thread_change)
@@ -674,8 +686,7 @@ cn_status cn_session_distribute(cn_session *s, int rank, int size)
 
 int cn_session_auto_threads(const cn_session *s)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cores < 2) return 1;
+    if (cn_usable_cores() < 2) return 1;
     long long rows = s->dist_size > 1 ? s->slice_n : s->cfg.train.batch_size;
     for (int i = 0; i < cn_model_layers(s->model); i++) {
         const char *type = cn_model_layer_type(s->model, i), *prefix = cn_model_layer_prefix(s->model, i);
@@ -692,20 +703,28 @@ int cn_session_auto_threads(const cn_session *s)
     return 1;
 }
 
+cn_status cn_auto_threads_env(int *n)
+{
+    const char *env = getenv("CLIPNN_AUTO_THREADS");
+    *n = 0;
+    if (!env || !*env) return CN_OK;
+    char *end = NULL;
+    long v = strtol(env, &end, 10);
+    if (*end || v < 1 || v > 256 || !isdigit((unsigned char)*env))
+        return cn_error(CN_ERR_ARG, "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"%.40s\"", env);
+    *n = (int)v;
+    return CN_OK;
+}
+
 cn_status cn_session_resolve_threads(cn_session *s)
 {
     if (s->cfg.threads) return CN_OK;
     int n = 0;
-    const char *env = getenv("CLIPNN_AUTO_THREADS");
-    if (s->resumed_threads > 0) n = s->resumed_threads;
-    else if (env && *env) {
-        char *end = NULL;
-        long v = strtol(env, &end, 10);
-        if (*end || v < 1 || v > 256)
-            return cn_error(CN_ERR_ARG, "CLIPNN_AUTO_THREADS: expected an integer in [1, 256], got \"%.40s\"", env);
-        n = (int)v;
-    } else if (s->dist_size > 1) n = 1;
-    else n = cn_session_auto_threads(s);
+    cn_status st = cn_auto_threads_env(&n);   /* checked first: a bad value is refused even where unused */
+    if (st) return st;
+    if (s->dist_size > 1) n = 1;                          /* ranks share nodes */
+    else if (s->resumed_threads > 0) n = s->resumed_threads;
+    else if (!n) n = cn_session_auto_threads(s);
     s->cfg.threads = n;
     return cn_json_set(s->cfg.root, "threads", cJSON_CreateNumber(n));
 }

@@ -51,6 +51,10 @@ typedef struct {
  * directory; it is locked (DIR/.lock) from before the first write to the last. */
 cn_status cn_train(const cn_train_opts *o, cn_train_result *result);
 
+/* CLIPNN_AUTO_THREADS, what "threads": "auto" means for a new run: *n = 0 when unset or empty, else its
+ * value; CN_ERR_ARG naming it unless an integer in [1, 256]. */
+cn_status cn_auto_threads_env(int *n);
+
 /* Whether `dir` may take a new run: it does not exist, or holds nothing but `.lock` (an ended run's
  * lock) and `train.log`. Otherwise CN_ERR_ARG naming what is there ("DIR already holds a run (...)"
  * or "DIR is not empty (...)"); CN_ERR_ARG too for a non-directory, CN_ERR_IO if it cannot be read.
