@@ -116,6 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             s.skipped_steps < 0 || s.skipped_steps > s.nonfinite_steps || s.nonfinite_steps > s.step ||
             s.diverged_at_step < 0 || s.diverged_at_step > s.step || s.max_norm_pre < 0)
             __builtin_trap();
+        if (cn_session_resolve_threads(&s)) __builtin_trap();   /* as cn_train: the saved config has a count */
         if (cn_session_save(&s, save_path)) __builtin_trap();
         check_round_trip(f);
         for (int k = 0; k < 2; k++) {
