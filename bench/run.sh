@@ -35,8 +35,13 @@ run_clipnn() { # workload threads [extra args]
     w=$1; t=$2; shift 2
     OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$BUILD/bench" "$w" --threads "$t" --seconds "$SECS" "$@" >> "$RAW"
 }
+# PyTorch at N threads: torch.set_num_threads(N) with OpenBLAS at TORCH_BLAS_THREADS (default 1). PyTorch has
+# two pools, its own OpenMP one and OpenBLAS's; with both at 2 on 2 cores it ran at 0.24-0.55x its own
+# one-thread speed, with OpenBLAS at 1 at 0.96-1.39x, its best setting on every workload
+# (bench/torch_threads.sh, docs/performance.md).
 run_torch() {
-    OPENBLAS_NUM_THREADS=$2 OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$2 /usr/bin/python3 bench/torch_bench.py "$1" \
+    tb=1; [ "$2" = 1 ] || tb=${TORCH_BLAS_THREADS:-1}
+    OPENBLAS_NUM_THREADS=$tb OMP_NUM_THREADS=$2 MKL_NUM_THREADS=$tb /usr/bin/python3 bench/torch_bench.py "$1" \
         --threads "$2" --seconds "$SECS" >> "$RAW"
 }
 
@@ -78,6 +83,7 @@ TV=$( [ "$TORCH" = 1 ] && grep -m1 'impl=torch' "$RAW" | tr ' ' '\n' | sed -n 's
     echo "OpenBLAS: $BLAS, kernel $CORE (both sides use the same libopenblas); $FORCED."
     echo "Median of $REPS runs (1 thread) / $REPS2 runs (2 threads) of ${SECS} s each after warm-up, clipnn and torch"
     echo "interleaved in separate processes. Step = zero grads, forward, loss, backward, norm clip 1.0, optimizer."
+    echo "2 threads: clipnn's worker pool with OpenBLAS at 1; PyTorch at torch.set_num_threads(2) with OpenBLAS at ${TORCH_BLAS_THREADS:-1}."
     echo
     echo "| workload | threads | clipnn steps/s | torch steps/s | ratio | target (1 thr) | clipnn % of sgemm rate | clipnn RSS MB | torch RSS MB | RSS ratio |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -171,7 +177,8 @@ if [ "${BENCH_README:-$full}" = 1 ] && [ -f README.md ]; then
         echo "Measured by \`make bench\` (bench/run.sh, which writes these tables here) on ${CPU:-an unknown CPU} ($(nproc) CPUs),"
         echo "$BLAS with the kernel $CORE ($FORCED), PyTorch ${TV:-?} on the same OpenBLAS, one BLAS thread on"
         echo "both sides; library at $rev; $(date -u '+%Y-%m-%d %H:%M') UTC. Median of $REPS runs at 1 thread and $REPS2 at"
-        echo "2 threads, ${SECS} s of steps each after warm-up:"
+        echo "2 threads, ${SECS} s of steps each after warm-up; at 2 threads PyTorch runs \`torch.set_num_threads(2)\` with"
+        echo "OpenBLAS at ${TORCH_BLAS_THREADS:-1} thread(s):"
         echo
         nth_table "$OUT" 1
         echo
