@@ -788,6 +788,30 @@ static void rec_bias_part(void *p, int part, int parts)
     else if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->act + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
 }
 
+/* dW_hh += d_gh[1:]^T h[:-1] in rec_gemm, A read transposed, over K = (T-1) B rows in chunks whose rows of
+ * d_gh and h stay in cache while every block of dW_hh passes over them (rec_gemm streams its K rows once per
+ * block); the chunks add to dW_hh in order, so each element's sum is fixed by the shapes alone. Split over
+ * the pool by rows of dW_hh (blocks of 16): an element gets the same operations in any part. */
+typedef struct {
+    const float *dgh, *h;   /* d_gh from step 1 [K, GH], h from step 0 [K, H] */
+    float *dw;              /* [GH, H] */
+    int GH, H;
+    size_t K;
+} rec_dw_job;
+
+static void rec_dw_part(void *p, int part, int parts)
+{
+    const rec_dw_job *j = p;
+    int r0, r1;
+    cn_pool_range(j->GH, 16, part, parts, &r0, &r1);
+    if (r1 <= r0) return;
+    size_t kc = REC_DW_CHUNK_BYTES / (sizeof(float) * (size_t)(j->GH + j->H));
+    if (kc < 64) kc = 64;
+    for (size_t k0 = 0; k0 < j->K; k0 += kc)
+        rec_gemm(r1 - r0, j->H, (int)(j->K - k0 < kc ? j->K - k0 : kc), j->dgh + k0 * j->GH + r0, 1, (size_t)j->GH,
+                 j->h + k0 * j->H, j->H, 0, NULL, 0, j->dw + (size_t)r0 * j->H, j->H);
+}
+
 /* Whether a layer splits over the pool: each thread gets at least REC_SPLIT_ROWS rows and the W_hh
  * products are worth the hand-offs. */
 static int rec_splits(int T, int B, int GH, int H)
@@ -899,15 +923,9 @@ void cn__recurrent_backward(cn_var *y)
                          F, few ? w_ih->grad : NULL, x->v.data};
     if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1 && A->dw_kernel) {
-        /* dW_hh += d_gh[1:]^T h[:-1], A read transposed, over K = (T-1) B rows in chunks whose rows of d_gh
-         * and h stay in cache while every block of dW_hh passes over them (rec_gemm streams its K rows once
-         * per block); the chunks add to dW_hh in order, so the sum is fixed by the shapes alone */
-        size_t K = TB - B, kc = REC_DW_CHUNK_BYTES / (sizeof(float) * (size_t)(GH + H));
-        if (kc < 64) kc = 64;
-        for (size_t k0 = 0; k0 < K; k0 += kc)
-            rec_gemm(GH, H, (int)(K - k0 < kc ? K - k0 : kc), A->dgh + BG + k0 * GH, 1, (size_t)GH, y->v.data + k0 * H, H,
-                     0, NULL, 0, w_hh->grad, H);
+    if (w_hh->requires_grad && T > 1 && A->dw_kernel) {   /* dW_hh += d_gh[1:]^T h[:-1] (rec_dw_part) */
+        rec_dw_job dw = {A->dgh + BG, y->v.data, w_hh->grad, GH, H, TB - B};
+        rec_run(split, rec_dw_part, &dw);
     } else if (w_hh->requires_grad && T > 1)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->act, GH, w_ih->v.data, F, 1.0f, x->grad, F);
