@@ -743,7 +743,9 @@ static void rec_bwd_part(void *p, int part, int parts)
 
 /* The layer's other passes over whole arrays, split the same way when the layer splits (by rows or by
  * columns: every element gets the operations it gets unsplit): the bias rows of xp, the packing of W_hh,
- * and the bias gradients (column sums over every step and row, newest step first as the per-step graph). */
+ * and the bias gradients (column sums over every step and row, newest step first as the per-step graph)
+ * with the weight gradients clipnn computes itself (W_ih's for few inputs, W_hh's in rec_gemm), by
+ * columns of d pre, which are W's rows. */
 typedef struct {
     float *dst;
     const float *src;
@@ -767,12 +769,27 @@ static void rec_pack_part(void *p, int part, int parts)
     rec_pack_cols(j->dst, j->src, j->rows, j->cols, j->sk, j->sj, c0, c1);
 }
 
+/* dW_hh rows r0 .. r1 += d_gh[1:]^T h[:-1] in rec_gemm, A read transposed, over K = (T-1) B rows in chunks
+ * whose rows of d_gh and h stay in cache while every block of dW_hh passes over them (rec_gemm streams its K
+ * rows once per block); the chunks add to dW_hh in order, so each element's sum is fixed by the shapes
+ * alone, whatever the rows a call covers. */
+static void rec_dwhh(int r0, int r1, int GH, int H, size_t K, const float *dgh, const float *h, float *dw)
+{
+    size_t kc = REC_DW_CHUNK_BYTES / (sizeof(float) * (size_t)(GH + H));
+    if (kc < 64) kc = 64;
+    for (size_t k0 = 0; k0 < K; k0 += kc)
+        rec_gemm(r1 - r0, H, (int)(K - k0 < kc ? K - k0 : kc), dgh + k0 * GH + r0, 1, (size_t)GH, h + k0 * H, H, 0,
+                 NULL, 0, dw + (size_t)r0 * H, H);
+}
+
 typedef struct {
     const rec_aux *A;
     float *gbh, *gbi;   /* b_hh, b_ih gradients (NULL: not needed) */
-    int T, B, GH, F;
+    int T, B, GH, F, H;
     float *gwi;         /* W_ih's gradient when rec_dwih computes it (with gbi), else NULL */
     const float *x;     /* the layer's input [T B, F] */
+    float *gwh;         /* W_hh's gradient when rec_dwhh computes it, else NULL */
+    const float *y;     /* the layer's output [T B, H] */
 } rec_bias_job;
 
 static void rec_bias_part(void *p, int part, int parts)
@@ -786,30 +803,7 @@ static void rec_bias_part(void *p, int part, int parts)
         for (int t = j->T - 1; t >= 0; t--) cn_vcolsum_ld(j->gbh + c0, j->A->dgh + t * BG + c0, (size_t)j->B, w, (size_t)j->GH);
     if (j->gwi) rec_dwih(c0, c1, j->F, (size_t)j->T * j->B, j->A->act, (size_t)j->GH, j->x, j->gwi, j->gbi);
     else if (j->gbi) cn_vcolsum_ld(j->gbi + c0, j->A->act + c0, (size_t)j->T * j->B, w, (size_t)j->GH);
-}
-
-/* dW_hh += d_gh[1:]^T h[:-1] in rec_gemm, A read transposed, over K = (T-1) B rows in chunks whose rows of
- * d_gh and h stay in cache while every block of dW_hh passes over them (rec_gemm streams its K rows once per
- * block); the chunks add to dW_hh in order, so each element's sum is fixed by the shapes alone. Split over
- * the pool by rows of dW_hh (blocks of 16): an element gets the same operations in any part. */
-typedef struct {
-    const float *dgh, *h;   /* d_gh from step 1 [K, GH], h from step 0 [K, H] */
-    float *dw;              /* [GH, H] */
-    int GH, H;
-    size_t K;
-} rec_dw_job;
-
-static void rec_dw_part(void *p, int part, int parts)
-{
-    const rec_dw_job *j = p;
-    int r0, r1;
-    cn_pool_range(j->GH, 16, part, parts, &r0, &r1);
-    if (r1 <= r0) return;
-    size_t kc = REC_DW_CHUNK_BYTES / (sizeof(float) * (size_t)(j->GH + j->H));
-    if (kc < 64) kc = 64;
-    for (size_t k0 = 0; k0 < j->K; k0 += kc)
-        rec_gemm(r1 - r0, j->H, (int)(j->K - k0 < kc ? j->K - k0 : kc), j->dgh + k0 * j->GH + r0, 1, (size_t)j->GH,
-                 j->h + k0 * j->H, j->H, 0, NULL, 0, j->dw + (size_t)r0 * j->H, j->H);
+    if (j->gwh) rec_dwhh(c0, c1, j->GH, j->H, (size_t)(j->T - 1) * j->B, j->A->dgh + BG, j->y, j->gwh);
 }
 
 /* Whether a layer splits over the pool: each thread gets at least REC_SPLIT_ROWS rows and the W_hh
@@ -919,14 +913,12 @@ void cn__recurrent_backward(cn_var *y)
     if (!split) gbh = NULL;   /* done */
     A->spent = kind == CN_REC_LSTM || kind == CN_REC_GRU;   /* rnn's backward reads h, not act */
     int few = w_ih->requires_grad && F <= REC_IN_FEW;   /* dW_ih in rec_dwih, with the b_ih gradient */
-    rec_bias_job bias = {A, gbh, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH,
-                         F, few ? w_ih->grad : NULL, x->v.data};
-    if (bias.gbh || bias.gbi || bias.gwi) rec_run(split, rec_bias_part, &bias);
+    int dw_here = w_hh->requires_grad && T > 1 && A->dw_kernel;   /* dW_hh in rec_dwhh, with the biases */
+    rec_bias_job bias = {A, gbh, b_ih->requires_grad ? b_ih->grad : NULL, T, B, GH, F, H,
+                         few ? w_ih->grad : NULL, x->v.data, dw_here ? w_hh->grad : NULL, y->v.data};
+    if (bias.gbh || bias.gbi || bias.gwi || bias.gwh) rec_run(split, rec_bias_part, &bias);
     size_t TB = (size_t)T * B;
-    if (w_hh->requires_grad && T > 1 && A->dw_kernel) {   /* dW_hh += d_gh[1:]^T h[:-1] (rec_dw_part) */
-        rec_dw_job dw = {A->dgh + BG, y->v.data, w_hh->grad, GH, H, TB - B};
-        rec_run(split, rec_dw_part, &dw);
-    } else if (w_hh->requires_grad && T > 1)
+    if (w_hh->requires_grad && T > 1 && !dw_here)
         cn_gemm_rows(1, 0, GH, H, (int)(TB - B), 1.0f, A->dgh + BG, GH, y->v.data, H, 1.0f, w_hh->grad, H);
     if (x->requires_grad) cn_gemm(0, 0, (int)TB, F, GH, 1.0f, A->act, GH, w_ih->v.data, F, 1.0f, x->grad, F);
     if (w_ih->requires_grad && !few) cn_gemm_rows(1, 0, GH, F, (int)TB, 1.0f, A->act, GH, x->v.data, F, 1.0f, w_ih->grad, F);

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CKPT_FORMAT "clipnn-checkpoint"
 #define CKPT_VERSION "1"

@@ -48,14 +48,14 @@ typedef struct {
     int resumed_threads;        /* the thread count of the checkpoint resumed (0: none) */
 } cn_session;
 
-/* "threads": "auto" (cfg.threads 0) made a count, after cn_session_resume and cn_session_distribute: a
- * resumed run keeps its checkpoint's count; else CLIPNN_AUTO_THREADS (an integer >= 1, set by `compare`
- * for runs that share the machine) if set; else 1 for a rank of a data-parallel run (ranks share nodes);
- * else cn_session_auto_threads. The count goes into cfg.threads and the resolved config. An explicit count
- * stays as it is. */
+/* "threads": "auto" (cfg.threads 0) made a count, after cn_session_resume and cn_session_distribute: 1 for a
+ * rank of a data-parallel run (ranks share nodes); else a resumed run's checkpoint count; else
+ * CLIPNN_AUTO_THREADS (cn_auto_threads_env; `compare` sets it to 1 for runs that share the machine) if set;
+ * else cn_session_auto_threads. A bad CLIPNN_AUTO_THREADS is an error even where it is not used. The count
+ * goes into cfg.threads and the resolved config. An explicit count stays as it is. */
 cn_status cn_session_resolve_threads(cn_session *s);
 /* The measured default for one process on this machine (docs/performance.md, "1 vs 2 threads"): 2 when the
- * machine has 2 or more online cores and the model has a recurrent layer of hidden >= 128 with at least 16
+ * process may use 2 or more cores (cn_usable_cores) and the model has a recurrent layer of hidden >= 128 with at least 16
  * rows (examples of this rank's batch), or a linear layer of batch x in x out >= 128 x 512 x 512
  * multiply-adds; else 1, where the second thread gains little over its hand-offs. */
 int cn_session_auto_threads(const cn_session *s);
