@@ -944,6 +944,69 @@ static size_t recurrent_run_n(int kind, int T, int B, int H, float *out, int twi
 
 static size_t recurrent_run(int kind, int T, int B, int H, float *out) { return recurrent_run_n(kind, T, B, H, out, 0); }
 
+/* The elementwise passes the pool splits (cn_pool_for): the unary ops forward and backward, the linear
+ * layer's bias rows and bias gradient, and the zeroing of intermediate gradients at backward. Shapes are
+ * above the split size, the products below theirs (so only these passes change with the thread count):
+ * every value and gradient at 2 and 3 threads has the bits of 1 thread. A second backward on the same
+ * graph must give the same intermediate gradient (zeroed whole before it accumulates again). */
+static void elementwise_run(int op, float *out, size_t *n_out)
+{
+    enum { R = 1024, I = 8, O = 48 };
+    float *x = malloc(sizeof(float) * R * I), *w = malloc(sizeof(float) * O * I), *b = malloc(sizeof(float) * O),
+          *m = malloc(sizeof(float) * R * O), *gx = calloc(R * I, sizeof(float)), *gw = calloc(O * I, sizeof(float)),
+          *gb = calloc(O, sizeof(float));
+    ck_assert(x && w && b && m && gx && gw && gb);
+    tu_fill_uniform(x, R * I, 5, -2, 2);
+    tu_fill_uniform(w, O * I, 6, -1, 1);
+    tu_fill_uniform(b, O, 7, -1, 1);
+    tu_fill_uniform(m, R * O, 8, -1, 1);
+    cn_graph g;
+    ck_assert_ok(cn_graph_init(&g));
+    cn_tensor tx, tw, tb, tm;
+    ck_assert_ok(cn_tensor_view(&tx, x, 2, (int[]){R, I}));
+    ck_assert_ok(cn_tensor_view(&tw, w, 2, (int[]){O, I}));
+    ck_assert_ok(cn_tensor_view(&tb, b, 1, (int[]){O}));
+    ck_assert_ok(cn_tensor_view(&tm, m, 2, (int[]){R, O}));
+    cn_var *vx = cn_leaf(&g, &tx, gx), *vw = cn_leaf(&g, &tw, gw), *vb = cn_leaf(&g, &tb, gb);
+    cn_var *h = cn_linear(&g, vx, vw, vb);
+    cn_var *a = op == 0 ? cn_relu(&g, h) : op == 1 ? cn_tanh(&g, h) : cn_sigmoid(&g, h);
+    cn_var *loss = cn_sum(&g, cn_mul(&g, a, cn_input(&g, &tm)));   /* dL/da = m: every element its own */
+    ck_assert_ok(cn_backward(&g, loss));
+    size_t k = 0;
+    memcpy(out + k, a->v.data, sizeof(float) * R * O), k += R * O;
+    memcpy(out + k, h->grad, sizeof(float) * R * O), k += R * O;
+    memcpy(out + k, gx, sizeof(float) * R * I), k += R * I;
+    memcpy(out + k, gw, sizeof(float) * O * I), k += O * I;
+    memcpy(out + k, gb, sizeof(float) * O), k += O;
+    /* a second backward: the intermediate gradients are zeroed first */
+    ck_assert_ok(cn_backward(&g, loss));
+    ck_assert_msg(memcmp(h->grad, out + R * O, sizeof(float) * R * O) == 0, "op %d: second backward differs", op);
+    *n_out = k;
+    cn_graph_free(&g);
+    free(x); free(w); free(b); free(m); free(gx); free(gw); free(gb);
+}
+
+START_TEST(elementwise_passes_same_bits_at_any_thread_count)
+{
+    size_t cap = 2 * 1024 * 48 + 1024 * 8 + 48 * 8 + 48, n1, n;
+    float *one = malloc(sizeof(float) * cap), *more = malloc(sizeof(float) * cap);
+    ck_assert(one && more);
+    for (int op = 0; op < 3; op++) {
+        cn_set_threads(1);
+        elementwise_run(op, one, &n1);
+        for (int threads = 2; threads <= 3; threads++) {
+            cn_set_threads(threads);
+            elementwise_run(op, more, &n);
+            ck_assert_uint_eq(n, n1);
+            ck_assert_msg(memcmp(one, more, sizeof(float) * n) == 0, "op %d threads %d differ from 1 thread", op, threads);
+        }
+    }
+    cn_set_threads(1);
+    free(one);
+    free(more);
+}
+END_TEST
+
 /* Same inputs, same kernel choice, same thread count: the same bits, on every path (OpenBLAS dW_hh at
  * H 256 and lstm / gru H 96, rec_gemm dW_hh at H 8, H % 8 != 0, forced choices), with 1 and 2 threads (at 2, B 40 splits into
  * rows 0-15 and 16-39 for every kind from H 20: the whole recurrence runs per row block on the pool, and
@@ -1969,6 +2032,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, recurrent_matches_the_per_step_graph);
     tcase_add_test(tc, recurrent_kernel_choices_match_the_per_step_graph);
     tcase_add_test(tc, recurrent_reruns_are_bit_identical);
+    tcase_add_test(tc, elementwise_passes_same_bits_at_any_thread_count);
     tcase_add_test(tc, recurrent_dw_kernel_follows_the_w_hh_size);
     tcase_add_test(tc, recurrent_bias_epilogue_keeps_the_bits);
     tcase_add_test(tc, recurrent_dw_ih_kernel_matches_references);

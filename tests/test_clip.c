@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "clip/clip.h"
 #include "optim/optim.h"
+#include "tensor/vec.h"
 
 #include <float.h>
 #include <stdio.h>
@@ -1498,11 +1499,123 @@ START_TEST(golden_clip_end_to_end_matches_torch)
 }
 END_TEST
 
+/* The per-chunk statistics kernel against a plain loop written from its documented order: element j in
+ * lane j % 16, each lane summed in order, then lanes l + 8, l + 4, (m0 + m2) + (m1 + m3); max ignoring NaN.
+ * The values span 60 orders of magnitude so that another order (the 8 lanes of before, say) gives other
+ * bits, which the test also checks, so it can tell the orders apart. */
+static void lane_reference(const float *g, size_t n, int lanes, double *ss, double *sa, double *mx)
+{
+    double l2[16] = {0}, l1[16] = {0}, m = 0;
+    for (size_t j = 0; j < n; j++) {
+        double a = fabs((double)g[j]);
+        l2[j % (size_t)lanes] += a * a;
+        l1[j % (size_t)lanes] += a;
+        if (a > m) m = a;
+    }
+    for (int w = lanes / 2; w >= 4; w /= 2)
+        for (int i = 0; i < w; i++) {
+            l2[i] += l2[i + w];
+            l1[i] += l1[i + w];
+        }
+    *ss = (l2[0] + l2[2]) + (l2[1] + l2[3]);
+    *sa = (l1[0] + l1[2]) + (l1[1] + l1[3]);
+    *mx = m;
+}
+
+START_TEST(vabs_stats_follow_the_documented_lane_order)
+{
+    static const size_t ns[] = {0, 1, 7, 15, 16, 17, 31, 32, 33, 100, 1000, 4099, 32768, 40001};
+    float *g = malloc(40001 * sizeof(float));
+    ck_assert(g);
+    uint64_t st = 12345;
+    for (size_t j = 0; j < 40001; j++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        int e = (int)(st >> 58) - 30;   /* 2^-30 .. 2^33 */
+        float v = ldexpf(1.0f + (float)((st >> 20) & 0xffff) / 65536.0f, e);
+        g[j] = (st >> 19) & 1 ? -v : v;
+    }
+    int differs = 0;
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        size_t n = ns[k];
+        double ss, sa, mx, rs, ra, rm, os, oa, om;
+        cn_vabs_stats(g, n, &ss, &sa, &mx);
+        lane_reference(g, n, 16, &rs, &ra, &rm);
+        ck_assert_msg(memcmp(&ss, &rs, sizeof ss) == 0 && memcmp(&sa, &ra, sizeof sa) == 0 && mx == rm,
+                      "n %zu: %.17g %.17g %.17g, reference %.17g %.17g %.17g", n, ss, sa, mx, rs, ra, rm);
+        lane_reference(g, n, 8, &os, &oa, &om);
+        differs |= memcmp(&ss, &os, sizeof ss) != 0 || memcmp(&sa, &oa, sizeof sa) != 0;
+    }
+    ck_assert_msg(differs, "the data cannot tell 16 lanes from 8");
+    /* NaN is left out of the maximum (the stage sets NaN itself), and makes the sums NaN */
+    g[37] = NAN;
+    double ss, sa, mx, rs, ra, rm;
+    cn_vabs_stats(g, 100, &ss, &sa, &mx);
+    lane_reference(g, 100, 16, &rs, &ra, &rm);
+    ck_assert(isnan(ss) && isnan(sa) && mx == rm && !isnan(mx));
+    free(g);
+}
+END_TEST
+
+/* cn_clip_compute_stats reads each tensor in chunks of CN_CLIP_STATS_CHUNK, spread over the pool when
+ * there are enough of them; each tensor's sums are its chunks' in order, whatever the thread count. The
+ * scale is elementwise over the pool. Both give the bits of one thread at 2 and 3. */
+START_TEST(stats_and_scale_same_bits_at_any_thread_count)
+{
+    cn_paramset ps;
+    int sz[4] = {5 * CN_CLIP_STATS_CHUNK + 123, 7, 2 * CN_CLIP_STATS_CHUNK, 40000};
+    mkps(&ps, 4, sz);
+    fill_grads(&ps, 77, -3, 3);
+    grad_of(&ps, 0)[3 * CN_CLIP_STATS_CHUNK + 5] = 1e20f;   /* order-sensitive sums */
+    grad_of(&ps, 2)[11] = 3e-20f;
+    double ref_ss[4], ref_sa[4], ref_mx[4];
+    for (int i = 0; i < 4; i++) {   /* chunk by chunk, in order */
+        ref_ss[i] = ref_sa[i] = ref_mx[i] = 0;
+        for (size_t c = 0; c * CN_CLIP_STATS_CHUNK < (size_t)sz[i]; c++) {
+            size_t e0 = c * CN_CLIP_STATS_CHUNK, e1 = e0 + CN_CLIP_STATS_CHUNK < (size_t)sz[i] ? e0 + CN_CLIP_STATS_CHUNK : (size_t)sz[i];
+            double a, b, m;
+            cn_vabs_stats(grad_of(&ps, i) + e0, e1 - e0, &a, &b, &m);
+            ref_ss[i] = c ? ref_ss[i] + a : a;
+            ref_sa[i] = c ? ref_sa[i] + b : b;
+            if (m > ref_mx[i]) ref_mx[i] = m;
+        }
+    }
+    size_t bytes = ps.total * sizeof(float);
+    float *g0 = malloc(bytes), *scaled1 = malloc(bytes);
+    ck_assert(g0 && scaled1);
+    memcpy(g0, ps.grad, bytes);
+    for (int threads = 1; threads <= 3; threads++) {
+        cn_set_threads(threads);
+        cn_clip_stats s;
+        ck_assert_ok(cn_clip_stats_init(&s, 4));
+        ck_assert_ok(cn_clip_compute_stats(&ps, &s));
+        for (int i = 0; i < 4; i++)
+            ck_assert_msg(memcmp(&s.sumsq[i], &ref_ss[i], sizeof(double)) == 0 &&
+                              memcmp(&s.sumabs[i], &ref_sa[i], sizeof(double)) == 0 && s.maxabs[i] == ref_mx[i],
+                          "threads %d tensor %d: %.17g %.17g, chunk reference %.17g %.17g", threads, i, s.sumsq[i],
+                          s.sumabs[i], ref_ss[i], ref_sa[i]);
+        ck_assert(s.total_sumsq == ((ref_ss[0] + ref_ss[1]) + ref_ss[2]) + ref_ss[3]);
+        cn_clip_stats_free(&s);
+        memcpy(ps.grad, g0, bytes);
+        cn_clip_scale(&ps, 0.3);
+        if (threads == 1) memcpy(scaled1, ps.grad, bytes);
+        else ck_assert_msg(memcmp(ps.grad, scaled1, bytes) == 0, "threads %d: scaled gradients differ", threads);
+        ck_assert(ps.grad[1] == (float)((double)g0[1] * 0.3));
+        memcpy(ps.grad, g0, bytes);
+    }
+    cn_set_threads(1);
+    free(g0);
+    free(scaled1);
+    cn_paramset_free(&ps);
+}
+END_TEST
+
 Suite *suite_clip(void)
 {
     Suite *s = suite_create("clip");
     TCase *tv = tcase_create("vectors");
     tcase_add_test(tv, v01_no_params_and_zero_grads_give_norm_zero_coef_one);
+    tcase_add_test(tv, vabs_stats_follow_the_documented_lane_order);
+    tcase_add_test(tv, stats_and_scale_same_bits_at_any_thread_count);
     tcase_add_test(tv, v02_norms_l2_of_3_and_4_is_5_linf_4_l1_7);
     tcase_add_test(tv, v03_none_leaves_gradients_byte_identical_and_fills_report);
     tcase_add_test(tv, v04_huge_gradients_norm_computed_finite_in_double);

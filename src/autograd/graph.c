@@ -1,6 +1,7 @@
 /* The tape: node creation, leaves, the backward pass, and the error paths every op shares. Op rules are in
  * ops.c (generic) and recurrent.c. */
 #include "autograd/internal.h"
+#include "tensor/pool.h"
 
 #include <string.h>
 
@@ -152,6 +153,9 @@ static float *view_grad(cn_var *v)
     return src->grad + (v->v.data - src->v.data);
 }
 
+/* A gradient buffer is zeroed over the pool when it is large (cn_pool_for). */
+static void zero_range(void *p, size_t i0, size_t i1) { memset((float *)p + i0, 0, (i1 - i0) * sizeof(float)); }
+
 cn_status cn_backward(cn_graph *g, cn_var *loss)
 {
     if (g->err) return g->err;
@@ -168,11 +172,10 @@ cn_status cn_backward(cn_graph *g, cn_var *loss)
         cn_var *v = g->tape[i];
         if (cn_op_info(v->op)->is_view) {
             if (!v->grad) v->grad = view_grad(v);
-        } else if (v->grad) {
-            memset(v->grad, 0, cn_numel(&v->v) * sizeof(float));
         } else {
-            v->grad = cn_arena_floats(&g->arena, cn_numel(&v->v), 1);
+            if (!v->grad) v->grad = cn_arena_floats(&g->arena, cn_numel(&v->v), 0);
             if (!v->grad) return g->err = cn_error(CN_ERR_NOMEM, "out of memory for gradients");
+            cn_pool_for(cn_numel(&v->v), 1024, CN_ELEM_SPLIT_MIN, zero_range, v->grad);
         }
     }
     loss->grad[0] += 1.0f;

@@ -2,6 +2,7 @@
  * table at the end that registers the backward rules by op id (the recurrent ops' rules live in
  * recurrent.c). Backward rules add (+=) into the gradients of inputs that need one. */
 #include "autograd/internal.h"
+#include "tensor/pool.h"
 #include "tensor/vec.h"
 
 #include <math.h>
@@ -134,6 +135,28 @@ static void matmul_backward(cn_var *y)
 }
 
 /* linear: Y[R,O] = X[R,I] W[O,I]^T + b[O].  dX += dY W;  dW += dY^T X;  db += sum over rows of dY. */
+/* The linear layer's bias passes, split over the pool for large outputs (cn_pool_for): the bias copied
+ * into rows r0..r1 of y before the product adds to it; the bias gradient, columns c0..c1 of dy summed row
+ * by row (each column alone, so any split gives the bits of one pass). */
+typedef struct {
+    float *dst;
+    const float *src;
+    int O;
+    size_t R;
+} linear_job;
+
+static void bias_rows_range(void *p, size_t r0, size_t r1)
+{
+    const linear_job *j = p;
+    for (size_t r = r0; r < r1; r++) memcpy(j->dst + r * (size_t)j->O, j->src, sizeof(float) * (size_t)j->O);
+}
+
+static void bias_grad_range(void *p, size_t c0, size_t c1)
+{
+    const linear_job *j = p;
+    cn_vcolsum_ld(j->dst + c0, j->src + c0, j->R, c1 - c0, (size_t)j->O);
+}
+
 cn_var *cn_linear(cn_graph *g, cn_var *x, cn_var *w, cn_var *b)
 {
     if (!x || !w || g->err) return cn__bad_input(g, "linear");
@@ -149,7 +172,8 @@ cn_var *cn_linear(cn_graph *g, cn_var *x, cn_var *w, cn_var *b)
     if (!y) return NULL;
     float beta = 0.0f;
     if (b) {
-        for (int r = 0; r < R; r++) memcpy(y->v.data + (size_t)r * O, b->v.data, sizeof(float) * (size_t)O);
+        linear_job j = {y->v.data, b->v.data, O, 0};
+        cn_pool_for((size_t)R, 16, CN_ELEM_SPLIT_MIN / (size_t)O, bias_rows_range, &j);
         beta = 1.0f;
     }
     cn_gemm_cols(0, 1, R, O, I, 1.0f, x->v.data, I, w->v.data, I, beta, y->v.data, O);
@@ -162,7 +186,10 @@ static void linear_backward(cn_var *y)
     int O = w->v.shape[0], I = w->v.shape[1], R = (int)cn_rows(&x->v);
     if (x->requires_grad) cn_gemm(0, 0, R, I, O, 1.0f, y->grad, O, w->v.data, I, 1.0f, x->grad, I);
     if (w->requires_grad) cn_gemm_rows(1, 0, O, I, R, 1.0f, y->grad, O, x->v.data, I, 1.0f, w->grad, I);
-    if (b && b->requires_grad) cn_vcolsum_into(b->grad, y->grad, (size_t)R, (size_t)O);   /* rows in order */
+    if (b && b->requires_grad) {   /* rows in order, each column alone: split by columns */
+        linear_job j = {b->grad, y->grad, O, (size_t)R};
+        cn_pool_for((size_t)O, 16, R * (size_t)O >= CN_ELEM_SPLIT_MIN ? 0 : (size_t)O + 1, bias_grad_range, &j);
+    }
 }
 
 cn_var *cn_transpose(cn_graph *g, cn_var *a)
@@ -245,12 +272,33 @@ static const unary_rule unary_rules[CN_OP_COUNT] = {
     [CN_OP_LOG] = {log_fwd, log_bwd},
 };
 
+/* A unary op's pass over its elements, split over the pool for large arrays (cn_pool_for): every element
+ * gets the same operations wherever its range starts, so the bits do not depend on the thread count. */
+typedef struct {
+    const unary_rule *rule;
+    float *o, *dx;
+    const float *x, *dy;
+} unary_job;
+
+static void unary_fwd_range(void *p, size_t i0, size_t i1)
+{
+    const unary_job *j = p;
+    j->rule->forward(j->o + i0, j->x + i0, i1 - i0);
+}
+
+static void unary_bwd_range(void *p, size_t i0, size_t i1)
+{
+    const unary_job *j = p;
+    j->rule->backward(j->dx + i0, j->dy + i0, j->x + i0, j->o + i0, i1 - i0);
+}
+
 static cn_var *unary(cn_graph *g, int op, cn_var *a)
 {
     if (!a || g->err) return cn__bad_input(g, cn_op_info(op)->name);
     cn_var *y = cn__node(g, op, &a, 1, a->v.ndim, a->v.shape, NULL);
     if (!y) return NULL;
-    unary_rules[op].forward(y->v.data, a->v.data, cn__numel(a));
+    unary_job j = {&unary_rules[op], y->v.data, NULL, a->v.data, NULL};
+    cn_pool_for(cn__numel(a), 1024, CN_ELEM_SPLIT_MIN, unary_fwd_range, &j);
     return y;
 }
 
@@ -263,7 +311,9 @@ cn_var *cn_log(cn_graph *g, cn_var *a) { return unary(g, CN_OP_LOG, a); }
 static void unary_backward(cn_var *y)
 {
     cn_var *a = y->in[0];
-    if (a->requires_grad) unary_rules[y->op].backward(a->grad, y->grad, a->v.data, y->v.data, cn__numel(y));
+    if (!a->requires_grad) return;
+    unary_job j = {&unary_rules[y->op], y->v.data, a->grad, a->v.data, y->grad};
+    cn_pool_for(cn__numel(y), 1024, CN_ELEM_SPLIT_MIN, unary_bwd_range, &j);
 }
 
 /* ------------------------------------------------------------------ */

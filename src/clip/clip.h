@@ -40,13 +40,23 @@ typedef struct cn_clip_stats {
      * The stage fills it once per step for its norm type (so the `norm` mode reuses the
      * report's norm_pre); cn_clip_compute_stats clears it (norm_p_type = 0). */
     double norm_p_type, norm_p;
+    /* Working space of cn_clip_compute_stats (three doubles per chunk of a tensor), sized on its first
+     * call and kept; freed by cn_clip_stats_free. */
+    double *part;
+    size_t part_cap;
 } cn_clip_stats;
 
 cn_status cn_clip_stats_init(cn_clip_stats *s, int n_tensors);
 void cn_clip_stats_free(cn_clip_stats *s);
-/* One sequential pass over ps->grad (PyTorch's get_total_norm, split per tensor so
- * that a data-parallel trainer can all-reduce sumsq/sumabs (sum) and maxabs (max)
- * before taking the norm). */
+/* Sizes the working space of cn_clip_compute_stats for ps, so that its calls allocate nothing (it sizes
+ * the space itself on a first call otherwise). */
+cn_status cn_clip_stats_reserve(cn_clip_stats *s, const cn_paramset *ps);
+/* One pass over ps->grad (PyTorch's get_total_norm, split per tensor so that a data-parallel trainer
+ * can all-reduce sumsq/sumabs (sum) and maxabs (max) before taking the norm). Each tensor is read in
+ * fixed chunks of CN_CLIP_STATS_CHUNK elements (cn_vabs_stats each), the chunks' sums added in order:
+ * the order is fixed by the tensor sizes alone, so the result is the same at any thread count. With
+ * threads >= 2 and a large gradient the chunks are spread over the pool. */
+#define CN_CLIP_STATS_CHUNK 32768
 cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s);
 /* Global norm of type p from the statistics: p = 2 sqrt(total_sumsq), p = 1
  * total_sumabs, p = INFINITY max_abs; any other p >= 1 is s->norm_p when cached for

@@ -1,6 +1,7 @@
 /* The clip stage: statistics, the non-finite policy, the list of clippers, the
  * report, and checkpoint state. See clip.h and docs/clipping.md. */
 #include "clip/internal.h"
+#include "tensor/pool.h"
 #include "tensor/vec.h"
 
 #include <math.h>
@@ -34,13 +35,60 @@ void cn_clip_stats_free(cn_clip_stats *s)
     cn_free(s->sumsq);
     cn_free(s->sumabs);
     cn_free(s->maxabs);
+    cn_free(s->part);
     memset(s, 0, sizeof *s);
+}
+
+/* Chunks of tensor i: ceil(numel / CN_CLIP_STATS_CHUNK). */
+static size_t stats_chunks(const cn_paramset *ps, int i)
+{
+    return (ps->info[i].numel + CN_CLIP_STATS_CHUNK - 1) / CN_CLIP_STATS_CHUNK;
+}
+
+typedef struct {
+    const cn_paramset *ps;
+    double *part;   /* [3 * chunks]: sum g^2, sum |g|, max |g| of each chunk, tensors in order */
+} stats_job;
+
+/* Chunks c0 .. c1 of the whole parameter block (numbered tensor by tensor). */
+static void stats_range(void *p, size_t c0, size_t c1)
+{
+    const stats_job *j = p;
+    const cn_paramset *ps = j->ps;
+    size_t first = 0;   /* number of the tensor's first chunk */
+    for (int i = 0; i < ps->count && first < c1; i++) {
+        size_t n = ps->info[i].numel, nc = stats_chunks(ps, i);
+        const float *g = ps->grad + ps->info[i].offset;
+        for (size_t c = c0 > first ? c0 - first : 0; c < nc && first + c < c1; c++) {
+            size_t e0 = c * CN_CLIP_STATS_CHUNK, e1 = e0 + CN_CLIP_STATS_CHUNK < n ? e0 + CN_CLIP_STATS_CHUNK : n;
+            double *o = j->part + 3 * (first + c);
+            cn_vabs_stats(g + e0, e1 - e0, &o[0], &o[1], &o[2]);   /* fixed lane order: see tensor/vec.h */
+        }
+        first += nc;
+    }
+}
+
+cn_status cn_clip_stats_reserve(cn_clip_stats *s, const cn_paramset *ps)
+{
+    size_t chunks = 0;
+    for (int i = 0; i < ps->count; i++) chunks += stats_chunks(ps, i);
+    if (3 * chunks > s->part_cap) {
+        double *p = cn_realloc(s->part, 3 * chunks * sizeof(double));
+        if (!p) return cn_error(CN_ERR_NOMEM, "out of memory for clip statistics of %zu chunks", chunks);
+        s->part = p;
+        s->part_cap = 3 * chunks;
+    }
+    return CN_OK;
 }
 
 cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
 {
     if (ps->count != s->n_tensors)
         return cn_error(CN_ERR_STATE, "clip stats: sized for %d tensors, paramset has %d", s->n_tensors, ps->count);
+    size_t chunks = 0;
+    for (int i = 0; i < ps->count; i++) chunks += stats_chunks(ps, i);
+    cn_status st = cn_clip_stats_reserve(s, ps);   /* allocates only when not reserved for this block */
+    if (st) return st;
     s->total_sumsq = 0;
     s->total_sumabs = 0;
     s->max_abs = 0;
@@ -48,14 +96,22 @@ cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
     s->first_nonfinite = -1;
     s->norm_p_type = 0;           /* the gradient may have changed: drop the cached p-norm */
     s->norm_p = 0;
+    stats_job job = {ps, s->part};
+    cn_pool_for(chunks, 1, 4, stats_range, &job);   /* from 4 chunks (~40 us of work at one thread) */
     int any_nan = 0;
+    const double *o = s->part;
     for (int i = 0; i < ps->count; i++) {
         const float *g = ps->grad + ps->info[i].offset;
-        size_t n = ps->info[i].numel;
+        size_t n = ps->info[i].numel, nc = stats_chunks(ps, i);
         /* double accumulation: 100 x 1e20f gives 1e42 for the sum of squares,
          * which overflows float but not double (vector 4). */
-        double ss, sa, mx;
-        cn_vabs_stats(g, n, &ss, &sa, &mx);   /* fixed lane order: see tensor/vec.h */
+        double ss = o[0], sa = o[1], mx = o[2];
+        for (size_t c = 1; c < nc; c++) {
+            ss += o[3 * c];
+            sa += o[3 * c + 1];
+            if (o[3 * c + 2] > mx) mx = o[3 * c + 2];
+        }
+        o += 3 * nc;
         long long nf = 0;
         int nan = 0;
         /* Every |g|^2 of a finite float is < 1.2e77, so the double sum of squares is finite exactly when
@@ -140,10 +196,22 @@ static void scale_range(float *g, size_t n, double coef)
     for (size_t j = 0; j < n; j++) g[j] = (float)((double)g[j] * coef);
 }
 
+typedef struct {
+    float *g;
+    double coef;
+} scale_job;
+
+static void scale_part(void *p, size_t j0, size_t j1)
+{
+    const scale_job *j = p;
+    scale_range(j->g + j0, j1 - j0, j->coef);
+}
+
 void cn_clip_scale(cn_paramset *ps, double coef)
 {
     if (coef == 1.0) return;    /* unclipped gradients stay bit-identical (vector 8) */
-    for (int i = 0; i < ps->count; i++) scale_range(ps->grad + ps->info[i].offset, ps->info[i].numel, coef);
+    scale_job j = {ps->grad, coef};
+    cn_pool_for(ps->total, 1024, CN_ELEM_SPLIT_MIN, scale_part, &j);   /* elementwise: any split, same bits */
 }
 
 void cn_clip_scale_tensor(cn_paramset *ps, int index, double coef)
@@ -310,7 +378,9 @@ cn_status cn_clip_from_json(cJSON *clip_json, const char *path, const cn_paramse
     c->rep.tensor_norm_pre = cn_calloc(nt, sizeof(double));
     c->rep.tensor_norm_post = cn_calloc(nt, sizeof(double));
     if (!c->stages || !c->defs || !c->rep.tensor_norm_pre || !c->rep.tensor_norm_post) goto fail_nomem;
-    if ((st = cn_clip_stats_init(&c->pre, ps->count)) || (st = cn_clip_stats_init(&c->cur, ps->count))) goto fail;
+    if ((st = cn_clip_stats_init(&c->pre, ps->count)) || (st = cn_clip_stats_init(&c->cur, ps->count)) ||
+        (st = cn_clip_stats_reserve(&c->pre, ps)) || (st = cn_clip_stats_reserve(&c->cur, ps)))
+        goto fail;
     c->rep.n_tensors = ps->count;
 
     if (cJSON_IsArray(clip_json)) {

@@ -45,6 +45,31 @@ void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1)
     if (*i1 > len) *i1 = len;
 }
 
+typedef struct {
+    size_t n, unit;
+    cn_pool_range_fn fn;
+    void *arg;
+} for_job;
+
+static void for_part(void *p, int part, int parts)
+{
+    const for_job *j = p;
+    size_t blocks = (j->n + j->unit - 1) / j->unit;
+    size_t i0 = j->unit * (blocks * (size_t)part / (size_t)parts), i1 = j->unit * (blocks * (size_t)(part + 1) / (size_t)parts);
+    if (i1 > j->n) i1 = j->n;
+    if (i1 > i0) j->fn(j->arg, i0, i1);
+}
+
+void cn_pool_for(size_t n, size_t unit, size_t min, cn_pool_range_fn fn, void *arg)
+{
+    if (unit < 1) unit = 1;
+    if (n >= min && n > unit && cn_pool_parts() > 1) {
+        for_job j = {n, unit, fn, arg};
+        cn_pool_run(for_part, &j);
+    } else if (n)
+        fn(arg, 0, n);
+}
+
 static inline void relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

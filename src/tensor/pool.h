@@ -14,6 +14,8 @@
 #ifndef CN_TENSOR_POOL_H
 #define CN_TENSOR_POOL_H
 
+#include <stddef.h>
+
 typedef void (*cn_pool_fn)(void *arg, int part, int parts);
 
 /* The CPUs this process may run on (its affinity mask: taskset, a container's cpuset), at least 1; the online
@@ -30,6 +32,17 @@ int cn_pool_resize(int n);
 /* Part `part` of `parts` of the range 0 .. len in whole units of `unit` (the last part ends at len):
  * [*i0, *i1), empty when there are fewer units than parts. Fixed for a given part count. */
 void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1);
+/* An elementwise or row-wise pass over [0, n): fn(arg, i0, i1) for ranges in whole units of `unit` (the
+ * last ends at n), over the pool when it has more than one part and n >= min, else fn(arg, 0, n) here.
+ * The split is fixed for a given part count; fn must give each index the same result whatever range it
+ * falls in (the vector kernels of vec.h do), so results do not depend on the thread count. */
+typedef void (*cn_pool_range_fn)(void *arg, size_t i0, size_t i1);
+void cn_pool_for(size_t n, size_t unit, size_t min, cn_pool_range_fn fn, void *arg);
+/* The pool_for threshold of the library's elementwise passes, in elements: below it a hand-off to the
+ * worker costs more than it saves (bench/threads.sh, docs/performance.md). */
+#ifndef CN_ELEM_SPLIT_MIN
+#define CN_ELEM_SPLIT_MIN 32768
+#endif
 /* Whether the calling thread is running a part of a pool job (then it must not call cn_pool_run). */
 int cn_pool_in_job(void);
 /* How many parts a job started here would run in: the pool's size, or 1 inside a job (no nesting). */

@@ -197,59 +197,80 @@ VCLONES void cn_vsigmoid_backward_add(float *dx, const float *dy, const float *y
 }
 
 
-/* cn_vabs_stats: the per-tensor pass of the clip statistics. Element j is added to accumulator lane j % 8
- * (8 lanes, as two 4-double vectors, so the adds of consecutive elements do not wait on each other; the
- * last n % 8 elements go to their lanes j % 8 the same way, one by one). |g| is exact in double, a * a and
- * the sums round as in a scalar loop. Max |g| ignores NaN (the comparison is false). */
-typedef float v4f __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
-typedef int64_t v4l __attribute__((vector_size(32)));
-
-VINLINE v4d vabs4(const float *p)
+/* cn_vabs_stats: the per-tensor pass of the clip statistics. Element j goes to accumulator lane j % 16
+ * (16 independent sums, so the adds of consecutive elements do not wait on each other; the last n % 16
+ * elements go to their lanes the same way). |g| is exact in double and so is a * a (24-bit mantissas), so
+ * a fused multiply-add rounds as the separate operations do: each lane's sums round as in a scalar loop,
+ * with or without the AVX2 path. The lanes are then summed pairwise (vabs_reduce): lane l with l + 8, then
+ * with l + 4, then (m0 + m2) + (m1 + m3). The maximum ignores NaN (a > m is false; vmaxpd returns its
+ * second operand). */
+static double vabs_reduce(const double *l)
 {
-    v4f f;
-    memcpy(&f, p, sizeof f);
-    v4d d = __builtin_convertvector(f, v4d);
-    return (v4d)((v4l)d & (v4l){INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX});   /* fabs: clear the sign bit */
+    double s8[8], s4[4];
+    for (int i = 0; i < 8; i++) s8[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-VINLINE v4d vmax4(v4d a, v4d m)
+#ifdef CN_VEC_X86
+#include <immintrin.h>
+/* The whole 16-element blocks with AVX2 and FMA, four 4-double accumulators per statistic; returns how
+ * far it got. */
+__attribute__((target("avx2,fma"))) static size_t vabs_stats_avx2(const float *g, size_t n, double *ssl, double *sal,
+                                                                double *mxl)
 {
-    v4l gt = a > m;   /* false for NaN: m kept */
-    return (v4d)((gt & (v4l)a) | (~gt & (v4l)m));
-}
-
-VCLONES void cn_vabs_stats(const float *g, size_t n, double *ss_out, double *sa_out, double *mx_out)
-{
-    v4d ss0 = {0}, ss1 = {0}, sa0 = {0}, sa1 = {0}, mx0 = {0}, mx1 = {0};
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    __m256d ss0 = _mm256_setzero_pd(), ss1 = ss0, ss2 = ss0, ss3 = ss0, sa0 = ss0, sa1 = ss0, sa2 = ss0, sa3 = ss0;
+    __m256d mx0 = ss0, mx1 = ss0, mx2 = ss0, mx3 = ss0;
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        v4d a0 = vabs4(g + j), a1 = vabs4(g + j + 4);
-        ss0 += a0 * a0;
-        ss1 += a1 * a1;
-        sa0 += a0;
-        sa1 += a1;
-        mx0 = vmax4(a0, mx0);
-        mx1 = vmax4(a1, mx1);
+#define VABS_LANES(Q)                                                                    \
+    do {                                                                                 \
+        __m256d a = _mm256_andnot_pd(sign, _mm256_cvtps_pd(_mm_loadu_ps(g + j + 4 * (Q)))); \
+        ss##Q = _mm256_fmadd_pd(a, a, ss##Q);                                            \
+        sa##Q = _mm256_add_pd(sa##Q, a);                                                 \
+        mx##Q = _mm256_max_pd(a, mx##Q);                                                 \
+    } while (0)
+    for (; j + 16 <= n; j += 16) {
+        VABS_LANES(0);
+        VABS_LANES(1);
+        VABS_LANES(2);
+        VABS_LANES(3);
     }
-    double ss[8], sa[8], mx[8];
-    memcpy(ss, &ss0, sizeof ss0);
-    memcpy(ss + 4, &ss1, sizeof ss1);
-    memcpy(sa, &sa0, sizeof sa0);
-    memcpy(sa + 4, &sa1, sizeof sa1);
-    memcpy(mx, &mx0, sizeof mx0);
-    memcpy(mx + 4, &mx1, sizeof mx1);
-    for (size_t l = 0; j < n; j++, l++) {
+#undef VABS_LANES
+    _mm256_storeu_pd(ssl, ss0);
+    _mm256_storeu_pd(ssl + 4, ss1);
+    _mm256_storeu_pd(ssl + 8, ss2);
+    _mm256_storeu_pd(ssl + 12, ss3);
+    _mm256_storeu_pd(sal, sa0);
+    _mm256_storeu_pd(sal + 4, sa1);
+    _mm256_storeu_pd(sal + 8, sa2);
+    _mm256_storeu_pd(sal + 12, sa3);
+    _mm256_storeu_pd(mxl, mx0);
+    _mm256_storeu_pd(mxl + 4, mx1);
+    _mm256_storeu_pd(mxl + 8, mx2);
+    _mm256_storeu_pd(mxl + 12, mx3);
+    return j;
+}
+#endif
+
+void cn_vabs_stats(const float *g, size_t n, double *ss_out, double *sa_out, double *mx_out)
+{
+    double ssl[16] = {0}, sal[16] = {0}, mxl[16] = {0};
+    size_t j = 0;
+#ifdef CN_VEC_X86
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) j = vabs_stats_avx2(g, n, ssl, sal, mxl);
+#endif
+    for (size_t l = 0; j < n; j++, l = (l + 1) % 16) {   /* j % 16 == l: the AVX2 path stops on a block edge */
         double a = fabs((double)g[j]);
-        ss[l] += a * a;
-        sa[l] += a;
-        if (a > mx[l]) mx[l] = a;
+        ssl[l] += a * a;
+        sal[l] += a;
+        if (a > mxl[l]) mxl[l] = a;
     }
-    *ss_out = ((ss[0] + ss[4]) + (ss[1] + ss[5])) + ((ss[2] + ss[6]) + (ss[3] + ss[7]));
-    *sa_out = ((sa[0] + sa[4]) + (sa[1] + sa[5])) + ((sa[2] + sa[6]) + (sa[3] + sa[7]));
     double m = 0;
-    for (int l = 0; l < 8; l++)
-        if (mx[l] > m) m = mx[l];
+    for (int l = 0; l < 16; l++)
+        if (mxl[l] > m) m = mxl[l];
+    *ss_out = vabs_reduce(ssl);
+    *sa_out = vabs_reduce(sal);
     *mx_out = m;
 }
 

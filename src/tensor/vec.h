@@ -74,8 +74,9 @@ void cn_vtanh_backward_add(float *dx, const float *dy, const float *y, size_t n)
 void cn_vsigmoid_backward_add(float *dx, const float *dy, const float *y, size_t n);
 
 /* Sum of squares, sum and maximum of |g| over n floats, accumulated in double in a fixed order that does
- * not depend on the machine or the clone: element j goes to lane j % 8 and the lanes are summed as
- * ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)). The maximum ignores NaN (the caller decides). */
+ * not depend on the machine or the code path: element j goes to lane j % 16, and the lanes are summed
+ * pairwise, l with l + 8, then with l + 4, then (m0 + m2) + (m1 + m3). The maximum ignores NaN (the caller
+ * decides). */
 void cn_vabs_stats(const float *g, size_t n, double *sumsq, double *sumabs, double *maxabs);
 
 #endif
