@@ -134,7 +134,6 @@ static void matmul_backward(cn_var *y)
     }
 }
 
-/* linear: Y[R,O] = X[R,I] W[O,I]^T + b[O].  dX += dY W;  dW += dY^T X;  db += sum over rows of dY. */
 /* The linear layer's bias passes, split over the pool for large outputs (cn_pool_for): the bias copied
  * into rows r0..r1 of y before the product adds to it; the bias gradient, columns c0..c1 of dy summed row
  * by row (each column alone, so any split gives the bits of one pass). */
@@ -157,6 +156,7 @@ static void bias_grad_range(void *p, size_t c0, size_t c1)
     cn_vcolsum_ld(j->dst + c0, j->src + c0, j->R, c1 - c0, (size_t)j->O);
 }
 
+/* linear: Y[R,O] = X[R,I] W[O,I]^T + b[O].  dX += dY W;  dW += dY^T X;  db += sum over rows of dY. */
 cn_var *cn_linear(cn_graph *g, cn_var *x, cn_var *w, cn_var *b)
 {
     if (!x || !w || g->err) return cn__bad_input(g, "linear");

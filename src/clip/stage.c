@@ -105,7 +105,12 @@ cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
         size_t n = ps->info[i].numel, nc = stats_chunks(ps, i);
         /* double accumulation: 100 x 1e20f gives 1e42 for the sum of squares,
          * which overflows float but not double (vector 4). */
-        double ss = o[0], sa = o[1], mx = o[2];
+        double ss = 0, sa = 0, mx = 0;
+        if (nc) {
+            ss = o[0];
+            sa = o[1];
+            mx = o[2];
+        }
         for (size_t c = 1; c < nc; c++) {
             ss += o[3 * c];
             sa += o[3 * c + 1];
