@@ -1558,12 +1558,19 @@ END_TEST
 
 /* cn_clip_compute_stats reads each tensor in chunks of CN_CLIP_STATS_CHUNK, spread over the pool when
  * there are enough of them; each tensor's sums are its chunks' in order, whatever the thread count. The
- * scale is elementwise over the pool. Both give the bits of one thread at 2 and 3. */
+ * scale is elementwise over the parameter block's ranges (a large weight's rows split). Both give the bits
+ * of one thread at 2 and 3. */
 START_TEST(stats_and_scale_same_bits_at_any_thread_count)
 {
     cn_paramset ps;
     int sz[4] = {5 * CN_CLIP_STATS_CHUNK + 123, 7, 2 * CN_CLIP_STATS_CHUNK, 40000};
-    mkps(&ps, 4, sz);
+    /* tensor 2 is a [256, 256] weight: the parameter block's ranges split its rows, so the scale splits */
+    cn_paramset_init(&ps);
+    ck_assert_ok(cn_paramset_add(&ps, "0.weight", 1, &sz[0], NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "1.bias", 1, &sz[1], NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "2.weight", 2, (int[]){256, 256}, NULL));
+    ck_assert_ok(cn_paramset_add(&ps, "3.weight", 1, &sz[3], NULL));
+    ck_assert_ok(cn_paramset_finalize(&ps));
     fill_grads(&ps, 77, -3, 3);
     grad_of(&ps, 0)[3 * CN_CLIP_STATS_CHUNK + 5] = 1e20f;   /* order-sensitive sums */
     grad_of(&ps, 2)[11] = 3e-20f;

@@ -188,7 +188,8 @@ static void linear_backward(cn_var *y)
     if (w->requires_grad) cn_gemm_rows(1, 0, O, I, R, 1.0f, y->grad, O, x->v.data, I, 1.0f, w->grad, I);
     if (b && b->requires_grad) {   /* rows in order, each column alone: split by columns */
         linear_job j = {b->grad, y->grad, O, (size_t)R};
-        cn_pool_for((size_t)O, 16, R * (size_t)O >= CN_ELEM_SPLIT_MIN ? 0 : (size_t)O + 1, bias_grad_range, &j);
+        if ((size_t)R * (size_t)O >= CN_ELEM_SPLIT_MIN) cn_pool_for((size_t)O, 16, 0, bias_grad_range, &j);
+        else bias_grad_range(&j, 0, (size_t)O);
     }
 }
 

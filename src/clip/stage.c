@@ -45,6 +45,14 @@ static size_t stats_chunks(const cn_paramset *ps, int i)
     return (ps->info[i].numel + CN_CLIP_STATS_CHUNK - 1) / CN_CLIP_STATS_CHUNK;
 }
 
+/* Chunks of the whole parameter block. */
+static size_t stats_all_chunks(const cn_paramset *ps)
+{
+    size_t n = 0;
+    for (int i = 0; i < ps->count; i++) n += stats_chunks(ps, i);
+    return n;
+}
+
 typedef struct {
     const cn_paramset *ps;
     double *part;   /* [3 * chunks]: sum g^2, sum |g|, max |g| of each chunk, tensors in order */
@@ -70,8 +78,7 @@ static void stats_range(void *p, size_t c0, size_t c1)
 
 cn_status cn_clip_stats_reserve(cn_clip_stats *s, const cn_paramset *ps)
 {
-    size_t chunks = 0;
-    for (int i = 0; i < ps->count; i++) chunks += stats_chunks(ps, i);
+    size_t chunks = stats_all_chunks(ps);
     if (3 * chunks > s->part_cap) {
         double *p = cn_realloc(s->part, 3 * chunks * sizeof(double));
         if (!p) return cn_error(CN_ERR_NOMEM, "out of memory for clip statistics of %zu chunks", chunks);
@@ -85,8 +92,7 @@ cn_status cn_clip_compute_stats(const cn_paramset *ps, cn_clip_stats *s)
 {
     if (ps->count != s->n_tensors)
         return cn_error(CN_ERR_STATE, "clip stats: sized for %d tensors, paramset has %d", s->n_tensors, ps->count);
-    size_t chunks = 0;
-    for (int i = 0; i < ps->count; i++) chunks += stats_chunks(ps, i);
+    size_t chunks = stats_all_chunks(ps);
     cn_status st = cn_clip_stats_reserve(s, ps);   /* allocates only when not reserved for this block */
     if (st) return st;
     s->total_sumsq = 0;
@@ -206,7 +212,7 @@ typedef struct {
     double coef;
 } scale_job;
 
-static void scale_part(void *p, size_t j0, size_t j1)
+static void scale_part(const void *p, size_t j0, size_t j1)
 {
     const scale_job *j = p;
     scale_range(j->g + j0, j1 - j0, j->coef);
@@ -216,7 +222,8 @@ void cn_clip_scale(cn_paramset *ps, double coef)
 {
     if (coef == 1.0) return;    /* unclipped gradients stay bit-identical (vector 8) */
     scale_job j = {ps->grad, coef};
-    cn_pool_for(ps->total, 1024, CN_ELEM_SPLIT_MIN, scale_part, &j);   /* elementwise: any split, same bits */
+    /* the rows each thread computed and will update (elementwise: any split, the same bits) */
+    cn_paramset_for_ranges(ps, scale_part, &j);
 }
 
 void cn_clip_scale_tensor(cn_paramset *ps, int index, double coef)

@@ -36,13 +36,22 @@ int cn_pool_in_job(void) { return in_job; }
 
 int cn_pool_parts(void) { return in_job ? 1 : cn_pool_size(); }
 
-void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1)
+/* Part `part` of `parts` of 0 .. len in whole units (cn_pool_range, cn_pool_for). */
+static void range_of(size_t len, size_t unit, int part, int parts, size_t *i0, size_t *i1)
 {
-    long blocks = (len + unit - 1) / unit;
-    *i0 = unit * (int)(blocks * part / parts);
-    *i1 = unit * (int)(blocks * (part + 1) / parts);
+    size_t blocks = (len + unit - 1) / unit;
+    *i0 = unit * (blocks * (size_t)part / (size_t)parts);
+    *i1 = unit * (blocks * (size_t)(part + 1) / (size_t)parts);
     if (*i0 > len) *i0 = len;
     if (*i1 > len) *i1 = len;
+}
+
+void cn_pool_range(int len, int unit, int part, int parts, int *i0, int *i1)
+{
+    size_t a, b;
+    range_of((size_t)len, (size_t)unit, part, parts, &a, &b);
+    *i0 = (int)a;
+    *i1 = (int)b;
 }
 
 typedef struct {
@@ -54,9 +63,8 @@ typedef struct {
 static void for_part(void *p, int part, int parts)
 {
     const for_job *j = p;
-    size_t blocks = (j->n + j->unit - 1) / j->unit;
-    size_t i0 = j->unit * (blocks * (size_t)part / (size_t)parts), i1 = j->unit * (blocks * (size_t)(part + 1) / (size_t)parts);
-    if (i1 > j->n) i1 = j->n;
+    size_t i0, i1;
+    range_of(j->n, j->unit, part, parts, &i0, &i1);
     if (i1 > i0) j->fn(j->arg, i0, i1);
 }
 
