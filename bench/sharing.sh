@@ -41,7 +41,8 @@ cd "$HERE/.."
 [ "$(nproc)" -ge 2 ] || { echo "sharing.sh: needs 2 CPUs" >&2; exit 1; }
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/clipnn-sharing.XXXXXX")
 cleanup() { git worktree remove --force "$DIR/src-tree" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # the EXIT trap then removes the worktree
 git worktree add --detach "$DIR/src-tree" HEAD >/dev/null 2>&1
 git -C "$DIR/src-tree" apply "$HERE/sharing.patch"
 make -C "$DIR/src-tree" -s BUILD=build build/libclipnn.a build/clipnn >/dev/null
