@@ -127,7 +127,6 @@ awk -v names="$NAMES" '
     }' "$RAW"
 echo
 # medians: all rounds, and the spell rounds (plain 2-thread forward >= 1.15x the slower one-thread forward)
-med() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 spells=$(awk '$2 == "one0" { o0[$1] = $3 } $2 == "one1" { o1[$1] = $3 }
     $2 == "base" { m = $3 > $4 ? $3 : $4; o = o0[$1] > o1[$1] ? o0[$1] : o1[$1]; if (o > 0 && m >= 1.15 * o) print $1 }' "$RAW" | tr '\n' ' ')
 echo "Spell rounds (plain 2-thread forward at 1.15x the one-thread forward or more): ${spells:-none}."
@@ -140,9 +139,9 @@ for set in all spell quiet; do
             in_sp = index(sp, " " $1 " ") > 0
             if (s == "all" || (s == "spell" && in_sp) || (s == "quiet" && !in_sp)) print }' "$RAW")
         [ -n "$sel" ] || continue
-        f0=$(echo "$sel" | awk '{print $3}' | med); f1=$(echo "$sel" | awk '{print $4}' | med)
-        g0=$(echo "$sel" | awk '{print $5}' | med); g1=$(echo "$sel" | awk '{print $6}' | med)
-        s=$(echo "$sel" | awk '{print $7}' | med)
+        f0=$(echo "$sel" | awk '{print $3}' | median); f1=$(echo "$sel" | awk '{print $4}' | median)
+        g0=$(echo "$sel" | awk '{print $5}' | median); g1=$(echo "$sel" | awk '{print $6}' | median)
+        s=$(echo "$sel" | awk '{print $7}' | median)
         case $name in one*) f1=-; g1=-;; esac
         echo "| $set ($(echo "$sel" | wc -l)) | $name | $f0 / $f1 | $g0 / $g1 | $(printf %.3g "$s") |"
     done
